@@ -1,0 +1,33 @@
+"""lab8widgets: live Jupyter labs for fast.ai Part 1, Lesson 8.
+
+Heavy imports (torch, fastai, the widgets) stay lazy so ``import lab8widgets`` is quick.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "ConvLab": "lab8widgets.widgets.conv",
+    "CollabLab": "lab8widgets.widgets.collab",
+    "HeatmapGrid": "lab8widgets.widgets.grid",
+    "conv_as_matmul": "lab8widgets.models.conv",
+    "movielens": "lab8widgets.data",
+    "synthetic_ratings": "lab8widgets.data",
+    "mnist_sample": "lab8widgets.data",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'lab8widgets' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + __all__)

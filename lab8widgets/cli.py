@@ -1,0 +1,58 @@
+"""The ``lab8widgets`` command: ``serve`` a lab in Voila, ``list`` the labs."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .server import LABS, port_free, resolve_lab, serve
+
+
+def _lab_list() -> str:
+    width = max(len(k) for k in LABS)
+    return "\n".join(f"  {name:<{width}}  {text}" for name, text in LABS.items())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="lab8widgets", description="Live labs for fast.ai Part 1, Lesson 8."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_serve = sub.add_parser("serve", help="serve a lab (or the index) as a Voila app")
+    p_serve.add_argument("lab", nargs="?", help="a lab name (see `list`) or a path to a .ipynb")
+    p_serve.add_argument("--port", type=int, default=8866, help="port to listen on (default 8866)")
+    p_serve.add_argument("--ip", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p_serve.add_argument("--no-browser", action="store_true", help="don't open a browser")
+    sub.add_parser("list", help="list the labs")
+    args, extra = parser.parse_known_args(argv)
+
+    if args.command == "list":
+        print(_lab_list())
+        return 0
+
+    if extra and not all(a.startswith("--") for a in extra):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    try:
+        resolve_lab(args.lab)
+    except KeyError:
+        print(f"lab8widgets: unknown lab {args.lab!r}. The labs are:\n{_lab_list()}", file=sys.stderr)
+        return 2
+    except FileNotFoundError as e:
+        print(f"lab8widgets: {e}", file=sys.stderr)
+        return 2
+    if not 0 < args.port < 65536:
+        print(f"lab8widgets: --port must be between 1 and 65535, got {args.port}", file=sys.stderr)
+        return 2
+    if not port_free(args.ip, args.port):
+        print(
+            f"lab8widgets: port {args.port} on {args.ip} is already in use; "
+            f"choose another with --port N",
+            file=sys.stderr,
+        )
+        return 1
+    serve(args.lab, port=args.port, ip=args.ip, open_browser=not args.no_browser, extra=extra)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,217 @@
+"""What every lab shares: checked keyword arguments, an error banner, a busy state and a
+background runner with a working Stop, so each lab only wires its own model to its own views."""
+
+from __future__ import annotations
+
+import html
+import logging
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterable
+from contextlib import contextmanager
+from typing import Any
+
+import ipywidgets as W
+import traitlets
+
+log = logging.getLogger("lab8widgets")
+
+
+class LabInputError(ValueError):
+    """Bad input from the learner or the Python API; its text is shown in the widget as is."""
+
+
+def reject_unknown(owner: str, kwargs: dict[str, Any], allowed: Iterable[str] = ()) -> None:
+    """Raise a TypeError naming unknown keyword arguments (lonboard-style), so typos don't pass silently."""
+    unknown = sorted(set(kwargs) - set(allowed))
+    if unknown:
+        names = ", ".join(repr(k) for k in unknown)
+        expected = ", ".join(sorted(allowed)) or "none"
+        raise TypeError(f"{owner}() got unexpected keyword argument(s) {names}; expected: {expected}")
+
+
+class BackgroundTask:
+    """Long work in a thread, so the kernel keeps answering the page (Stop, sliders) while it runs.
+
+    ``fn(task)`` checks ``task.stopped`` between short steps and calls ``task.report(fraction, text)``.
+    """
+
+    def __init__(self, lab: LabBase, fn: Callable[[BackgroundTask], Any], on_done=None):
+        self.lab = lab
+        self.fn = fn
+        self.on_done = on_done
+        self._stop = threading.Event()
+        self.result: Any = None
+        self.exception: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True, name="lab8widgets-task")
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def report(self, fraction: float, text: str = "") -> None:
+        self.lab.progress = float(min(max(fraction, 0.0), 1.0))
+        if text:
+            self.lab.status = text
+
+    def join(self, timeout: float | None = None) -> bool:
+        self.thread.join(timeout)
+        return not self.thread.is_alive()
+
+    @property
+    def running(self) -> bool:
+        return self.thread.is_alive()
+
+    def _run(self) -> None:
+        try:
+            self.result = self.fn(self)
+        except LabInputError as e:
+            self.exception = e
+            self.lab.error = str(e)
+        except Exception as e:  # a bug or a library error: show a message, keep the traceback in the log
+            self.exception = e
+            log.error("background task failed:\n%s", traceback.format_exc())
+            self.lab.error = f"{type(e).__name__}: {e}"
+        finally:
+            self.lab.busy = False
+            if self.on_done is not None:
+                try:
+                    self.on_done(self)
+                except Exception:
+                    log.error("on_done failed:\n%s", traceback.format_exc())
+
+
+class LabBase(W.VBox):
+    """A lab: title and data source on top, an error banner, a progress row with Stop, then the body.
+
+    Subclasses put their views in ``self.body.children`` and use ``with self.guard():`` around
+    front-end callbacks, so bad input becomes a message and the last good state stays on screen.
+    """
+
+    title = traitlets.Unicode("")
+    source = traitlets.Unicode("")
+    error = traitlets.Unicode("")
+    busy = traitlets.Bool(False)
+    progress = traitlets.Float(0.0)
+    status = traitlets.Unicode("")
+
+    def __init__(self, title: str = "", **kwargs: Any):
+        reject_unknown(type(self).__name__, kwargs)
+        super().__init__()
+        self.add_class("lab8-lab")
+        self._task: BackgroundTask | None = None
+        self._header = W.HTML()
+        self._header.add_class("lab8-header")
+        self._banner = W.HTML(layout=W.Layout(display="none"))
+        self._banner.add_class("lab8-error")
+        self._progress_bar = W.FloatProgress(value=0.0, min=0.0, max=1.0, layout=W.Layout(width="240px"))
+        self._progress_bar.add_class("lab8-progress")
+        self._status_label = W.Label("")
+        self._status_label.add_class("lab8-status")
+        self.stop_button = W.Button(description="■ Stop", button_style="warning")
+        self.stop_button.add_class("lab8-stop")
+        self.stop_button.on_click(lambda _b: self.stop())
+        self._busy_row = W.HBox(
+            [self._progress_bar, self.stop_button, self._status_label],
+            layout=W.Layout(display="none", align_items="center", gap="8px"),
+        )
+        self.body = W.VBox()
+        self.body.add_class("lab8-body")
+        self.children = [self._header, self._banner, self._busy_row, self.body]
+        self.title = title
+        self._render_header()
+        self._render_banner()
+
+    # --- header, banner, busy row -------------------------------------------------------------
+    @traitlets.observe("title", "source")
+    def _on_header(self, _change=None) -> None:
+        self._render_header()
+
+    def _render_header(self) -> None:
+        if not hasattr(self, "_header"):
+            return
+        src = f'<div class="lab8-source" style="color:#555;font-size:12px">Data: {html.escape(self.source)}</div>'
+        self._header.value = (
+            f'<h3 style="margin:4px 0">{html.escape(self.title)}</h3>' + (src if self.source else "")
+        )
+
+    @traitlets.observe("error")
+    def _on_error(self, _change=None) -> None:
+        self._render_banner()
+
+    def _render_banner(self) -> None:
+        if not hasattr(self, "_banner"):
+            return
+        if self.error:
+            self._banner.value = (
+                '<div role="alert" style="background:#fdecea;color:#8a1c1c;border:1px solid #f5c2c0;'
+                f'padding:6px 10px;border-radius:4px">⚠ {html.escape(self.error)}</div>'
+            )
+            self._banner.layout.display = ""
+        else:
+            self._banner.value = ""
+            self._banner.layout.display = "none"
+
+    @traitlets.observe("busy", "progress", "status")
+    def _on_busy(self, _change=None) -> None:
+        self._busy_row.layout.display = "" if self.busy else "none"
+        self._progress_bar.value = self.progress
+        self._status_label.value = self.status
+
+    # --- errors -------------------------------------------------------------------------------
+    def fail(self, message: str) -> None:
+        """Show ``message`` in the banner; the views keep their last good state."""
+        self.error = message
+
+    def clear_error(self) -> None:
+        self.error = ""
+
+    @contextmanager
+    def guard(self, clear: bool = True):
+        """Run a front-end callback: bad input becomes the banner text instead of a traceback."""
+        try:
+            yield
+        except (LabInputError, ValueError, TypeError, KeyError) as e:
+            msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
+            self.error = str(msg)
+        except Exception as e:
+            log.error("lab callback failed:\n%s", traceback.format_exc())
+            self.error = f"{type(e).__name__}: {e}"
+        else:
+            if clear:
+                self.error = ""
+
+    # --- background work ----------------------------------------------------------------------
+    def run_task(self, fn: Callable[[BackgroundTask], Any], on_done=None) -> BackgroundTask:
+        """Start ``fn`` in a thread; refuses to start a second one while the first runs."""
+        if self._task is not None and self._task.running:
+            raise LabInputError("Still busy with the previous run: press Stop or wait for it to finish.")
+        self.error = ""
+        self.progress = 0.0
+        self.busy = True
+        task = BackgroundTask(self, fn, on_done)
+        self._task = task
+        task.thread.start()
+        return task
+
+    def stop(self) -> None:
+        """Ask the running task to stop after its current step."""
+        if self._task is not None:
+            self._task.stop()
+            self.status = "stopping…"
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the background task ends (tests and scripts); True when it has."""
+        if self._task is None:
+            return True
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self._task.running:
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                return False
+            self._task.join(0.05 if left is None else min(0.05, left))
+        return True
