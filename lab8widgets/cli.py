@@ -35,7 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         resolve_lab(args.lab)
     except KeyError:
-        print(f"lab8widgets: unknown lab {args.lab!r}. The labs are:\n{_lab_list()}", file=sys.stderr)
+        print(
+            f"lab8widgets: unknown lab {args.lab!r}. The labs are:\n{_lab_list()}", file=sys.stderr
+        )
         return 2
     except FileNotFoundError as e:
         print(f"lab8widgets: {e}", file=sys.stderr)

@@ -45,7 +45,9 @@ def notebooks_dir() -> Path:
     for candidate in (here / "_notebooks", here.parent / "notebooks"):
         if (candidate / "index.ipynb").exists():
             return candidate
-    raise FileNotFoundError(f"lab notebooks not found in {here / '_notebooks'} or {here.parent / 'notebooks'}")
+    raise FileNotFoundError(
+        f"lab notebooks not found in {here / '_notebooks'} or {here.parent / 'notebooks'}"
+    )
 
 
 def resolve_lab(target: str | None) -> tuple[Path, Path | None]:

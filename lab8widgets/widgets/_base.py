@@ -28,7 +28,9 @@ def reject_unknown(owner: str, kwargs: dict[str, Any], allowed: Iterable[str] = 
     if unknown:
         names = ", ".join(repr(k) for k in unknown)
         expected = ", ".join(sorted(allowed)) or "none"
-        raise TypeError(f"{owner}() got unexpected keyword argument(s) {names}; expected: {expected}")
+        raise TypeError(
+            f"{owner}() got unexpected keyword argument(s) {names}; expected: {expected}"
+        )
 
 
 class BackgroundTask:
@@ -72,7 +74,9 @@ class BackgroundTask:
         except LabInputError as e:
             self.exception = e
             self.lab.error = str(e)
-        except Exception as e:  # a bug or a library error: show a message, keep the traceback in the log
+        except (
+            Exception
+        ) as e:  # a bug or a library error: show a message, keep the traceback in the log
             self.exception = e
             log.error("background task failed:\n%s", traceback.format_exc())
             self.lab.error = f"{type(e).__name__}: {e}"
@@ -108,7 +112,9 @@ class LabBase(W.VBox):
         self._header.add_class("lab8-header")
         self._banner = W.HTML(layout=W.Layout(display="none"))
         self._banner.add_class("lab8-error")
-        self._progress_bar = W.FloatProgress(value=0.0, min=0.0, max=1.0, layout=W.Layout(width="240px"))
+        self._progress_bar = W.FloatProgress(
+            value=0.0, min=0.0, max=1.0, layout=W.Layout(width="240px")
+        )
         self._progress_bar.add_class("lab8-progress")
         self._status_label = W.Label("")
         self._status_label.add_class("lab8-status")
@@ -135,8 +141,8 @@ class LabBase(W.VBox):
         if not hasattr(self, "_header"):
             return
         src = f'<div class="lab8-source" style="color:#555;font-size:12px">Data: {html.escape(self.source)}</div>'
-        self._header.value = (
-            f'<h3 style="margin:4px 0">{html.escape(self.title)}</h3>' + (src if self.source else "")
+        self._header.value = f'<h3 style="margin:4px 0">{html.escape(self.title)}</h3>' + (
+            src if self.source else ""
         )
 
     @traitlets.observe("error")
@@ -189,7 +195,9 @@ class LabBase(W.VBox):
     def run_task(self, fn: Callable[[BackgroundTask], Any], on_done=None) -> BackgroundTask:
         """Start ``fn`` in a thread; refuses to start a second one while the first runs."""
         if self._task is not None and self._task.running:
-            raise LabInputError("Still busy with the previous run: press Stop or wait for it to finish.")
+            raise LabInputError(
+                "Still busy with the previous run: press Stop or wait for it to finish."
+            )
         self.error = ""
         self.progress = 0.0
         self.busy = True

@@ -45,7 +45,10 @@ class LabIndex(LabBase):
         self.pixel.add_class("lab8-pixel")
         self.clicked: tuple[int, int, float] | None = None
         self.grid.on_click(self._on_click)
-        self.body.children = [self.links, W.HBox([self.grid, self.pixel], layout=W.Layout(gap="16px"))]
+        self.body.children = [
+            self.links,
+            W.HBox([self.grid, self.pixel], layout=W.Layout(gap="16px")),
+        ]
 
     def _on_click(self, row: int, col: int) -> None:
         with self.guard():

@@ -64,8 +64,13 @@ def _servers():
 def open_lab(browser, _servers, request):
     opened: list[tuple] = []
 
-    def _open(lab: str | None = "index", stock: bool = False, path: str = "", ready: str = ".lab8-lab",
-              timeout: float = 90_000) -> LabPage:
+    def _open(
+        lab: str | None = "index",
+        stock: bool = False,
+        path: str = "",
+        ready: str = ".lab8-lab",
+        timeout: float = 90_000,
+    ) -> LabPage:
         key = (lab, stock)
         if key not in _servers:
             _servers[key] = Server(None if lab is None else lab, stock=stock)

@@ -42,15 +42,37 @@ class Server:
         full_env.update(env or {})
         conn = f"--Voila.connection_dir_root={self.tmp}"
         if stock:
-            nb = target if target and target.endswith(".ipynb") else str(notebooks_dir() / f"{target or 'index'}.ipynb")
-            cmd = [sys.executable, "-m", "voila", nb, "--no-browser", "--Voila.ip=127.0.0.1",
-                   f"--port={self.port}", "--Voila.port_retries=0", conn]
+            nb = (
+                target
+                if target and target.endswith(".ipynb")
+                else str(notebooks_dir() / f"{target or 'index'}.ipynb")
+            )
+            cmd = [
+                sys.executable,
+                "-m",
+                "voila",
+                nb,
+                "--no-browser",
+                "--Voila.ip=127.0.0.1",
+                f"--port={self.port}",
+                "--Voila.port_retries=0",
+                conn,
+            ]
         else:
-            cmd = [sys.executable, "-m", "lab8widgets.cli", "serve", *([target] if target else []),
-                   "--no-browser", f"--port={self.port}", conn]
+            cmd = [
+                sys.executable,
+                "-m",
+                "lab8widgets.cli",
+                "serve",
+                *([target] if target else []),
+                "--no-browser",
+                f"--port={self.port}",
+                conn,
+            ]
         self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=full_env,
-                                     cwd=self.tmp)
+        self.proc = subprocess.Popen(
+            cmd, stdout=self.log, stderr=subprocess.STDOUT, env=full_env, cwd=self.tmp
+        )
         self._wait_up()
 
     def _wait_up(self, timeout: float = 60) -> None:
@@ -72,7 +94,9 @@ class Server:
         return self.log_path.read_text(errors="replace")
 
     def kernel_files(self) -> list[str]:
-        return sorted(glob.glob(os.path.join(self.tmp, "voila_*", "kernel-*.json")), key=os.path.getmtime)
+        return sorted(
+            glob.glob(os.path.join(self.tmp, "voila_*", "kernel-*.json")), key=os.path.getmtime
+        )
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -103,7 +127,9 @@ class Kernel:
             reply = self.client.get_shell_msg(timeout=timeout)
         res = reply["content"]["user_expressions"]["v"]
         if res["status"] != "ok":
-            raise RuntimeError(f"kernel could not evaluate {expr!r}: {res.get('ename')}: {res.get('evalue')}")
+            raise RuntimeError(
+                f"kernel could not evaluate {expr!r}: {res.get('ename')}: {res.get('evalue')}"
+            )
         text = res["data"]["text/plain"]
         try:
             return ast.literal_eval(text)

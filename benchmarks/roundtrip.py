@@ -1,0 +1,68 @@
+"""Widget round trip, browser -> kernel -> browser, under stock Voila and under `lab8widgets serve`.
+
+Both servers serve the same probe notebook (an anywidget that echoes custom messages); Chromium
+sends N messages one after another in each and we print p50/p95 and the ratio from this one run.
+
+    python benchmarks/roundtrip.py [--n 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.e2e.harness import CHROMIUM, CHROMIUM_ARGS, Server  # noqa: E402
+
+PROBE = str(ROOT / "benchmarks" / "roundtrip_probe.ipynb")
+
+
+def pct(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]
+
+
+def measure(browser, stock: bool, n: int) -> list[float]:
+    server = Server(PROBE, stock=stock)
+    try:
+        page = browser.new_page()
+        page.goto(server.url, wait_until="domcontentloaded")
+        page.wait_for_selector(".probe-ready", timeout=90_000)
+        page.evaluate("n => globalThis.__probe.run(n)", 10)  # warm-up
+        return page.evaluate("n => globalThis.__probe.run(n)", n)
+    finally:
+        server.stop()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=100, help="round trips per server (default 100)")
+    args = ap.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        stock = measure(browser, stock=True, n=args.n)
+        ours = measure(browser, stock=False, n=args.n)
+        version = browser.version
+        browser.close()
+
+    print(
+        f"machine: {platform.machine()}, {len(__import__('os').sched_getaffinity(0))} cores, "
+        f"Chromium {version} headless; {args.n} custom-message round trips each"
+    )
+    print(f"{'server':<24}{'p50 ms':>10}{'p95 ms':>10}{'mean ms':>10}")
+    for name, xs in (("stock voila", stock), ("lab8widgets serve", ours)):
+        print(f"{name:<24}{pct(xs, 0.5):>10.2f}{pct(xs, 0.95):>10.2f}{statistics.mean(xs):>10.2f}")
+    r50 = pct(stock, 0.5) / max(pct(ours, 0.5), 1e-9)
+    r95 = pct(stock, 0.95) / max(pct(ours, 0.95), 1e-9)
+    print(f"ratio stock/serve: p50 {r50:.1f}x, p95 {r95:.1f}x (target p50 >= 5x)")
+
+
+if __name__ == "__main__":
+    main()
