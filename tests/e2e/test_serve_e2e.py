@@ -61,3 +61,52 @@ def test_error_banner_not_traceback(open_lab):
     page.wait_for_selector(".lab8-error [role=alert]")
     assert "finite numbers" in page.inner_text(".lab8-error")
     assert "Traceback" not in page.content()
+
+
+def test_traceback_is_logged_not_shown(browser, tmp_path):
+    """A failing cell in a served notebook: the learner sees a short notice, the terminal the traceback."""
+    import nbformat
+
+    from .harness import Server
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell("print('before the error')"),
+        nbformat.v4.new_code_cell("raise ValueError('secret-token-42')"),
+    ]
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    path = tmp_path / "failing.ipynb"
+    nbformat.write(nb, path)
+    server = Server(str(path))
+    try:
+        page = browser.new_page()
+        page.goto(server.url)
+        page.wait_for_selector("text=There was an error when executing cell", timeout=60_000)
+        assert "before the error" in page.inner_text("body")
+        assert "secret-token-42" not in page.content()
+        assert "Traceback" not in page.content()
+        page.close()
+    finally:
+        server.stop()
+    log = server.read_log() if not server.log.closed else server.log_path.read_text()
+    assert "ValueError" in log and "secret-token-42" in log
+
+
+def _listening_addresses(port: int) -> set[str]:
+    """Local addresses listening on ``port``, read from /proc/net/tcp (IPv4)."""
+    found = set()
+    for line in open("/proc/net/tcp").read().splitlines()[1:]:
+        local, state = line.split()[1], line.split()[3]
+        addr_hex, port_hex = local.split(":")
+        if int(port_hex, 16) == port and state == "0A":
+            found.add(".".join(str(int(addr_hex[i : i + 2], 16)) for i in (6, 4, 2, 0)))
+    return found
+
+
+def test_serve_binds_loopback_only(open_lab):
+    lab = open_lab(None)
+    assert _listening_addresses(lab.server.port) == {"127.0.0.1"}

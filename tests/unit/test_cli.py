@@ -93,3 +93,17 @@ def test_nodelay_connection_sets_tcp_nodelay(monkeypatch):
 def test_bad_port_exits_2(argv, capsys):
     assert cli.main(argv + ["--no-browser"]) == 2
     assert "--port" in capsys.readouterr().err
+
+
+def test_jupyterlab_can_opt_in_by_config():
+    """The README's JupyterLab setting is accepted by jupyter_server as written."""
+    from jupyter_server.serverapp import ServerApp
+    from traitlets.config import Config
+
+    c = Config()
+    c.ServerApp.kernel_websocket_connection_class = server.NODELAY_CLASS
+    app = ServerApp(config=c)
+    assert app.kernel_websocket_connection_class is server.NoDelayKernelWebsocketConnection
+    assert (
+        ServerApp().kernel_websocket_connection_class is not server.NoDelayKernelWebsocketConnection
+    )
