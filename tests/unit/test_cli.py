@@ -102,8 +102,9 @@ def test_jupyterlab_can_opt_in_by_config():
 
     c = Config()
     c.ServerApp.kernel_websocket_connection_class = server.NODELAY_CLASS
-    app = ServerApp(config=c)
-    assert app.kernel_websocket_connection_class is server.NoDelayKernelWebsocketConnection
+    app = ServerApp(config=c)  # the trait's dynamic default needs a started app; read the set value
     assert (
-        ServerApp().kernel_websocket_connection_class is not server.NoDelayKernelWebsocketConnection
+        app._trait_values["kernel_websocket_connection_class"]
+        is server.NoDelayKernelWebsocketConnection
     )
+    assert "kernel_websocket_connection_class" not in ServerApp()._trait_values  # off by default
