@@ -110,7 +110,9 @@ class LabBase(W.VBox):
         self._task: BackgroundTask | None = None
         self._header = W.HTML()
         self._header.add_class("lab8-header")
-        self._banner = W.HTML(layout=W.Layout(display="none"))
+        # The banner's row is always there, so showing a message never moves or hides the views
+        # (a drawing stroke or a drag in progress must keep landing on the same cells).
+        self._banner = W.HTML(layout=W.Layout(min_height="32px", margin="0"))
         self._banner.add_class("lab8-error")
         self._progress_bar = W.FloatProgress(
             value=0.0, min=0.0, max=1.0, layout=W.Layout(width="240px")
@@ -154,13 +156,13 @@ class LabBase(W.VBox):
             return
         if self.error:
             self._banner.value = (
-                '<div role="alert" style="background:#fdecea;color:#8a1c1c;border:1px solid #f5c2c0;'
-                f'padding:6px 10px;border-radius:4px">⚠ {html.escape(self.error)}</div>'
+                '<div role="alert" style="background:#fdecea;color:#8a1c1c;'
+                "border:1px solid #f5c2c0;padding:3px 10px;border-radius:4px;font-size:13px;"
+                'line-height:22px">'
+                f"⚠ {html.escape(self.error)}</div>"
             )
-            self._banner.layout.display = ""
         else:
             self._banner.value = ""
-            self._banner.layout.display = "none"
 
     @traitlets.observe("busy", "progress", "status")
     def _on_busy(self, _change=None) -> None:
