@@ -41,7 +41,7 @@ class LabPage:
         self.page.screenshot(path=str(path), full_page=False)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
     pw_sync = pytest.importorskip("playwright.sync_api")
     if not Path(CHROMIUM).exists():
