@@ -699,17 +699,19 @@ def check_fit_args(epochs: Any, lr: Any, wd: Any, bs: Any) -> tuple[int, float, 
             )
         return v
 
-    def whole(name, v, lo, hi):
-        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or not lo <= int(v) <= hi:
-            raise ValueError(f"{name} must be an integer from {lo} to {hi}, got {v!r}")
-        return int(v)
-
     return (
-        whole("epochs", epochs, 1, 1000),
+        check_whole("epochs", epochs, 1, 1000),
         real("lr", lr, 0, 1e12),
         real("wd", wd, 0, 1e6, lo_open=False),
-        whole("bs", bs, 1, 1 << 20),
+        check_whole("bs", bs, 1, 1 << 20),
     )
+
+
+def check_whole(name: str, v: Any, lo: int, hi: int) -> int:
+    """An integer argument in [lo, hi], or a ValueError that names it (bools and text are refused)."""
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or not lo <= int(v) <= hi:
+        raise ValueError(f"{name} must be an integer from {lo} to {hi}, got {v!r}")
+    return int(v)
 
 
 def _on_one_thread(fn: Callable) -> Callable:
@@ -1082,6 +1084,8 @@ def bias_table(
     """The n lowest (or highest) learned biases with how many training ratings each had."""
     import pandas as pd
 
+    n = check_whole("n", n, 0, 1 << 30)
+    min_ratings = check_whole("min_ratings", min_ratings, 0, 1 << 30)
     tables = bias_tables(model)
     if tables is None:
         raise ValueError(
@@ -1095,7 +1099,7 @@ def bias_table(
     order = keep[np.argsort(bias[keep], kind="stable")]
     if not lowest:
         order = order[::-1]
-    order = order[: max(0, int(n))]
+    order = order[:n]
     label = "title" if kind == "item" else "user"
     return pd.DataFrame(
         {
@@ -1112,13 +1116,15 @@ def similar_items(
     """Items whose factor vectors point the same way as ``title``'s (cosine similarity)."""
     import pandas as pd
 
+    k = check_whole("k", k, 0, 1 << 30)
+    min_ratings = check_whole("min_ratings", min_ratings, 0, 1 << 30)
     idx = find_item(data, title)
     _, items = factor_tables(model)
     sims = nn.functional.cosine_similarity(items, items[idx][None], dim=1).numpy()
     ok = data.item_counts >= max(1, min_ratings)
     ok[0] = ok[idx] = False
     cand = np.flatnonzero(ok)
-    order = cand[np.argsort(-sims[cand], kind="stable")][: max(0, int(k))]
+    order = cand[np.argsort(-sims[cand], kind="stable")][:k]
     return pd.DataFrame(
         {
             "title": [data.items[i] for i in order],

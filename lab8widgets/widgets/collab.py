@@ -712,7 +712,7 @@ class CollabLab(LabBase):
         c["bs"].value = int(s["bs"])
 
     def _check(self, epochs, lr, wd, n_factors, y_range, bias, use_nn, n_act, bs) -> dict:
-        from ..models.collab import check_fit_args
+        from ..models.collab import check_fit_args, check_whole
 
         bs = self.default_bs if bs is None else bs
         try:
@@ -720,8 +720,10 @@ class CollabLab(LabBase):
         except ValueError as e:
             raise LabInputError(str(e)) from None
         for name, v, hi in (("n_factors", n_factors, 1000), ("n_act", n_act, 4096)):
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 1 <= int(v) <= hi:
-                raise LabInputError(f"{name} must be an integer from 1 to {hi}, got {v!r}")
+            try:
+                check_whole(name, v, 1, hi)
+            except ValueError as e:
+                raise LabInputError(str(e)) from None
         return dict(
             epochs=epochs,
             lr=lr,

@@ -18,6 +18,7 @@ from lab8widgets.models.collab import (
     CollabNN,
     DotProductBias,
     RowAdamW,
+    bias_table,
     collab_data,
     create_params,
     emb_sz_rule,
@@ -31,6 +32,7 @@ from lab8widgets.models.collab import (
     one_thread,
     random_split,
     sigmoid_range,
+    similar_items,
     valid_mse,
 )
 
@@ -412,3 +414,13 @@ def test_fit_fastai_use_nn_and_stop(data):
     assert res.history[-1]["partial"] is True and 0 < res.history[-1]["epoch"] < 1
     assert math.isfinite(res.history[-1]["valid_mse"])
     assert not any(type(cb).__name__ == "Stream" for cb in learn.cbs)  # handed back clean
+
+
+def test_reader_counts_must_be_whole_numbers(data):
+    """Wrong types through the API get a message that names the argument, not int()'s text."""
+    model = DotProductBias(data.n_users, data.n_items, 5)
+    with pytest.raises(ValueError, match="n must be an integer"):
+        bias_table(model, data, "item", n="x")
+    with pytest.raises(ValueError, match="k must be an integer"):
+        similar_items(model, data, data.items[1], k=2.5)
+    assert len(bias_table(model, data, "user", n=3)) == 3
