@@ -102,7 +102,6 @@ def voila_argv(
         f"--Voila.root_dir={root}",
         "--VoilaConfiguration.strip_sources=True",
         "--VoilaConfiguration.show_tracebacks=False",
-        "--VoilaConfiguration.file_allowlist=[]",
     ]
     if not open_browser:
         argv.append("--no-browser")
