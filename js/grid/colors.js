@@ -21,3 +21,35 @@ export function colorFor(v, lo, hi, cmap) {
   const g = Math.round(255 * (1 - t));
   return [`rgb(${g},${g},${g})`, t > 0.55];
 }
+
+// The colour scale of an array: given bounds win; otherwise a diverging map is symmetric about
+// zero (so white always means 0) and a grey map spans [min(0, lowest), highest].
+export function valueRange(values, vmin, vmax, cmap) {
+  let lo = vmin;
+  let hi = vmax;
+  if (lo !== null && hi !== null) return [lo, hi];
+  let amax = 0;
+  let mn = Infinity;
+  let mx = -Infinity;
+  for (const v of values) {
+    if (!Number.isFinite(v)) continue;
+    amax = Math.max(amax, Math.abs(v));
+    mn = Math.min(mn, v);
+    mx = Math.max(mx, v);
+  }
+  if (cmap === "diverging") {
+    if (lo === null) lo = -(amax || 1);
+    if (hi === null) hi = amax || 1;
+  } else {
+    if (lo === null) lo = Number.isFinite(mn) ? Math.min(mn, 0) : 0;
+    if (hi === null) hi = Number.isFinite(mx) && mx > lo ? mx : lo + 1;
+  }
+  return [lo, hi];
+}
+
+// A cell's printed value: fixed decimals, and never "-0.00".
+export function fmt(v, decimals) {
+  if (!Number.isFinite(v)) return String(v);
+  const s = v.toFixed(decimals);
+  return s === `-${(0).toFixed(decimals)}` ? (0).toFixed(decimals) : s;
+}

@@ -17,6 +17,33 @@ function colorFor(v, lo, hi, cmap) {
   const g = Math.round(255 * (1 - t));
   return [`rgb(${g},${g},${g})`, t > 0.55];
 }
+function valueRange(values, vmin, vmax, cmap) {
+  let lo = vmin;
+  let hi = vmax;
+  if (lo !== null && hi !== null) return [lo, hi];
+  let amax = 0;
+  let mn = Infinity;
+  let mx = -Infinity;
+  for (const v of values) {
+    if (!Number.isFinite(v)) continue;
+    amax = Math.max(amax, Math.abs(v));
+    mn = Math.min(mn, v);
+    mx = Math.max(mx, v);
+  }
+  if (cmap === "diverging") {
+    if (lo === null) lo = -(amax || 1);
+    if (hi === null) hi = amax || 1;
+  } else {
+    if (lo === null) lo = Number.isFinite(mn) ? Math.min(mn, 0) : 0;
+    if (hi === null) hi = Number.isFinite(mx) && mx > lo ? mx : lo + 1;
+  }
+  return [lo, hi];
+}
+function fmt(v, decimals) {
+  if (!Number.isFinite(v)) return String(v);
+  const s = v.toFixed(decimals);
+  return s === `-${0 .toFixed(decimals)}` ? 0 .toFixed(decimals) : s;
+}
 
 // grid/index.js
 var perf = () => {
@@ -29,34 +56,6 @@ function readValues(model) {
   if (!dv || !rows || !cols) return { rows: 0, cols: 0, values: new Float32Array(0) };
   const buf = dv.buffer ? dv.buffer.slice(dv.byteOffset, dv.byteOffset + dv.byteLength) : dv;
   return { rows, cols, values: new Float32Array(buf) };
-}
-function range(model, values) {
-  let lo = model.get("vmin");
-  let hi = model.get("vmax");
-  if (lo === null || hi === null) {
-    let amax = 0;
-    let mn = Infinity;
-    let mx = -Infinity;
-    for (const v of values) {
-      if (!Number.isFinite(v)) continue;
-      amax = Math.max(amax, Math.abs(v));
-      mn = Math.min(mn, v);
-      mx = Math.max(mx, v);
-    }
-    if (model.get("cmap") === "diverging") {
-      if (lo === null) lo = -(amax || 1);
-      if (hi === null) hi = amax || 1;
-    } else {
-      if (lo === null) lo = Number.isFinite(mn) ? Math.min(mn, 0) : 0;
-      if (hi === null) hi = Number.isFinite(mx) && mx > lo ? mx : lo + 1;
-    }
-  }
-  return [lo, hi];
-}
-function fmt(v, decimals) {
-  if (!Number.isFinite(v)) return String(v);
-  const s = v.toFixed(decimals);
-  return s === `-${0 .toFixed(decimals)}` ? 0 .toFixed(decimals) : s;
 }
 function render({ model, el }) {
   const root = document.createElement("div");
@@ -89,7 +88,7 @@ function render({ model, el }) {
     }
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     ctx.clearRect(0, 0, w, h);
-    const [lo, hi] = range(model, values);
+    const [lo, hi] = valueRange(values, model.get("vmin"), model.get("vmax"), model.get("cmap"));
     const cmap = model.get("cmap");
     const showValues = model.get("show_values") && cell >= 18;
     const decimals = model.get("decimals");
