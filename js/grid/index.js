@@ -276,7 +276,16 @@ function render({ model, el }) {
     "drawable",
     "decimals",
   ];
-  const onChange = () => paint();
+  // One message can change several traits (data, shape, vmin, vmax): paint once, after all of them.
+  let scheduled = false;
+  const onChange = () => {
+    if (scheduled) return;
+    scheduled = true;
+    queueMicrotask(() => {
+      scheduled = false;
+      paint();
+    });
+  };
   for (const n of names) model.on(`change:${n}`, onChange);
   paint();
   return () => {

@@ -307,7 +307,15 @@ function render({ model, el }) {
     "drawable",
     "decimals"
   ];
-  const onChange = () => paint();
+  let scheduled = false;
+  const onChange = () => {
+    if (scheduled) return;
+    scheduled = true;
+    queueMicrotask(() => {
+      scheduled = false;
+      paint();
+    });
+  };
   for (const n of names) model.on(`change:${n}`, onChange);
   paint();
   return () => {

@@ -1060,7 +1060,7 @@ class ConvLab(LabBase):
                 self._model.set_kernel_value(i, r, c, value)
             except ValueError as e:
                 raise LabInputError(f"Kernel not changed: {e}") from None
-            self._render((f"conv1-{i}", f"kernel-{i}", f"relu1-{i}"), defer=not done)
+            self._render((f"kernel-{i}", f"conv1-{i}", f"relu1-{i}"), defer=not done)
 
     def _on_draw(self, cells: list[tuple[int, int, float]], done: bool) -> None:
         with self.guard():
