@@ -23,7 +23,7 @@ def test_readme_names_every_data_source_and_licence():
         "CC BY-SA 3.0",
         "MovieLens",
         "GroupLens",
-        "non-commercial",
+        "no commercial use",
         "synthetic",
     ):
         assert needle in readme
