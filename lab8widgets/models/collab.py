@@ -24,13 +24,15 @@ import numbers
 import threading
 import time
 from collections.abc import Callable, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch import nn
+
+from ._threads import one_thread
 
 if TYPE_CHECKING:  # pandas is imported lazily (it is only needed with data)
     import pandas as pd
@@ -721,25 +723,6 @@ def _on_one_thread(fn: Callable) -> Callable:
             return fn(*args, **kwargs)
 
     return wrapper
-
-
-@contextmanager
-def one_thread():
-    """Run this thread's torch ops on one intra-op thread, then restore its setting.
-
-    A training step is ~100 ops on a few thousand numbers: a second thread gains nothing, and in
-    this torch build ``sqrt``, ``exp`` and indexing open an OpenMP team even for 100 elements. On a
-    busy 2-core machine the team's spinning helper starves the loop (measured 55 ms a step against
-    0.8 ms). OpenMP keeps the count per thread, so the kernel's other threads are not affected.
-    """
-    before = torch.get_num_threads()
-    if before != 1:
-        torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        if before != 1:
-            torch.set_num_threads(before)
 
 
 @_on_one_thread

@@ -18,13 +18,14 @@ import math
 import numbers
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from contextlib import contextmanager
 from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from ._threads import one_thread
 
 __all__ = [
     "DEFAULT_FILTERS",
@@ -629,7 +630,7 @@ class SpreadsheetCNN(nn.Module):
         holds the logits and 'output' their softmax.
         """
         x = _as_batch(x)
-        with torch.inference_mode(), _one_thread(x.shape[0] <= 8):
+        with torch.inference_mode(), one_thread(x.shape[0] <= 8):
             out: OrderedDict[str, torch.Tensor] = OrderedDict(input=x)
             out["conv1"] = c1 = self.conv1(x)
             out["relu1"] = r1 = self.relu(c1)
@@ -652,25 +653,6 @@ class SpreadsheetCNN(nn.Module):
             self.pool_type,
             self.pool_size,
         )
-
-
-@contextmanager
-def _one_thread(active: bool = True):
-    """Run tiny tensors on the calling thread only, restoring the previous setting right after.
-
-    A 28×28 convolution takes ~15 µs on one thread; split across OpenMP workers it takes longer and,
-    when the other core is busy, waits milliseconds for a worker to be scheduled (p95 ≈ 16 ms on a
-    loaded 2-core machine). The process-wide setting is put back before returning.
-    """
-    prev = torch.get_num_threads()
-    if not active or prev == 1:
-        yield
-        return
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(prev)
 
 
 def _as_int(name: str, v: Any) -> int:
