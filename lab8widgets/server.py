@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
 import socket
 from pathlib import Path
 
@@ -20,6 +21,10 @@ from jupyter_server.services.kernels.connection.channels import ZMQChannelsWebso
 log = logging.getLogger("lab8widgets")
 
 NODELAY_CLASS = "lab8widgets.server.NoDelayKernelWebsocketConnection"
+TEMPLATE = "lab8"  # Voila's lab template without its CDN links (works offline)
+TEMPLATES_ROOT = (
+    Path(__file__).resolve().parent / "templates"
+)  # a Jupyter data dir: voila/templates/lab8
 
 LABS: dict[str, str] = {
     "index": "The lab index: every lab with a one-line description",
@@ -102,12 +107,20 @@ def voila_argv(
         f"--Voila.root_dir={root}",
         "--VoilaConfiguration.strip_sources=True",
         "--VoilaConfiguration.show_tracebacks=False",
+        f"--template={TEMPLATE}",
     ]
     if not open_browser:
         argv.append("--no-browser")
     if nodelay:
         argv.append(f"--Voila.kernel_websocket_connection_class={NODELAY_CLASS}")
     return argv + list(extra or [])
+
+
+def use_templates() -> None:
+    """Let Voila find the project's template (Jupyter looks in ``$JUPYTER_PATH`` first)."""
+    paths = [p for p in os.environ.get("JUPYTER_PATH", "").split(os.pathsep) if p]
+    if str(TEMPLATES_ROOT) not in paths:
+        os.environ["JUPYTER_PATH"] = os.pathsep.join([str(TEMPLATES_ROOT), *paths])
 
 
 def make_app_class():
@@ -139,6 +152,7 @@ def serve(
 ) -> None:
     """Run the Voila server until interrupted (blocking)."""
     root, notebook = resolve_lab(target)
+    use_templates()
     app_class = make_app_class()
     app_class.launch_instance(
         argv=voila_argv(root, notebook, port, ip=ip, open_browser=open_browser, extra=extra)

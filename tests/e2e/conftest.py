@@ -17,8 +17,9 @@ from .harness import CHROMIUM, CHROMIUM_ARGS, Kernel, Server, wait_for_new_kerne
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 IGNORED_CONSOLE = [re.compile(p) for p in (r"favicon\.ico", r"Download the React DevTools")]
-# Voila's lab template links Font Awesome from a CDN; offline (as here and in a classroom without
-# internet) that request fails. Our labs use no icon fonts, so only that URL is forgiven.
+# Stock Voila's lab template links Font Awesome from a CDN; offline that request fails. `serve` uses
+# the project's template without those links, so this is forgiven for stock servers only, and a
+# served lab that asks for anything off this machine fails its test.
 IGNORED_URLS = [re.compile(r"cdn\.jsdelivr\.net/npm/@fortawesome/")]
 
 
@@ -81,13 +82,23 @@ def open_lab(browser, _servers, request):
 
         def on_console(msg):
             url = (msg.location or {}).get("url", "")
-            if any(p.search(url) for p in IGNORED_URLS):
+            if stock and any(p.search(url) for p in IGNORED_URLS):
                 return
             if msg.type == "error" and not any(p.search(msg.text) for p in IGNORED_CONSOLE):
                 errors.append(msg.text)
 
         page.on("console", on_console)
         page.on("pageerror", lambda exc: errors.append(f"pageerror: {exc}"))
+
+        def on_request(req):
+            if not stock and not req.url.startswith(
+                ("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:")
+            ):
+                errors.append(
+                    f"request off this machine (a served lab must work offline): {req.url}"
+                )
+
+        page.on("request", on_request)
         before = server.kernel_files()
         page.goto(server.url + path, wait_until="domcontentloaded")
         page.wait_for_selector(ready, state="visible", timeout=timeout)

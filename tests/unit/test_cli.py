@@ -108,3 +108,17 @@ def test_jupyterlab_can_opt_in_by_config():
         is server.NoDelayKernelWebsocketConnection
     )
     assert "kernel_websocket_connection_class" not in ServerApp()._trait_values  # off by default
+
+
+def test_serve_uses_the_offline_template(monkeypatch):
+    """`serve` renders with the project's template, found through JUPYTER_PATH, which drops the CDN links."""
+    root, nb = server.resolve_lab("conv")
+    assert f"--template={server.TEMPLATE}" in server.voila_argv(root, nb, 9999)
+    monkeypatch.setenv("JUPYTER_PATH", "/somewhere/else")
+    server.use_templates()
+    server.use_templates()  # idempotent
+    paths = __import__("os").environ["JUPYTER_PATH"].split(__import__("os").pathsep)
+    assert paths == [str(server.TEMPLATES_ROOT), "/somewhere/else"]
+    tpl = server.TEMPLATES_ROOT / "voila" / "templates" / server.TEMPLATE
+    assert '"base_template": "lab"' in (tpl / "conf.json").read_text()
+    assert "fontawesome" in (tpl / "index.html.j2").read_text()  # what it removes
