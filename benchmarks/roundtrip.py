@@ -9,6 +9,7 @@ sends N messages one after another in each and we print p50/p95 and the ratio fr
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import statistics
 import sys
@@ -53,7 +54,7 @@ def main() -> None:
         browser.close()
 
     print(
-        f"machine: {platform.machine()}, {len(__import__('os').sched_getaffinity(0))} cores, "
+        f"machine: {platform.machine()}, {len(os.sched_getaffinity(0))} cores, "
         f"Chromium {version} headless; {args.n} custom-message round trips each"
     )
     print(f"{'server':<24}{'p50 ms':>10}{'p95 ms':>10}{'mean ms':>10}")

@@ -21,10 +21,9 @@ from jupyter_server.services.kernels.connection.channels import ZMQChannelsWebso
 log = logging.getLogger("lab8widgets")
 
 NODELAY_CLASS = "lab8widgets.server.NoDelayKernelWebsocketConnection"
-TEMPLATE = "lab8"  # Voila's lab template without its CDN links (works offline)
-TEMPLATES_ROOT = (
-    Path(__file__).resolve().parent / "templates"
-)  # a Jupyter data dir: voila/templates/lab8
+# Voila's lab template without its CDN links (works offline), in a Jupyter data dir of our own
+TEMPLATE = "lab8"
+TEMPLATES_ROOT = Path(__file__).resolve().parent / "templates"
 
 LABS: dict[str, str] = {
     "index": "The lab index: every lab with a one-line description",

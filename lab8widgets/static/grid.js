@@ -187,6 +187,7 @@ function render({ model, el }) {
     const [rows, cols] = model.get("shape");
     const cells = [];
     const v = model.get("brush_value");
+    const { values } = readValues(model);
     for (const [dr, dc, s] of [
       [0, 0, 1],
       [0, 1, 0.6],
@@ -197,7 +198,7 @@ function render({ model, el }) {
       const c = rc[1] + dc;
       if (r >= rows || c >= cols) continue;
       const key = r * cols + c;
-      const old = local.has(key) ? local.get(key) : readValues(model).values[key];
+      const old = local.has(key) ? local.get(key) : values[key];
       const nv = Math.max(old, v * s);
       local.set(key, nv);
       cells.push([r, c, nv]);

@@ -74,9 +74,8 @@ class BackgroundTask:
         except LabInputError as e:
             self.exception = e
             self.lab.error = str(e)
-        except (
-            Exception
-        ) as e:  # a bug or a library error: show a message, keep the traceback in the log
+        except Exception as e:
+            # a bug or a library error: show a message, keep the traceback in the log
             self.exception = e
             log.error("background task failed:\n%s", traceback.format_exc())
             self.lab.error = f"{type(e).__name__}: {e}"

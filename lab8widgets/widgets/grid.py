@@ -80,27 +80,34 @@ class HeatmapGrid(anywidget.AnyWidget):
         """``fn(cells, done)`` with the cells painted so far in one stroke."""
         self._handlers["draw"].append(fn)
 
-    def _on_custom_msg(self, _widget, content: dict, _buffers=None) -> None:
+    def _handle_custom_msg(self, content: dict, buffers=None) -> None:
+        """ipywidgets routes the front end's ``model.send`` here (tests call it the same way).
+
+        A malformed message from a stale front end is ignored, never raised into the kernel; only
+        the parsing is guarded, so an error in a handler is not swallowed here.
+        """
         if not isinstance(content, dict):
             return
         event = content.get("event")
+        done = bool(content.get("done", False))
         try:
-            if event == "click":
-                r, c = int(content["row"]), int(content["col"])
-                self.selected = [r, c]
-                for fn in self._handlers["click"]:
-                    fn(r, c)
-            elif event == "edit":
-                r, c = int(content["row"]), int(content["col"])
-                for fn in self._handlers["edit"]:
-                    fn(r, c, content.get("value"), bool(content.get("done", False)))
-            elif event == "draw":
-                cells = [(int(r), int(c), float(v)) for r, c, v in content.get("cells", [])]
-                for fn in self._handlers["draw"]:
-                    fn(cells, bool(content.get("done", False)))
+            if event == "draw":
+                args: tuple = (
+                    [(int(r), int(c), float(v)) for r, c, v in content.get("cells", [])],
+                )
+            elif event in ("click", "edit"):
+                args = (int(content["row"]), int(content["col"]))
+            else:
+                return
         except (KeyError, TypeError, ValueError):
-            return  # a malformed message from a stale front end is ignored, never raised into the kernel
-
-    def _handle_custom_msg(self, content: dict, buffers=None) -> None:
-        """ipywidgets routes the front end's ``model.send`` here (tests call it the same way)."""
-        self._on_custom_msg(self, content, buffers)
+            return
+        if event == "click":
+            self.selected = list(args)
+            for fn in self._handlers["click"]:
+                fn(*args)
+        elif event == "edit":
+            for fn in self._handlers["edit"]:
+                fn(*args, content.get("value"), done)
+        else:
+            for fn in self._handlers["draw"]:
+                fn(*args, done)

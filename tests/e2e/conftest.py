@@ -110,7 +110,8 @@ def open_lab(browser, _servers, request):
     yield _open
     failed = []
     for lp, context, kernel in opened:
-        if request.node.rep_call.failed if hasattr(request.node, "rep_call") else False:
+        call = getattr(request.node, "rep_call", None)
+        if call is not None and call.failed:
             ARTIFACTS.mkdir(exist_ok=True)
             lp.screenshot(ARTIFACTS / f"{request.node.name}.png")
         failed.extend(lp.console_errors)

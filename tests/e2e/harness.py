@@ -90,7 +90,8 @@ class Server:
         raise RuntimeError(f"server did not start in {timeout}s:\n{self.read_log()}")
 
     def read_log(self) -> str:
-        self.log.flush()
+        if not self.log.closed:
+            self.log.flush()
         return self.log_path.read_text(errors="replace")
 
     def kernel_files(self) -> list[str]:
@@ -122,10 +123,7 @@ class Kernel:
     def eval(self, expr: str, timeout: float = 60):
         """The value of ``expr`` in the kernel, through its repr (so return plain Python data)."""
         msg_id = self.client.execute("", silent=True, user_expressions={"v": expr})
-        reply = self.client.get_shell_msg(timeout=timeout)
-        while reply["parent_header"].get("msg_id") != msg_id:
-            reply = self.client.get_shell_msg(timeout=timeout)
-        res = reply["content"]["user_expressions"]["v"]
+        res = self._reply(msg_id, timeout)["content"]["user_expressions"]["v"]
         if res["status"] != "ok":
             raise RuntimeError(
                 f"kernel could not evaluate {expr!r}: {res.get('ename')}: {res.get('evalue')}"
@@ -139,11 +137,16 @@ class Kernel:
     def run(self, code: str, timeout: float = 60) -> None:
         """Execute statements in the kernel (to change the model as a notebook user would)."""
         msg_id = self.client.execute(code, silent=True)
+        reply = self._reply(msg_id, timeout)
+        if reply["content"]["status"] != "ok":
+            raise RuntimeError(f"kernel failed on {code!r}: {reply['content'].get('evalue')}")
+
+    def _reply(self, msg_id: str, timeout: float) -> dict:
+        """The shell reply to ``msg_id`` (skipping replies to anything sent before it)."""
         reply = self.client.get_shell_msg(timeout=timeout)
         while reply["parent_header"].get("msg_id") != msg_id:
             reply = self.client.get_shell_msg(timeout=timeout)
-        if reply["content"]["status"] != "ok":
-            raise RuntimeError(f"kernel failed on {code!r}: {reply['content'].get('evalue')}")
+        return reply
 
     def close(self) -> None:
         self.client.stop_channels()

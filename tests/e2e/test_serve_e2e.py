@@ -92,7 +92,7 @@ def test_traceback_is_logged_not_shown(browser, tmp_path):
         page.close()
     finally:
         server.stop()
-    log = server.read_log() if not server.log.closed else server.log_path.read_text()
+    log = server.read_log()
     assert "ValueError" in log and "secret-token-42" in log
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -83,8 +84,7 @@ def test_nodelay_connection_sets_tcp_nodelay(monkeypatch):
     )
     conn = server.NoDelayKernelWebsocketConnection.__new__(server.NoDelayKernelWebsocketConnection)
     handler = FakeHandler()
-    conn.__dict__["_trait_values"] = {}
-    object.__setattr__(conn, "_trait_values", {"websocket_handler": handler})
+    conn._trait_values = {"websocket_handler": handler}  # a bare instance: no server behind it
     conn.connect()
     assert handler.nodelay is True and called == [True]
 
@@ -117,7 +117,7 @@ def test_serve_uses_the_offline_template(monkeypatch):
     monkeypatch.setenv("JUPYTER_PATH", "/somewhere/else")
     server.use_templates()
     server.use_templates()  # idempotent
-    paths = __import__("os").environ["JUPYTER_PATH"].split(__import__("os").pathsep)
+    paths = os.environ["JUPYTER_PATH"].split(os.pathsep)
     assert paths == [str(server.TEMPLATES_ROOT), "/somewhere/else"]
     tpl = server.TEMPLATES_ROOT / "voila" / "templates" / server.TEMPLATE
     assert '"base_template": "lab"' in (tpl / "conf.json").read_text()
