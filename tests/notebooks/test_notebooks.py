@@ -22,9 +22,8 @@ def test_there_are_notebooks():
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_runs_and_shows_a_widget(path, monkeypatch):
-    monkeypatch.setenv(
-        "LAB8WIDGETS_OFFLINE", "1"
-    )  # built-in data, as in a classroom without internet
+    # built-in data, as in a classroom without internet
+    monkeypatch.setenv("LAB8WIDGETS_OFFLINE", "1")
     nb = nbformat.read(path, as_version=4)
     for cell in nb.cells:
         if cell.cell_type == "code":
