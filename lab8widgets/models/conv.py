@@ -507,15 +507,13 @@ class SpreadsheetCNN(nn.Module):
             if not self._built or tuple(self.conv2.weight.shape) != (self.conv2_filters, n, k, k):
                 self._rebuild_conv2(n, k)
             self.conv2.stride, self.conv2.padding = (1, 1), (p, p)
-            if cfg["pool"] != "none":
-                self._pool_size_when_none = cfg["pool_size"]
             if cfg["pool"] != self.pool_type or cfg["pool_size"] != self.pool_size:
                 self.pool = {
                     "max": lambda: nn.MaxPool2d(cfg["pool_size"]),
                     "avg": lambda: nn.AvgPool2d(cfg["pool_size"]),
                     "none": nn.Identity,
                 }[cfg["pool"]]()
-                self._pool_size_when_none = cfg["pool_size"]
+            self._pool_size_when_none = cfg["pool_size"]
             features = math.prod(meta["pool"].shape)
             rebuilt = not self._built or self.dense.in_features != features
             if rebuilt:
@@ -781,6 +779,13 @@ def conv_as_matmul(
     ``output`` is the product reshaped to (oh, ow) and equals ``F.conv2d(x[None, None], kernel[None, None],
     stride=stride, padding=padding)[0, 0]``.
     """
+    return _unroll(x, kernel, stride, padding)[3:]
+
+
+def _unroll(
+    x: Any, kernel: Any, stride: int, padding: int
+) -> tuple[np.ndarray, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``conv_as_matmul``'s work, keeping its by-products: (index, x, kernel, matrix, flat_input, output)."""
     xt, kt = _as_tensor(x), _as_tensor(kernel)
     if xt.ndim != 2 or kt.ndim != 2:
         raise ValueError(
@@ -793,12 +798,12 @@ def conv_as_matmul(
         raise ValueError(f"stride must be ≥ 1 and padding ≥ 0, got {s} and {p}")
     h, w = xt.shape
     kh, kw = kt.shape
-    idx = torch.from_numpy(conv_matrix_index(h, w, (kh, kw), s, p))
+    index = conv_matrix_index(h, w, (kh, kw), s, p)
     flat_k = torch.cat([kt.reshape(-1), torch.zeros(1, dtype=dtype)])
-    matrix = flat_k[idx]  # index -1 picks the appended zero
+    matrix = flat_k[torch.from_numpy(index)]  # index -1 picks the appended zero
     flat = xt.reshape(-1)
     oh, ow = out_size(h, kh, s, p), out_size(w, kw, s, p)
-    return matrix, flat, (matrix @ flat).reshape(oh, ow)
+    return index, xt, kt, matrix, flat, (matrix @ flat).reshape(oh, ow)
 
 
 class MatmulDemo(NamedTuple):
@@ -815,12 +820,10 @@ class MatmulDemo(NamedTuple):
 
 def matmul_demo(x: Any, kernel: Any, stride: int = 1, padding: int = 0) -> MatmulDemo:
     """``conv_as_matmul`` plus the ``F.conv2d`` result it must equal, for the lab's check line."""
-    matrix, flat, output = conv_as_matmul(x, kernel, stride, padding)
-    xt, kt = _as_tensor(x).to(matrix.dtype), _as_tensor(kernel).to(matrix.dtype)
+    index, xt, kt, matrix, flat, output = _unroll(x, kernel, stride, padding)
     ref = F.conv2d(xt[None, None], kt[None, None], stride=stride, padding=padding)[0, 0]
-    index = conv_matrix_index(xt.shape[0], xt.shape[1], tuple(kt.shape), stride, padding)
     err = float((output - ref).abs().max()) if output.numel() else 0.0
-    return MatmulDemo(index, matrix, flat, matrix @ flat, output, ref, err)
+    return MatmulDemo(index, matrix, flat, output.reshape(-1), output, ref, err)
 
 
 # --- fitting the dense layer ----------------------------------------------------------------------------

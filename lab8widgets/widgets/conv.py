@@ -683,7 +683,7 @@ class ConvLab(LabBase):
             self.clear_button = W.Button(description="clear", layout=W.Layout(width="70px"))
             self.clear_button.add_class("lab8-conv-clear")
             self.clear_button.on_click(lambda _b: self._on_clear())
-            self.index_label = W.HTML()
+            self.index_label = W.HTML("<span class='lab8-conv-note'>or draw one below ↓</span>")
             self.index_label.add_class("lab8-conv-note")
             self.digit_button = W.Button(
                 description="back to the digit",
@@ -1018,21 +1018,14 @@ class ConvLab(LabBase):
         )  # (c2, n, k, k) shown as k × (n·k): channels side by side
         w2max = _nice(float(np.abs(w2).max(initial=0.0)))
         for j in range(w2.shape[0]):
-            wg = g[f"conv2w-{j}"]
-            with wg.hold_sync():
-                wg.values = np.concatenate(list(w2[j]), axis=1)
-                wg.vmin, wg.vmax = -w2max, w2max
-        dmax = _nice(float(np.abs(acts["dense"]).max(initial=0.0)))
-        with g["dense"].hold_sync():
-            g["dense"].values = acts["dense"]
-            g["dense"].vmin, g["dense"].vmax = -dmax, dmax
+            show(g[f"conv2w-{j}"], np.concatenate(list(w2[j]), axis=1), w2max)
+        show(g["dense"], acts["dense"], _nice(float(np.abs(acts["dense"]).max(initial=0.0))))
         g["output"].values = acts["output"]
         self._render_prediction()
         self._render_selection()
         sample = self._image_label.startswith("MNIST")
         self.digit_button.layout.display = "none" if sample else ""
         self.index_label.layout.display = "" if sample else "none"
-        self.index_label.value = "<span class='lab8-conv-note'>or draw one below ↓</span>"
         self._render_matmul()
 
     def _render_prediction(self) -> None:
@@ -1099,20 +1092,23 @@ class ConvLab(LabBase):
         shp = self._meta[stage].shape
         if len(shp) == 3 and not 0 <= ch < shp[0]:
             raise ValueError(f"{stage} has channels 0..{shp[0] - 1}, got {ch}")
-        receptive_field(self._meta, stage, r, c, None if stage == "input" else ch)  # validates
+        windows = self._receptive((stage, ch, r, c))  # validates the cell
         self._selection = (stage, ch, r, c)
-        self._render_selection()
+        self._render_selection(windows)
 
-    def _receptive(self) -> OrderedDict:
-        if self._selection is None:
+    def _receptive(self, sel: tuple[str, int, int, int] | None = None) -> OrderedDict:
+        """The windows of ``sel`` (default: the current selection) in every earlier stage."""
+        sel = sel or self._selection
+        if sel is None:
             return OrderedDict()
-        stage, ch, r, c = self._selection
+        stage, ch, r, c = sel
         return receptive_field(
             self._meta, stage, r, c, ch if len(self._meta[stage].shape) == 3 else None
         )
 
-    def _render_selection(self) -> None:
-        windows = self._receptive()
+    def _render_selection(self, windows: OrderedDict | None = None) -> None:
+        if windows is None:
+            windows = self._receptive()
         sel = self._selection
         for name, g in self._grids.items():
             stage, _, chs = name.rpartition("-")
@@ -1120,7 +1116,7 @@ class ConvLab(LabBase):
                 stage, ch = name, 0
             else:
                 ch = int(chs)
-            if stage not in self._meta or stage.startswith(("kernel", "conv2w")) or name == "pad":
+            if stage not in self._meta:  # kernels, conv2 weights, the pad, the matmul views
                 continue
             hl: list[list[int]] = []
             if sel is not None and stage in windows and stage != sel[0]:
@@ -1166,21 +1162,16 @@ class ConvLab(LabBase):
             style=style,
             layout=W.Layout(width="200px"),
         )
-        self.mm_row = W.IntSlider(
-            value=11,
-            min=0,
-            max=28 - 2,
-            description="top row",
-            style=style,
-            layout=W.Layout(width="220px"),
-        )
-        self.mm_col = W.IntSlider(
-            value=11,
-            min=0,
-            max=28 - 2,
-            description="left col",
-            style=style,
-            layout=W.Layout(width="220px"),
+        self.mm_row, self.mm_col = (
+            W.IntSlider(
+                value=11,
+                min=0,
+                max=28 - 2,
+                description=desc,
+                style=style,
+                layout=W.Layout(width="220px"),
+            )
+            for desc in ("top row", "left col")
         )
         self.mm_filter = W.Dropdown(
             description="kernel of", style=style, layout=W.Layout(width="160px")
