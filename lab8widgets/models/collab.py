@@ -18,7 +18,6 @@ module level (``compare`` helpers import it lazily).
 from __future__ import annotations
 
 import difflib
-import functools
 import math
 import numbers
 import threading
@@ -209,10 +208,8 @@ class CollabData:
     item_name: str
     rating_name: str
     frame: Any = field(repr=False)  # the three columns as given (for fastai)
-    user_counts: np.ndarray = field(
-        repr=False, default=None
-    )  # ratings per user in the training set
-    item_counts: np.ndarray = field(repr=False, default=None)
+    user_counts: np.ndarray = field(init=False, repr=False)  # ratings per user in the training set
+    item_counts: np.ndarray = field(init=False, repr=False)
     valid_pct: float = 0.2
     seed: int | None = 42
 
@@ -716,16 +713,7 @@ def check_whole(name: str, v: Any, lo: int, hi: int) -> int:
     return int(v)
 
 
-def _on_one_thread(fn: Callable) -> Callable:
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        with one_thread():
-            return fn(*args, **kwargs)
-
-    return wrapper
-
-
-@_on_one_thread
+@one_thread()  # a context manager from @contextmanager also works as a decorator
 def fit_collab(
     model: nn.Module,
     data: CollabData,
@@ -767,8 +755,8 @@ def fit_collab(
     gen.manual_seed(0 if seed is None else int(seed))
     lock = lock if lock is not None else nullcontext()
     every = max(1, per_epoch // max(1, reports_per_epoch))
-    dense_names = [nm for nm, p in model.named_parameters() if nm in opt.dense_params]
-    params = dict(model.named_parameters())
+    dense_names = list(opt.dense_params)  # fixed for the run: built once, not every step
+    dense_inputs = list(opt.dense_params.values())
     res = FitResult(bs=bs)
     good = _snapshot(model)
     good_epochs = 0
@@ -835,9 +823,8 @@ def fit_collab(
                     out = diverge(f"Loss became {lv} at step {b + 1} of epoch {epoch + 1}")
                     emit(dict(kind="diverged", message=out.message, step=opt.t, total=total))
                     return out
-                inputs = list(leaves.values()) + [params[nm] for nm in dense_names]
-                grads = torch.autograd.grad(loss, inputs)
-                gd = dict(zip(list(leaves) + dense_names, grads, strict=True))
+                grads = torch.autograd.grad(loss, [*leaves.values(), *dense_inputs])
+                gd = dict(zip([*leaves, *dense_names], grads, strict=True))
                 opt.step(leaves, gd)
             run_loss += lv
             run_n += 1
@@ -947,7 +934,7 @@ def fit_fastai(
         def after_batch(self):
             if not self.training:
                 return
-            lv = float(self.loss)
+            lv = float(self.loss.detach())
             self.step += 1
             self.loss_sum += lv
             self.n += 1

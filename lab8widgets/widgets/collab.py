@@ -28,6 +28,8 @@ from ..models.collab import (
     FitResult,
     bias_table,
     bias_tables,
+    check_fit_args,
+    check_whole,
     collab_data,
     fit_collab,
     fit_fastai,
@@ -158,7 +160,6 @@ class CollabLab(LabBase):
         self.add_class("lab8-collab")
         self.seed = seed
         self.runs: list[dict] = []
-        self.history: list[dict] = []
         self.fastai_learner: Any = None
         self.truth: Any = None  # planted truth when the ratings are synthetic
         self._lock = threading.RLock()  # held by the trainer each step; readers take it too
@@ -166,6 +167,7 @@ class CollabLab(LabBase):
         self._curves: dict[int, dict[str, list]] = {}
         self._curve_lock = threading.Lock()
         self._last_draw = 0.0
+        self._similar_title = ""  # the last similar-movies lookup, redone after each run
 
         frame, source = self._load(ratings, path)
         self.data: CollabData = collab_data(
@@ -712,27 +714,22 @@ class CollabLab(LabBase):
         c["bs"].value = int(s["bs"])
 
     def _check(self, epochs, lr, wd, n_factors, y_range, bias, use_nn, n_act, bs) -> dict:
-        from ..models.collab import check_fit_args, check_whole
-
         bs = self.default_bs if bs is None else bs
         try:
             epochs, lr, wd, bs = check_fit_args(epochs, lr, wd, bs)
+            n_factors = check_whole("n_factors", n_factors, 1, 1000)
+            n_act = check_whole("n_act", n_act, 1, 4096)
         except ValueError as e:
             raise LabInputError(str(e)) from None
-        for name, v, hi in (("n_factors", n_factors, 1000), ("n_act", n_act, 4096)):
-            try:
-                check_whole(name, v, 1, hi)
-            except ValueError as e:
-                raise LabInputError(str(e)) from None
         return dict(
             epochs=epochs,
             lr=lr,
             wd=wd,
-            n_factors=int(n_factors),
+            n_factors=n_factors,
             y_range=self._resolve_y_range(y_range),
             bias=bool(bias),
             use_nn=bool(use_nn),
-            n_act=int(n_act),
+            n_act=n_act,
             bs=bs,
         )
 
@@ -831,7 +828,6 @@ class CollabLab(LabBase):
         rec["status"] = res.status
         rec["message"] = res.message
         self.runs.append(rec)
-        self.history = rec["history"]
         self._draw(rec["run"], force=True)
         self._render_runs()
         text = f"Run #{rec['run']} ({rec['engine']}): {res.message}"
@@ -972,7 +968,6 @@ class CollabLab(LabBase):
         if self.busy:
             raise LabInputError("A run is in progress: press Stop first.")
         self.runs = []
-        self.history = []
         self._marks = {}
         self._curves = {}
         self.chart.marks = []
@@ -1015,14 +1010,18 @@ class CollabLab(LabBase):
         )
 
     def _refresh_similar(self) -> None:
-        title = getattr(self, "_similar_title", None)
-        if title:
+        if self._similar_title:
             try:
                 self._on_similar()
             except (KeyError, ValueError):
                 pass
 
     # --- reading the model --------------------------------------------------------------------------
+    @property
+    def history(self) -> list[dict]:
+        """The last finished run's per-epoch history (empty before the first run)."""
+        return self.runs[-1]["history"] if self.runs else []
+
     def movie_bias(self, n: int = 10, lowest: bool = True, min_ratings: int = 1) -> pd.DataFrame:
         """The n movies with the lowest (or highest) learned bias, with their training-rating counts."""
         with self._lock:
