@@ -714,19 +714,22 @@ class CollabLab(LabBase):
         c["bs"].value = int(s["bs"])
 
     def _check(self, epochs, lr, wd, n_factors, y_range, bias, use_nn, n_act, bs) -> dict:
+        """The settings of a run, checked; a bad one raises and is shown in the banner."""
         bs = self.default_bs if bs is None else bs
         try:
             epochs, lr, wd, bs = check_fit_args(epochs, lr, wd, bs)
             n_factors = check_whole("n_factors", n_factors, 1, 1000)
             n_act = check_whole("n_act", n_act, 1, 4096)
-        except ValueError as e:
+            y_range = self._resolve_y_range(y_range)
+        except ValueError as e:  # LabInputError included
+            self.error = str(e)
             raise LabInputError(str(e)) from None
         return dict(
             epochs=epochs,
             lr=lr,
             wd=wd,
             n_factors=n_factors,
-            y_range=self._resolve_y_range(y_range),
+            y_range=y_range,
             bias=bool(bias),
             use_nn=bool(use_nn),
             n_act=n_act,
@@ -756,11 +759,7 @@ class CollabLab(LabBase):
         for the data (512 on MovieLens). ``fresh=False`` keeps training ``lab.model``. Blocks
         until done unless ``wait=False``; returns the run's per-epoch history.
         """
-        try:
-            s = self._check(epochs, lr, wd, n_factors, y_range, bias, use_nn, n_act, bs)
-        except LabInputError as e:
-            self.error = str(e)
-            raise
+        s = self._check(epochs, lr, wd, n_factors, y_range, bias, use_nn, n_act, bs)
         return self._start(lambda task: self._run_ours(task, s, seed, fresh), s, wait)
 
     def _start(self, fn, settings: dict, wait: bool):
@@ -902,11 +901,7 @@ class CollabLab(LabBase):
         ``bs=None`` uses the lab's batch size (pass 64 for the book's recipe). fastai's learner is
         kept in ``lab.fastai_learner``; both curves share the chart.
         """
-        try:
-            s = self._check(epochs, lr, wd, n_factors, y_range, True, use_nn, n_act, bs)
-        except LabInputError as e:
-            self.error = str(e)
-            raise
+        s = self._check(epochs, lr, wd, n_factors, y_range, True, use_nn, n_act, bs)
         return self._start(lambda task: self._run_fastai(task, s, seed), s, wait)
 
     def _run_fastai(self, task, s: dict, seed: int | None) -> list[dict]:

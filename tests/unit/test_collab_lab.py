@@ -245,6 +245,15 @@ def test_bad_settings_raise_and_show_a_message():
         with pytest.raises(ValueError, match=match):
             lab.fit(**kw)
         assert match.split()[0] in lab.error
+    # every entry point of the Python API shows its message too, not only fit
+    for call, match in [
+        (lambda: lab.ablation(lr=0.0), "lr must be"),
+        (lambda: lab.compare_fastai(epochs="5"), "epochs must be"),
+    ]:
+        lab.error = ""
+        with pytest.raises(ValueError, match=match):
+            call()
+        assert match.split()[0] in lab.error
     assert lab.runs == []
 
 
