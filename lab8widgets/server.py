@@ -18,6 +18,8 @@ from pathlib import Path
 
 from jupyter_server.services.kernels.connection.channels import ZMQChannelsWebsocketConnection
 
+from .labs import LABS as _REGISTRY
+
 log = logging.getLogger("lab8widgets")
 
 NODELAY_CLASS = "lab8widgets.server.NoDelayKernelWebsocketConnection"
@@ -25,11 +27,7 @@ NODELAY_CLASS = "lab8widgets.server.NoDelayKernelWebsocketConnection"
 TEMPLATE = "lab8"
 TEMPLATES_ROOT = Path(__file__).resolve().parent / "templates"
 
-LABS: dict[str, str] = {
-    "index": "The lab index: every lab with a one-line description",
-    "conv": "ConvLab: the conv-example spreadsheet as a live, draggable torch model",
-    "collab": "CollabLab: retrain collaborative filtering on MovieLens, side by side with fastai",
-}
+LABS: dict[str, str] = {lab.name: lab.description for lab in _REGISTRY}
 
 
 class NoDelayKernelWebsocketConnection(ZMQChannelsWebsocketConnection):
