@@ -176,8 +176,9 @@ def exposure_warning(ip: str) -> str | None:
     return (
         f"lab8widgets: WARNING: serving on {ip}: anyone who can reach this port can open the labs "
         "and run code in their kernels, with no password. For a class on a network, give each "
-        'learner an authenticated server with JupyterHub (see the README\'s "For a class" '
-        "section); use --ip 127.0.0.1 (the default) to serve this machine only."
+        "learner a server of their own behind a login with JupyterHub "
+        "(https://jupyterhub.readthedocs.io; see the README); use --ip 127.0.0.1 (the default) "
+        "to serve this machine only."
     )
 
 

@@ -9,10 +9,10 @@ import pytest
 
 from lab8widgets.labs import LABS
 
-from .harness import Server, kernel_id, wait_for_new_kernel
+from .harness import SCREENSHOTS, Kernel, Server, kernel_id, wait_for_new_kernel
 
 pytestmark = pytest.mark.e2e
-from .harness import SCREENSHOTS as DOCS  # noqa: E402  (build/; `python -m tests.e2e.screens`: docs/)
+DOCS = SCREENSHOTS  # build/screenshots; `python -m tests.e2e.screens` writes docs/
 
 
 def test_index_served_at_root_and_click_reaches_python(open_lab):
@@ -122,7 +122,8 @@ def test_serve_binds_loopback_only(open_lab):
 
 # The log lines a learner's terminal must not show (issue 13, items 1 and 9).
 NOISE = (
-    "403",
+    "403 POST",
+    "403 GET",
     "_xsrf",
     "is not trusted",
     "without encryption",
@@ -192,16 +193,30 @@ def test_leaving_or_closing_a_page_frees_its_kernel(browser):
 
 
 def test_idle_kernel_is_culled_even_with_its_page_open(browser):
-    """`--cull-idle SECONDS`: a tab left open and unused frees its kernel after that long."""
-    server = Server(None, args=["--cull-idle", "2", "--MappingKernelManager.cull_interval=1"])
+    """`--cull-idle SECONDS`: a tab left open and unused frees its kernel after that long, and the
+    page tells the learner to reload instead of silently ignoring them."""
+    server = Server(None, args=["--cull-idle", "4", "--MappingKernelManager.cull_interval=1"])
+    kernel = None
     try:
         page = browser.new_page()
-        page.goto(server.url)
-        page.wait_for_selector(".lab8-lab", state="visible", timeout=90_000)
-        kid = kernel_id(wait_for_new_kernel(server, []))
-        _wait_gone(server, kid, 2 + 1 + 10)
+        page.goto(server.url, wait_until="domcontentloaded", timeout=90_000)
+        kernel = Kernel(wait_for_new_kernel(server, []))
+        kid = kernel_id(kernel.client.connection_file)
+        # keep the kernel busy from here (this client is not a page) until the page is up
+        deadline = time.monotonic() + 90
+        while not page.locator(".lab8-lab").is_visible():
+            assert time.monotonic() < deadline, "the lab did not render"
+            kernel.eval("1")
+            time.sleep(0.5)
+        kernel.close()
+        kernel = None
+        _wait_gone(server, kid, 4 + 1 + 15)
+        page.wait_for_selector(".lab8-stopped", timeout=30_000)  # the page checks every 10 s
+        assert "Reload the page" in page.inner_text(".lab8-stopped")
         page.close()
     finally:
+        if kernel is not None:
+            kernel.close()
         server.stop()
     log = server.read_log()
     assert f"({kid}) with 1 connections due to" in log and "inactivity" in log
