@@ -278,3 +278,67 @@ def test_served_page_loads_nothing_from_off_the_machine(tmp_path):
     assert any(c.startswith("_xsrf=") for c in cookies)
     out = open(log.name).read()
     assert "without encryption" not in out and "Traceback" not in out
+
+
+def test_served_labs_link_back_to_the_index(monkeypatch):
+    """In the lab folder (`serve` with no name) every lab's header links to the index; the index
+    itself, and a lab shown anywhere else (a notebook, `serve conv`), has no such link."""
+    from lab8widgets.widgets._base import LabBase
+    from lab8widgets.widgets.index import LabIndex
+
+    monkeypatch.delenv(server.INDEX_ENV, raising=False)
+    assert "lab8-back" not in LabBase(title="t")._header.value
+    monkeypatch.setenv(server.INDEX_ENV, "index.ipynb")
+    header = LabBase(title="t")._header.value
+    assert 'class="lab8-back" href="index.ipynb"' in header and "← all labs" in header
+    assert "lab8-back" not in LabIndex()._header.value
+
+
+class FakeKernel:
+    def __init__(self, idle_for: float, state: str = "idle"):
+        import datetime
+
+        self.execution_state = state
+        self.last_activity = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(
+            seconds=idle_for
+        )
+
+
+def test_culler_frees_kernels_no_page_holds(monkeypatch):
+    """A kernel with no page connected goes once it has been unwatched and quiet for the grace
+    period; a connected or busy one stays; a page that reconnects restarts the clock."""
+    import asyncio
+
+    km = server.Lab8KernelManager(disconnected_grace=30, cull_idle_timeout=0)
+    shut: list[str] = []
+
+    async def fake_shutdown(kernel_id, *a, **k):
+        shut.append(kernel_id)
+        km._kernels.pop(kernel_id)
+
+    monkeypatch.setattr(km, "shutdown_kernel", fake_shutdown)
+    km._kernels.update(
+        gone=FakeKernel(0), open=FakeKernel(3600), busy=FakeKernel(3600, state="busy")
+    )
+    km._kernel_connections.update(gone=0, open=1, busy=0)
+    clock = [time.time()]  # the kernels' last_activity is real time
+    monkeypatch.setattr(server.time, "time", lambda: clock[0])
+
+    def check():
+        asyncio.run(km.cull_kernels())
+
+    check()  # first seen unwatched now: the clock starts
+    clock[0] += 20
+    check()
+    assert shut == []
+    km._kernel_connections["gone"] = 1  # the page reconnected...
+    check()
+    km._kernel_connections["gone"] = 0  # ...and went away again: a new grace period
+    check()
+    clock[0] += 25
+    check()
+    assert shut == []
+    clock[0] += 10
+    check()
+    assert shut == ["gone"]  # the connected and the busy kernel stay
+    assert set(km._kernels) == {"open", "busy"}
