@@ -155,7 +155,8 @@ class LabBase(W.VBox):
         if not url or getattr(self, "is_index", False):
             return ""
         return (
-            f'<a class="lab8-back" href="{html.escape(url)}" style="font-size:12px">← all labs</a>'
+            f'<a class="lab8-back" href="{html.escape(url)}" '
+            'style="font-size:12px;color:#1565c0;text-decoration:underline">← all labs</a>'
         )
 
     @traitlets.observe("error")

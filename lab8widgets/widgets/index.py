@@ -12,6 +12,8 @@ from ..labs import LABS
 from ._base import LabBase
 from .grid import HeatmapGrid
 
+LINK = "color:#1565c0;text-decoration:underline;font-weight:600"
+
 
 class LabIndex(LabBase):
     """Links to every lab in the registry (``labs.py``) plus a clickable MNIST digit, so the index
@@ -29,7 +31,8 @@ class LabIndex(LabBase):
         if not 0 <= digit < len(digits.images):
             raise ValueError(f"digit must be between 0 and {len(digits.images) - 1}, got {digit}")
         items = "".join(
-            f'<li><a class="lab8-link" href="{html.escape(lab.notebook)}">{html.escape(lab.name)}</a>'
+            f'<li><a class="lab8-link" href="{html.escape(lab.notebook)}" style="{LINK}">'
+            f"{html.escape(lab.name)}</a>"
             f" — {html.escape(lab.description)}</li>"
             for lab in LABS
             if lab.name != "index"
