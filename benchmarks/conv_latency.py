@@ -90,7 +90,7 @@ def drag_latency(browser, stock: bool, steps: int, fast_steps: int) -> dict[str,
         context = browser.new_context(viewport={"width": 1280, "height": 800})
         page = context.new_page()
         before = server.kernel_files()
-        page.goto(server.url, wait_until="domcontentloaded")
+        page.goto(server.url, wait_until="domcontentloaded", timeout=120_000)
         page.wait_for_selector(".lab8-conv-output .lab8-grid", timeout=90_000)
         kernel = Kernel(wait_for_new_kernel(server, before))
         cell = kernel.eval("lab._grids['kernel-0'].cell")

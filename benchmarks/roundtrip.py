@@ -37,7 +37,7 @@ def measure(browser, stock: bool, n: int, warmup: int = 10) -> list[float]:
     server = Server(PROBE, stock=stock)
     try:
         page = browser.new_page()
-        page.goto(server.url, wait_until="domcontentloaded")
+        page.goto(server.url, wait_until="domcontentloaded", timeout=120_000)
         page.wait_for_selector(".probe-ready", timeout=90_000)
         page.evaluate("n => globalThis.__probe.run(n)", warmup)
         return page.evaluate("n => globalThis.__probe.run(n)", n)
