@@ -103,7 +103,7 @@ def open_lab(browser, _servers, request):
 
         page.on("request", on_request)
         before = server.kernel_files()
-        page.goto(server.url + path, wait_until="domcontentloaded")
+        page.goto(server.url + path, wait_until="domcontentloaded", timeout=timeout)
         page.wait_for_selector(ready, state="visible", timeout=timeout)
         kernel = Kernel(wait_for_new_kernel(server, before))
         lp = LabPage(page, server, kernel, errors)

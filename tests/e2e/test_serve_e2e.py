@@ -92,7 +92,7 @@ def test_traceback_is_logged_not_shown(browser, tmp_path):
     server = Server(str(path))
     try:
         page = browser.new_page()
-        page.goto(server.url)
+        page.goto(server.url, timeout=120_000)
         page.wait_for_selector("text=There was an error when executing cell", timeout=60_000)
         assert "before the error" in page.inner_text("body")
         assert "secret-token-42" not in page.content()
