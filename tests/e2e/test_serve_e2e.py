@@ -166,7 +166,7 @@ def test_leaving_or_closing_a_page_frees_its_kernel(browser):
             page.wait_for_selector(".lab8-lab", state="visible", timeout=90_000)
             return kernel_id(wait_for_new_kernel(server, before))
 
-        index = open_via(lambda: page.goto(server.url), [])
+        index = open_via(lambda: page.goto(server.url, timeout=120_000), [])
         conv = open_via(lambda: page.click("a.lab8-link[href='conv.ipynb']"), server.kernel_files())
         assert page.url.endswith("/voila/render/conv.ipynb")
         _wait_gone(server, index, 6)  # left the index: shut down by its page, not the culler
