@@ -1,6 +1,7 @@
 """lab8widgets: live Jupyter labs for fast.ai Part 1, Lesson 8.
 
-Heavy imports (torch, fastai, the widgets) stay lazy so ``import lab8widgets`` is quick.
+Heavy imports (torch, fastai, the widgets) stay lazy so ``import lab8widgets`` is quick. The lab
+classes come from the registry in ``labs.py``; a new lab is exported by its registry line alone.
 """
 
 from __future__ import annotations
@@ -8,11 +9,12 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from .labs import LABS
+
 __version__ = "0.1.0"
 
 _LAZY = {
-    "ConvLab": "lab8widgets.widgets.conv",
-    "CollabLab": "lab8widgets.widgets.collab",
+    **{lab.class_name: lab.module for lab in LABS},
     "HeatmapGrid": "lab8widgets.widgets.grid",
     "conv_as_matmul": "lab8widgets.models.conv",
     "movielens": "lab8widgets.data",

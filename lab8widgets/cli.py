@@ -5,12 +5,20 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .server import LABS, port_free, resolve_lab, serve
+from .labs import LABS
+from .server import CULL_IDLE, port_free, resolve_lab, serve
 
 
 def _lab_list() -> str:
-    width = max(len(k) for k in LABS)
-    return "\n".join(f"  {name:<{width}}  {text}" for name, text in LABS.items())
+    width = max(len(lab.name) for lab in LABS)
+    return "\n".join(f"  {lab.name:<{width}}  {lab.description}" for lab in LABS)
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number of seconds >= 0, got {text!r}")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,7 +29,21 @@ def main(argv: list[str] | None = None) -> int:
     p_serve = sub.add_parser("serve", help="serve a lab (or the index) as a Voila app")
     p_serve.add_argument("lab", nargs="?", help="a lab name (see `list`) or a path to a .ipynb")
     p_serve.add_argument("--port", type=int, default=8866, help="port to listen on (default 8866)")
-    p_serve.add_argument("--ip", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p_serve.add_argument(
+        "--ip",
+        default="127.0.0.1",
+        help="address to bind (default 127.0.0.1: this machine only; 0.0.0.0 lets anyone who can "
+        "reach the port run the labs' kernels)",
+    )
+    p_serve.add_argument(
+        "--cull-idle",
+        type=_seconds,
+        default=CULL_IDLE,
+        metavar="SECONDS",
+        help=f"shut down a kernel after this long without any use, even if a tab still shows it "
+        f"(default {CULL_IDLE}; 0: never). A closed page frees its kernel at once, or within a "
+        "minute if the browser died.",
+    )
     p_serve.add_argument("--no-browser", action="store_true", help="don't open a browser")
     sub.add_parser("list", help="list the labs")
     args, extra = parser.parse_known_args(argv)
@@ -52,7 +74,14 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
-    serve(args.lab, port=args.port, ip=args.ip, open_browser=not args.no_browser, extra=extra)
+    serve(
+        args.lab,
+        port=args.port,
+        ip=args.ip,
+        open_browser=not args.no_browser,
+        cull_idle=args.cull_idle,
+        extra=extra,
+    )
     return 0
 
 

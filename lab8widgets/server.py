@@ -1,8 +1,18 @@
 """``lab8widgets serve``: Voila with the project's settings.
 
-Two things differ from stock Voila: the kernel websocket sets TCP_NODELAY (stock Voila waits on
-Nagle's algorithm against delayed ACKs, ~45 ms per widget round trip on a 2-core machine; ~3 ms
-without), and when no lab is named the index notebook is served at ``/`` with every lab beside it.
+What differs from stock Voila 0.5:
+
+- the kernel websocket sets TCP_NODELAY (stock Voila waits on Nagle's algorithm against delayed
+  ACKs, ~45 ms per widget round trip on a 2-core machine; ~3 ms without);
+- kernels are freed: the page's own shutdown request works (stock Voila refuses it with
+  ``403 '_xsrf' argument missing``, because its page never gets the ``_xsrf`` cookie), a kernel that
+  no page has been connected to for ``DISCONNECTED_GRACE`` seconds is shut down (a crashed or killed
+  browser sends no shutdown), and a kernel idle for ``--cull-idle`` seconds is shut down even if an
+  abandoned tab still holds it;
+- the terminal stays quiet: kernels talk over Unix sockets in a private folder (no plain-text TCP,
+  so no warning about it), our own notebooks are not reported as "not trusted", and tornado's
+  complaint about jupyter_server's websocket ping settings (a units mismatch) is dropped;
+- when no lab is named the index notebook is served at ``/`` with every lab beside it.
 
 JupyterLab users can opt in to the same websocket with
 ``jupyter lab --ServerApp.kernel_websocket_connection_class=lab8widgets.server.NoDelayKernelWebsocketConnection``.
@@ -11,14 +21,21 @@ JupyterLab users can opt in to the same websocket with
 from __future__ import annotations
 
 import errno
+import ipaddress
 import logging
 import os
 import socket
+import sys
+import tempfile
+import time
 from pathlib import Path
 
 from jupyter_server.services.kernels.connection.channels import ZMQChannelsWebsocketConnection
+from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
+from tornado.ioloop import PeriodicCallback
+from traitlets import Float
 
-from .labs import LABS as _REGISTRY
+from . import labs
 
 log = logging.getLogger("lab8widgets")
 
@@ -27,7 +44,12 @@ NODELAY_CLASS = "lab8widgets.server.NoDelayKernelWebsocketConnection"
 TEMPLATE = "lab8"
 TEMPLATES_ROOT = Path(__file__).resolve().parent / "templates"
 
-LABS: dict[str, str] = {lab.name: lab.description for lab in _REGISTRY}
+KERNEL_MANAGER_CLASS = "lab8widgets.server.Lab8KernelManager"
+CULL_IDLE = 1800  # seconds without any kernel message before a kernel is shut down (--cull-idle)
+CULL_INTERVAL = 10  # seconds between checks
+DISCONNECTED_GRACE = 45  # seconds a kernel may live with no page connected (Voila renders first)
+# `serve` tells the labs' kernels where the index is, so each lab can link back to it
+INDEX_ENV = "LAB8WIDGETS_INDEX"
 
 
 class NoDelayKernelWebsocketConnection(ZMQChannelsWebsocketConnection):
@@ -39,6 +61,64 @@ class NoDelayKernelWebsocketConnection(ZMQChannelsWebsocketConnection):
         except Exception as e:  # never refuse a connection over a socket option
             log.warning("could not set TCP_NODELAY on the kernel websocket: %s", e)
         return super().connect()
+
+
+class Lab8KernelManager(AsyncMappingKernelManager):
+    """Voila's kernel manager plus a culler that frees kernels no page holds any more.
+
+    jupyter_server's own culler (``cull_idle_timeout``) still handles idle kernels; this one always
+    runs, and also shuts down a kernel that has had no websocket connection for
+    ``disconnected_grace`` seconds, measured from the later of its last message and the first check
+    that saw it unwatched (so a page that reconnects after a blip keeps its kernel). Voila's
+    preheated-kernel manager wraps this class and keeps its pooled kernels out of the culling.
+    """
+
+    disconnected_grace = Float(
+        DISCONNECTED_GRACE,
+        config=True,
+        help="Seconds a kernel may run with no page connected before it is shut down (0: never).",
+    )
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self._unwatched_since: dict[str, float] = {}
+
+    def initialize_culler(self):
+        """Start the periodic check even when idle culling is off (``--cull-idle 0``)."""
+        if self._initialized_culler or self._culler_callback is not None:
+            return
+        if self.cull_idle_timeout <= 0 and self.disconnected_grace <= 0:
+            self._initialized_culler = True
+            return
+        self._culler_callback = PeriodicCallback(self.cull_kernels, 1000 * self.cull_interval)
+        self._culler_callback.start()
+        self._initialized_culler = True
+
+    async def cull_kernel_if_idle(self, kernel_id):
+        kernel = self._kernels.get(kernel_id)
+        if kernel is None:
+            return
+        if self.disconnected_grace > 0 and getattr(kernel, "execution_state", None) != "busy":
+            if self._kernel_connections.get(kernel_id, 0) > 0:
+                self._unwatched_since.pop(kernel_id, None)
+            else:
+                now = time.time()
+                since = self._unwatched_since.setdefault(kernel_id, now)
+                last = getattr(kernel, "last_activity", None)
+                quiet = now - max(since, last.timestamp() if last is not None else since)
+                if quiet > self.disconnected_grace:
+                    self.log.info(
+                        "Shutting down kernel %s: no page connected for %d s", kernel_id, quiet
+                    )
+                    self._unwatched_since.pop(kernel_id, None)
+                    await self.shutdown_kernel(kernel_id)
+                    return
+        if self.cull_idle_timeout > 0:
+            await super().cull_kernel_if_idle(kernel_id)
+
+    async def shutdown_kernel(self, kernel_id, *args, **kwargs):
+        self._unwatched_since.pop(kernel_id, None)
+        return await super().shutdown_kernel(kernel_id, *args, **kwargs)
 
 
 def notebooks_dir() -> Path:
@@ -61,10 +141,9 @@ def resolve_lab(target: str | None) -> tuple[Path, Path | None]:
         if not nb.is_file():
             raise FileNotFoundError(f"notebook not found: {nb}")
         return nb.parent, nb
-    if target in LABS:
-        root = notebooks_dir()
-        return root, root / f"{target}.ipynb"
-    raise KeyError(target)
+    lab = labs.get(target)  # KeyError for an unknown name
+    root = notebooks_dir()
+    return root, root / lab.notebook
 
 
 def port_free(ip: str, port: int) -> bool:
@@ -80,6 +159,54 @@ def port_free(ip: str, port: int) -> bool:
     return True
 
 
+def is_loopback(ip: str) -> bool:
+    """True for addresses only this machine can reach (127.0.0.0/8, ::1, "localhost")."""
+    if ip == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(ip).is_loopback
+    except ValueError:
+        return False
+
+
+def exposure_warning(ip: str) -> str | None:
+    """What ``serve`` prints before binding an address other machines can reach (None on loopback)."""
+    if is_loopback(ip):
+        return None
+    return (
+        f"lab8widgets: WARNING: serving on {ip}: anyone who can reach this port can open the labs "
+        "and run code in their kernels, with no password. For a class on a network, give each "
+        "learner a server of their own behind a login with JupyterHub "
+        "(https://jupyterhub.readthedocs.io; see the README); use --ip 127.0.0.1 (the default) "
+        "to serve this machine only."
+    )
+
+
+def _ipc_fits(root: str) -> bool:
+    """Whether Unix-socket paths under Voila's folder in ``root`` stay under ~104 bytes (macOS)."""
+    return len(os.path.join(root, "voila_xxxxxxxx", f"kernel-{'x' * 36}-ipc-5")) < 100
+
+
+def kernel_settings(connection_dir_root: str | None = None) -> list[str]:
+    """How kernels talk to the server: over Unix sockets in Voila's private (0700) folder on POSIX.
+
+    IPC keeps kernel traffic off the network stack altogether, which is also why ipykernel has no
+    plain-text-TCP warning to print. When the temp folder's path is too long for a socket path
+    (macOS), Voila's folder goes in /tmp; a folder given with ``--Voila.connection_dir_root`` that
+    is too long falls back to TCP on loopback (and its warning).
+    """
+    if os.name != "posix":
+        return ["--KernelManager.transport=tcp"]
+    if connection_dir_root is not None:
+        fits = _ipc_fits(connection_dir_root)
+        return [f"--KernelManager.transport={'ipc' if fits else 'tcp'}"]
+    if _ipc_fits(tempfile.gettempdir()):
+        return ["--KernelManager.transport=ipc"]
+    if os.access("/tmp", os.W_OK):
+        return ["--KernelManager.transport=ipc", "--Voila.connection_dir_root=/tmp"]
+    return ["--KernelManager.transport=tcp"]
+
+
 def free_port(ip: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((ip, 0))
@@ -93,9 +220,12 @@ def voila_argv(
     ip: str = "127.0.0.1",
     open_browser: bool = False,
     nodelay: bool = True,
+    cull_idle: float = CULL_IDLE,
     extra: list[str] | None = None,
 ) -> list[str]:
     """The command-line settings ``serve`` gives Voila (also used by tests and benchmarks)."""
+    extra = list(extra or [])
+    root_arg = [a.split("=", 1)[1] for a in extra if a.startswith("--Voila.connection_dir_root=")]
     argv = [
         str(notebook) if notebook is not None else str(root),
         f"--Voila.ip={ip}",
@@ -105,12 +235,19 @@ def voila_argv(
         "--VoilaConfiguration.strip_sources=True",
         "--VoilaConfiguration.show_tracebacks=False",
         f"--template={TEMPLATE}",
+        f"--VoilaConfiguration.multi_kernel_manager_class={KERNEL_MANAGER_CLASS}",
+        f"--MappingKernelManager.cull_idle_timeout={int(cull_idle)}",
+        f"--MappingKernelManager.cull_interval={CULL_INTERVAL}",
+        "--MappingKernelManager.cull_connected=True",
+        *kernel_settings(root_arg[-1] if root_arg else None),
     ]
     if not open_browser:
         argv.append("--no-browser")
     if nodelay:
         argv.append(f"--Voila.kernel_websocket_connection_class={NODELAY_CLASS}")
-    return argv + list(extra or [])
+    # a setting given in ``extra`` replaces ours (traitlets refuses one given twice)
+    given = {a.split("=", 1)[0] for a in extra if a.startswith("--")}
+    return [a for a in argv if a.split("=", 1)[0] not in given] + extra
 
 
 def use_templates() -> None:
@@ -120,17 +257,69 @@ def use_templates() -> None:
         os.environ["JUPYTER_PATH"] = os.pathsep.join([str(TEMPLATES_ROOT), *paths])
 
 
+class QuietFilter(logging.Filter):
+    """Drops the log lines ``serve`` makes pointless: "not trusted" for the shipped notebooks (trust is
+    a per-user signature database; ours carry no outputs to trust), and tornado's warning about
+    jupyter_server's ping settings (jupyter_server gives milliseconds where tornado 6.5 reads
+    seconds; jupyter_server runs its own keep-alive, so nothing is lost)."""
+
+    def __init__(self, own_notebooks: set[str]):
+        super().__init__()
+        self.own = own_notebooks
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.msg if isinstance(record.msg, str) else ""
+        if msg.startswith("Notebook %s is not trusted") and record.args:
+            return Path(str(record.args[0])).name not in self.own
+        return not msg.startswith("The websocket_ping_timeout")
+
+
+def quiet_logs(app_log: logging.Logger, root_dir: str) -> None:
+    """Install ``QuietFilter``; "not trusted" stays for notebooks other than the shipped ones."""
+    try:
+        ours = Path(root_dir).resolve() == notebooks_dir()
+    except FileNotFoundError:
+        ours = False
+    own = {lab.notebook for lab in labs.LABS} if ours else set()
+    for logger in (app_log, logging.getLogger("tornado.general")):
+        if not any(isinstance(f, QuietFilter) for f in logger.filters):
+            logger.addFilter(QuietFilter(own))
+
+
 def make_app_class():
-    """Voila with ``/`` redirecting to the index notebook when a whole folder is served."""
+    """Voila that sets the page's ``_xsrf`` cookie, logs quietly, and redirects ``/`` to the index
+    notebook when a whole folder is served."""
     from jupyter_server.utils import url_path_join
     from tornado.web import RedirectHandler
     from voila.app import Voila
+    from voila.tornado.handler import TornadoVoilaHandler
+
+    class XsrfCookieVoilaHandler(TornadoVoilaHandler):
+        """Voila's page handler, setting the ``_xsrf`` cookie before the page streams.
+
+        The page's ``beforeunload`` beacon posts ``_xsrf`` read from that cookie to
+        ``/voila/api/shutdown/<kernel>``; stock Voila 0.5 only reads the token once the headers are
+        flushed, so the cookie never arrives and every shutdown is refused with a 403.
+        """
+
+        async def prepare(self, *args, **kwargs):
+            await super().prepare(*args, **kwargs)
+            self.xsrf_token  # noqa: B018  (reading it sets the cookie)
 
     class Lab8Voila(Voila):
         name = "lab8widgets-voila"
 
+        def initialize(self, argv=None):
+            super().initialize(argv)
+            quiet_logs(self.log, self.root_dir)
+
         def init_handlers(self):
-            handlers = super().init_handlers()
+            handlers = [
+                (h[0], XsrfCookieVoilaHandler, *h[2:])
+                if len(h) > 1 and h[1] is TornadoVoilaHandler
+                else h
+                for h in super().init_handlers()
+            ]
             if self.notebook_path:
                 return handlers
             index = url_path_join(self.server_url, "voila/render/index.ipynb")
@@ -145,12 +334,29 @@ def serve(
     port: int = 8866,
     ip: str = "127.0.0.1",
     open_browser: bool = True,
+    cull_idle: float = CULL_IDLE,
     extra: list[str] | None = None,
 ) -> None:
     """Run the Voila server until interrupted (blocking)."""
     root, notebook = resolve_lab(target)
+    warning = exposure_warning(ip)
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
     use_templates()
+    # the kernels inherit it: in the lab folder each lab links back to the index
+    if notebook is None:
+        os.environ[INDEX_ENV] = "index.ipynb"
+    else:
+        os.environ.pop(INDEX_ENV, None)
     app_class = make_app_class()
     app_class.launch_instance(
-        argv=voila_argv(root, notebook, port, ip=ip, open_browser=open_browser, extra=extra)
+        argv=voila_argv(
+            root,
+            notebook,
+            port,
+            ip=ip,
+            open_browser=open_browser,
+            cull_idle=cull_idle,
+            extra=extra,
+        )
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import logging
+import os
 import threading
 import time
 import traceback
@@ -151,8 +152,20 @@ class LabBase(W.VBox):
         if not hasattr(self, "_header"):
             return
         src = f'<div class="lab8-source" style="color:#555;font-size:12px">Data: {html.escape(self.source)}</div>'
-        self._header.value = f'<h3 style="margin:4px 0">{html.escape(self.title)}</h3>' + (
-            src if self.source else ""
+        self._header.value = (
+            self._index_link()
+            + f'<h3 style="margin:4px 0">{html.escape(self.title)}</h3>'
+            + (src if self.source else "")
+        )
+
+    def _index_link(self) -> str:
+        """ "← all labs" when ``lab8widgets serve`` shows the lab folder (it sets LAB8WIDGETS_INDEX)."""
+        url = os.environ.get("LAB8WIDGETS_INDEX", "")
+        if not url or getattr(self, "is_index", False):
+            return ""
+        return (
+            f'<a class="lab8-back" href="{html.escape(url)}" '
+            'style="font-size:12px;color:#1565c0;text-decoration:underline">← all labs</a>'
         )
 
     @traitlets.observe("error")

@@ -8,13 +8,18 @@ import html
 import ipywidgets as W
 import numpy as np
 
-from ..server import LABS
+from ..labs import LABS
 from ._base import LabBase
 from .grid import HeatmapGrid
 
+LINK = "color:#1565c0;text-decoration:underline;font-weight:600"
+
 
 class LabIndex(LabBase):
-    """Links to every lab plus a clickable MNIST digit, so the index is itself a working widget."""
+    """Links to every lab in the registry (``labs.py``) plus a clickable MNIST digit, so the index
+    is itself a working widget. It is the page's only heading (the notebook has none)."""
+
+    is_index = True  # no "← all labs" link on the index itself
 
     def __init__(self, digit: int = 0, **kwargs):
         super().__init__(title="Lesson 8 labs: embeddings and convolutions", **kwargs)
@@ -26,11 +31,17 @@ class LabIndex(LabBase):
         if not 0 <= digit < len(digits.images):
             raise ValueError(f"digit must be between 0 and {len(digits.images) - 1}, got {digit}")
         items = "".join(
-            f'<li><a class="lab8-link" href="{name}.ipynb">{html.escape(name)}</a> — {html.escape(text)}</li>'
-            for name, text in LABS.items()
-            if name != "index"
+            f'<li><a class="lab8-link" href="{html.escape(lab.notebook)}" style="{LINK}">'
+            f"{html.escape(lab.name)}</a>"
+            f" — {html.escape(lab.description)}</li>"
+            for lab in LABS
+            if lab.name != "index"
         )
-        self.links = W.HTML(f"<ul style='font-size:14px;line-height:1.8'>{items}</ul>")
+        intro = "fast.ai Part 1, Lesson 8 as live widgets. Each lab wraps a real PyTorch model."
+        self.links = W.HTML(
+            f"<p style='font-size:14px;margin:4px 0'>{intro}</p>"
+            f"<ul style='font-size:14px;line-height:1.8'>{items}</ul>"
+        )
         self.grid = HeatmapGrid(
             digits.images[digit],
             cmap="gray",
@@ -38,10 +49,10 @@ class LabIndex(LabBase):
             vmax=1.0,
             cell=12,
             title=f"An MNIST {int(digits.labels[digit])}: 28×28 numbers in [0, 1]",
-            subtitle="click a pixel",
+            subtitle="click a pixel to read its value",
         )
         self.grid.add_class("lab8-index-digit")
-        self.pixel = W.HTML("<code>click a pixel to read its value</code>")
+        self.pixel = W.HTML("<code>pixel[row, col] = …</code>")
         self.pixel.add_class("lab8-pixel")
         self.clicked: tuple[int, int, float] | None = None
         self.grid.on_click(self._on_click)

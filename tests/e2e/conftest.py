@@ -13,9 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from .harness import CHROMIUM, CHROMIUM_ARGS, Kernel, Server, wait_for_new_kernel
+from .harness import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, Kernel, Server, wait_for_new_kernel
 
-ARTIFACTS = Path(__file__).parent / "artifacts"
 IGNORED_CONSOLE = [re.compile(p) for p in (r"favicon\.ico", r"Download the React DevTools")]
 # Stock Voila's lab template links Font Awesome from a CDN; offline that request fails. `serve` uses
 # the project's template without those links, so this is forgiven for stock servers only, and a
@@ -44,7 +43,11 @@ class LabPage:
 
 @pytest.fixture(scope="module")
 def browser():
-    pw_sync = pytest.importorskip("playwright.sync_api")
+    # CI must not go green with every browser test skipped: a missing browser stack is a failure
+    try:
+        import playwright.sync_api as pw_sync
+    except ImportError as e:
+        pytest.fail(f"Playwright is not installed ({e}): pip install -e '.[test]'")
     if not Path(CHROMIUM).exists():
         pytest.fail(f"Chromium not found at {CHROMIUM}: apt-get install -y chromium (see .ci/run)")
     with pw_sync.sync_playwright() as pw:
@@ -100,7 +103,7 @@ def open_lab(browser, _servers, request):
 
         page.on("request", on_request)
         before = server.kernel_files()
-        page.goto(server.url + path, wait_until="domcontentloaded")
+        page.goto(server.url + path, wait_until="domcontentloaded", timeout=timeout)
         page.wait_for_selector(ready, state="visible", timeout=timeout)
         kernel = Kernel(wait_for_new_kernel(server, before))
         lp = LabPage(page, server, kernel, errors)
@@ -112,7 +115,7 @@ def open_lab(browser, _servers, request):
     for lp, context, kernel in opened:
         call = getattr(request.node, "rep_call", None)
         if call is not None and call.failed:
-            ARTIFACTS.mkdir(exist_ok=True)
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
             lp.screenshot(ARTIFACTS / f"{request.node.name}.png")
         failed.extend(lp.console_errors)
         kernel.close()

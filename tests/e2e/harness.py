@@ -17,6 +17,11 @@ from pathlib import Path
 
 from lab8widgets.server import free_port, notebooks_dir
 
+ROOT = Path(__file__).resolve().parents[2]
+# Screenshots go to a build folder so `python -m pytest` leaves the tree clean;
+# `python -m tests.e2e.screens` points this at docs/ to refresh the README's pictures.
+SCREENSHOTS = Path(os.environ.get("LAB8WIDGETS_SCREENSHOTS", ROOT / "build" / "screenshots"))
+ARTIFACTS = ROOT / "build" / "e2e-artifacts"  # a failed test's last screen
 CHROMIUM = os.environ.get("LAB8WIDGETS_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -32,7 +37,13 @@ CHROMIUM_ARGS = [
 class Server:
     """A Voila process on a free loopback port: ``lab8widgets serve`` or, with stock=True, plain ``voila``."""
 
-    def __init__(self, target: str | None, stock: bool = False, env: dict | None = None):
+    def __init__(
+        self,
+        target: str | None,
+        stock: bool = False,
+        env: dict | None = None,
+        args: list[str] | None = None,
+    ):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         self.tmp = tempfile.mkdtemp(prefix="lab8-e2e-")
@@ -69,6 +80,7 @@ class Server:
                 f"--port={self.port}",
                 conn,
             ]
+        cmd += list(args or [])
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
             cmd, stdout=self.log, stderr=subprocess.STDOUT, env=full_env, cwd=self.tmp
@@ -94,6 +106,16 @@ class Server:
             self.log.flush()
         return self.log_path.read_text(errors="replace")
 
+    def kernel_alive(self, kernel_id: str) -> bool:
+        """Whether the server still lists ``kernel_id`` (its REST API answers 404 once it is gone)."""
+        try:
+            with urllib.request.urlopen(f"{self.url}api/kernels/{kernel_id}", timeout=5):
+                return True
+        except urllib.error.HTTPError as e:
+            if e.code == 404:
+                return False
+            raise
+
     def kernel_files(self) -> list[str]:
         return sorted(
             glob.glob(os.path.join(self.tmp, "voila_*", "kernel-*.json")), key=os.path.getmtime
@@ -107,6 +129,11 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
         self.log.close()
+
+
+def kernel_id(connection_file: str) -> str:
+    """The kernel id in a connection file's name (``kernel-<id>.json``)."""
+    return Path(connection_file).stem.removeprefix("kernel-")
 
 
 class Kernel:

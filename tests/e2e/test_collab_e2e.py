@@ -4,12 +4,11 @@ press the real buttons, type in the real inputs, then check the page *and* the k
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
 
 pytestmark = pytest.mark.e2e
-DOCS = Path(__file__).resolve().parents[2] / "docs"
+from .harness import SCREENSHOTS as DOCS  # noqa: E402  (build/; `python -m tests.e2e.screens`: docs/)
 
 
 def wait_kernel(lab, expr: str, ok, timeout: float = 60.0, every: float = 0.2):

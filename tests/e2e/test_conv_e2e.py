@@ -4,12 +4,12 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 pytestmark = pytest.mark.e2e
-DOCS = Path(__file__).resolve().parents[2] / "docs"
+from .harness import SCREENSHOTS as DOCS  # noqa: E402  (build/; `python -m tests.e2e.screens`: docs/)
+
 OVERLAPS = """() => {
         const sel = '.lab8-conv .lab8-grid, .lab8-conv-head, .lab8-conv .widget-slider, '
           + '.lab8-conv .widget-toggle-buttons, .lab8-conv .widget-button, .lab8-conv .widget-toggle-button, '

@@ -3,12 +3,16 @@ click with the Python state changing, and no traceback or source reaches the pag
 
 from __future__ import annotations
 
-from pathlib import Path
+import time
 
 import pytest
 
+from lab8widgets.labs import LABS
+
+from .harness import SCREENSHOTS, Kernel, Server, kernel_id, wait_for_new_kernel
+
 pytestmark = pytest.mark.e2e
-DOCS = Path(__file__).resolve().parents[2] / "docs"
+DOCS = SCREENSHOTS  # build/screenshots; `python -m tests.e2e.screens` writes docs/
 
 
 def test_index_served_at_root_and_click_reaches_python(open_lab):
@@ -19,7 +23,11 @@ def test_index_served_at_root_and_click_reaches_python(open_lab):
     assert "Lesson 8 labs" in page.inner_text(".lab8-header")
     assert "CC BY-SA 3.0" in page.inner_text(".lab8-source")
     links = page.eval_on_selector_all("a.lab8-link", "els => els.map(e => e.getAttribute('href'))")
-    assert "conv.ipynb" in links and "collab.ipynb" in links
+    assert links == [lab.notebook for lab in LABS if lab.name != "index"]  # the registry's order
+    # one heading and one "click a pixel" on the page (the notebook adds none of its own)
+    assert page.locator("h1, h2, h3, h4, h5, h6").count() == 1
+    assert page.inner_text("body").lower().count("click a pixel") == 1
+    assert page.locator("a.lab8-back").count() == 0  # no "← all labs" on the index itself
     # strip_sources: the code cell's text is not on the page
     assert "LabIndex()" not in page.content()
 
@@ -84,7 +92,7 @@ def test_traceback_is_logged_not_shown(browser, tmp_path):
     server = Server(str(path))
     try:
         page = browser.new_page()
-        page.goto(server.url)
+        page.goto(server.url, timeout=120_000)
         page.wait_for_selector("text=There was an error when executing cell", timeout=60_000)
         assert "before the error" in page.inner_text("body")
         assert "secret-token-42" not in page.content()
@@ -110,3 +118,105 @@ def _listening_addresses(port: int) -> set[str]:
 def test_serve_binds_loopback_only(open_lab):
     lab = open_lab(None)
     assert _listening_addresses(lab.server.port) == {"127.0.0.1"}
+
+
+# The log lines a learner's terminal must not show (issue 13, items 1 and 9).
+NOISE = (
+    "403 POST",
+    "403 GET",
+    "_xsrf",
+    "is not trusted",
+    "without encryption",
+    "websocket_ping_timeout",
+    "ping timeout",
+)
+
+
+def _wait_gone(server: Server, kid: str, limit: float) -> float:
+    """Seconds until the server no longer lists kernel ``kid``; fails after ``limit``."""
+    t0 = time.monotonic()
+    while server.kernel_alive(kid):
+        if time.monotonic() - t0 > limit:
+            pytest.fail(f"kernel {kid} still running {limit:.0f} s after its page went away")
+        time.sleep(0.25)
+    return time.monotonic() - t0
+
+
+def test_leaving_or_closing_a_page_frees_its_kernel(browser):
+    """Index → lab → back to the index: each page left shuts its kernel down at once (the page's
+    own shutdown request works, no 403 in the console or the log); a page closed without a word
+    (a killed browser sends nothing) loses its kernel once no page has been connected for the
+    grace period (45 s by default; 12 s here, longer than a shutdown may take); and the terminal shows none of Voila's noise."""
+    server = Server(
+        None,
+        args=[
+            "--Lab8KernelManager.disconnected_grace=12",
+            "--MappingKernelManager.cull_interval=1",
+        ],
+    )
+    errors: list[str] = []
+    try:
+        context = browser.new_context(viewport={"width": 1280, "height": 800})
+        page = context.new_page()
+        page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+        page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
+
+        def open_via(action, before):
+            action()
+            page.wait_for_selector(".lab8-lab", state="visible", timeout=90_000)
+            return kernel_id(wait_for_new_kernel(server, before))
+
+        index = open_via(lambda: page.goto(server.url, timeout=120_000), [])
+        conv = open_via(lambda: page.click("a.lab8-link[href='conv.ipynb']"), server.kernel_files())
+        assert page.url.endswith("/voila/render/conv.ipynb")
+        _wait_gone(server, index, 6)  # left the index: shut down by its page, not the culler
+
+        # every lab served from the folder links back to the index
+        back = page.locator("a.lab8-back")
+        assert back.inner_text() == "← all labs"
+        index2 = open_via(back.click, server.kernel_files())
+        assert page.url.endswith("/voila/render/index.ipynb")
+        _wait_gone(server, conv, 6)
+
+        # closed with no beforeunload (as when a browser is killed): the culler frees it
+        assert server.kernel_alive(index2)
+        page.close(run_before_unload=False)
+        context.close()
+        _wait_gone(server, index2, 12 + 1 + 10)  # grace + check interval + slack for a busy machine
+    finally:
+        server.stop()
+    assert not errors, errors
+    log = server.read_log()
+    assert "Kernel shutdown: " + index in log and "Kernel shutdown: " + conv in log
+    noisy = [line for line in log.splitlines() if any(n in line for n in NOISE)]
+    assert not noisy, "serve printed noise:\n" + "\n".join(noisy)
+
+
+def test_idle_kernel_is_culled_even_with_its_page_open(browser):
+    """`--cull-idle SECONDS`: a tab left open and unused frees its kernel after that long, and the
+    page tells the learner to reload instead of silently ignoring them."""
+    server = Server(None, args=["--cull-idle", "4", "--MappingKernelManager.cull_interval=1"])
+    kernel = None
+    try:
+        page = browser.new_page()
+        page.goto(server.url, wait_until="domcontentloaded", timeout=90_000)
+        kernel = Kernel(wait_for_new_kernel(server, []))
+        kid = kernel_id(kernel.client.connection_file)
+        # keep the kernel busy from here (this client is not a page) until the page is up
+        deadline = time.monotonic() + 90
+        while not page.locator(".lab8-lab").is_visible():
+            assert time.monotonic() < deadline, "the lab did not render"
+            kernel.eval("1")
+            time.sleep(0.5)
+        kernel.close()
+        kernel = None
+        _wait_gone(server, kid, 4 + 1 + 15)
+        page.wait_for_selector(".lab8-stopped", timeout=30_000)  # the page checks every 10 s
+        assert "Reload the page" in page.inner_text(".lab8-stopped")
+        page.close()
+    finally:
+        if kernel is not None:
+            kernel.close()
+        server.stop()
+    log = server.read_log()
+    assert f"({kid}) with 1 connections due to" in log and "inactivity" in log

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
+import time
+import urllib.request
 
+import nbformat
 import pytest
 
-from lab8widgets import cli, server
+from lab8widgets import cli, labs, server
 
 
 def run_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
@@ -23,15 +29,29 @@ def run_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
 
 def test_list_names_every_lab(capsys):
     assert cli.main(["list"]) == 0
-    out = capsys.readouterr().out
-    for name in ("index", "conv", "collab"):
-        assert name in out
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == labs.names()
+    for line, lab in zip(lines, labs.LABS, strict=True):
+        assert line.rstrip().endswith(lab.description)
 
 
-def test_every_lab_has_its_notebook():
+def test_every_lab_has_its_notebook_and_class():
     root = server.notebooks_dir()
-    for name in server.LABS:
-        assert (root / f"{name}.ipynb").is_file(), name
+    assert labs.names()[0] == "index" and len(set(labs.names())) == len(labs.LABS)
+    for lab in labs.LABS:
+        assert (root / lab.notebook).is_file(), lab.name
+        assert server.resolve_lab(lab.name) == (root, root / lab.notebook)
+        nb = (root / lab.notebook).read_text()
+        assert lab.class_name in nb, f"{lab.notebook} does not construct {lab.class_name}"
+
+
+def test_registry_drives_the_lazy_exports():
+    import lab8widgets
+
+    for lab in labs.LABS:
+        assert lab.class_name in lab8widgets.__all__
+    cls = lab8widgets.LabIndex
+    assert cls is labs.get("index").load() and cls.__name__ == "LabIndex"
 
 
 def test_unknown_lab_exits_2_with_the_list(capsys):
@@ -53,6 +73,97 @@ def test_port_in_use_says_so_and_exits_nonzero():
         proc = run_cli("serve", "conv", "--no-browser", f"--port={port}")
     assert proc.returncode == 1
     assert f"port {port}" in proc.stderr and "already in use" in proc.stderr
+
+
+class Launched(Exception):
+    """Raised by the fake ``launch_instance`` to stop ``serve`` before Voila listens."""
+
+
+@pytest.fixture
+def launched(monkeypatch):
+    """Run ``cli.main(["serve", ...])`` up to Voila's launch and return the argv Voila would get."""
+    seen: dict = {}
+    real_app_class = server.make_app_class
+
+    class FakeApp:
+        @classmethod
+        def launch_instance(cls, argv):
+            seen["argv"] = argv
+            raise Launched
+
+    monkeypatch.setattr(server, "make_app_class", lambda: FakeApp)
+    monkeypatch.delenv(server.INDEX_ENV, raising=False)
+
+    def run(*args: str) -> list[str]:
+        with pytest.raises(Launched):
+            cli.main(["serve", *args, "--no-browser", f"--port={server.free_port()}"])
+        return seen["argv"]
+
+    run.real_app_class = real_app_class
+    return run
+
+
+def test_serve_binds_loopback_by_default(launched):
+    """The address Voila really gets, parsed by the real app: loopback unless --ip says otherwise
+    (a default of 0.0.0.0 would expose every kernel to the network)."""
+    argv = launched("conv")
+    assert "--Voila.ip=127.0.0.1" in argv
+    app = launched.real_app_class()()
+    app.initialize(argv)  # parses the settings; only start() would listen
+    assert app.ip == "127.0.0.1" and app.port_retries == 0
+    assert not app.voila_configuration.show_tracebacks
+    assert app.voila_configuration.strip_sources
+
+
+def test_other_addresses_warn_that_anyone_can_run_the_kernels(launched, capsys):
+    assert "--Voila.ip=0.0.0.0" in launched("conv", "--ip", "0.0.0.0")
+    err = capsys.readouterr().err
+    assert "anyone who can reach this port" in err and "JupyterHub" in err
+    launched("conv", "--ip", "127.0.0.1")
+    assert "WARNING" not in capsys.readouterr().err
+    assert server.exposure_warning("::1") is None and server.exposure_warning("localhost") is None
+    assert server.exposure_warning("192.168.1.5") and server.exposure_warning("::")
+
+
+def test_cull_idle_reaches_the_kernel_manager(launched):
+    argv = launched("conv")
+    assert f"--MappingKernelManager.cull_idle_timeout={server.CULL_IDLE}" in argv
+    assert f"--VoilaConfiguration.multi_kernel_manager_class={server.KERNEL_MANAGER_CLASS}" in argv
+    assert "--MappingKernelManager.cull_idle_timeout=120" in launched("conv", "--cull-idle", "120")
+    assert "--MappingKernelManager.cull_idle_timeout=0" in launched("--cull-idle", "0")
+    # a closed page's kernel goes within a minute even if its shutdown request never arrived
+    assert server.DISCONNECTED_GRACE + server.CULL_INTERVAL <= 60
+    # a setting the user passes through to Voila replaces ours instead of clashing with it
+    argv = launched("conv", "--MappingKernelManager.cull_interval=1")
+    assert [a for a in argv if "cull_interval" in a] == ["--MappingKernelManager.cull_interval=1"]
+
+
+@pytest.mark.parametrize("value", ["-1", "abc", "nan", "inf"])
+def test_bad_cull_idle_exits_2(value, capsys):
+    with pytest.raises(SystemExit) as e:
+        cli.main(["serve", "conv", "--no-browser", "--cull-idle", value])
+    assert e.value.code == 2
+    assert "--cull-idle" in capsys.readouterr().err
+
+
+def test_lab_folder_links_back_to_the_index(launched):
+    launched()
+    assert os.environ[server.INDEX_ENV] == "index.ipynb"  # the kernels inherit it
+    launched("conv")
+    assert server.INDEX_ENV not in os.environ  # one lab alone: there is no index to go back to
+
+
+def test_kernels_talk_over_unix_sockets_where_paths_fit(monkeypatch):
+    """No kernel traffic over TCP (and so no "running over TCP without encryption" warning)."""
+    if os.name != "posix":
+        pytest.skip("Unix sockets are POSIX only; Windows keeps TCP on loopback")
+    ipc = "--KernelManager.transport=ipc"
+    assert server.kernel_settings("/tmp") == [ipc]
+    assert server.kernel_settings("/" + "x" * 80) == ["--KernelManager.transport=tcp"]
+    monkeypatch.setattr(server.tempfile, "gettempdir", lambda: "/var/folders/" + "x" * 60)
+    assert server.kernel_settings() == [ipc, "--Voila.connection_dir_root=/tmp"]
+    root, nb = server.resolve_lab("conv")
+    assert ipc in server.voila_argv(root, nb, 9999)
 
 
 def test_voila_settings_are_safe_for_a_classroom():
@@ -110,8 +221,8 @@ def test_jupyterlab_can_opt_in_by_config():
     assert "kernel_websocket_connection_class" not in ServerApp()._trait_values  # off by default
 
 
-def test_serve_uses_the_offline_template(monkeypatch):
-    """`serve` renders with the project's template, found through JUPYTER_PATH, which drops the CDN links."""
+def test_serve_finds_the_offline_template(monkeypatch):
+    """`serve` renders with the project's template, found through JUPYTER_PATH."""
     root, nb = server.resolve_lab("conv")
     assert f"--template={server.TEMPLATE}" in server.voila_argv(root, nb, 9999)
     monkeypatch.setenv("JUPYTER_PATH", "/somewhere/else")
@@ -119,6 +230,115 @@ def test_serve_uses_the_offline_template(monkeypatch):
     server.use_templates()  # idempotent
     paths = os.environ["JUPYTER_PATH"].split(os.pathsep)
     assert paths == [str(server.TEMPLATES_ROOT), "/somewhere/else"]
-    tpl = server.TEMPLATES_ROOT / "voila" / "templates" / server.TEMPLATE
-    assert '"base_template": "lab"' in (tpl / "conf.json").read_text()
-    assert "fontawesome" in (tpl / "index.html.j2").read_text()  # what it removes
+
+
+def test_served_page_loads_nothing_from_off_the_machine(tmp_path):
+    """The page `serve` sends references no other host (stock Voila's lab template links Font
+    Awesome from a CDN, which fails offline); its shutdown beacon gets the ``_xsrf`` cookie it
+    needs; and the terminal stays quiet about kernel transport."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("print('hello from the kernel')")]
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    path = tmp_path / "tiny.ipynb"
+    nbformat.write(nb, path)
+    port = server.free_port()
+    log = open(tmp_path / "serve.log", "w+")
+    conn = tempfile.mkdtemp(prefix="lab8-cli-", dir="/tmp" if os.name == "posix" else None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lab8widgets.cli", "serve", str(path), "--no-browser",
+         f"--port={port}", f"--Voila.connection_dir_root={conn}"],
+        stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=60) as r:
+                    page = r.read().decode()
+                    cookies = r.headers.get_all("Set-Cookie") or []
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, open(log.name).read()
+                time.sleep(0.3)
+    finally:
+        proc.terminate()
+        proc.wait(20)
+        shutil.rmtree(conn, ignore_errors=True)
+    assert "hello from the kernel" in page  # really rendered through a kernel
+    refs = re.findall(r"""(?:src|href)\s*=\s*["']([^"']+)["']|url\(\s*["']?([^)"']+)""", page)
+    refs = [a or b for a, b in refs]
+    assert any(r.endswith(".js") for r in refs)  # the parse found the page's scripts
+    off = [r for r in refs if re.match(r"(https?:)?//", r) and "127.0.0.1" not in r]
+    assert not off, f"the served page loads from other hosts: {off}"
+    assert "fontawesome" not in page.lower()
+    assert any(c.startswith("_xsrf=") for c in cookies)
+    out = open(log.name).read()
+    assert "without encryption" not in out and "Traceback" not in out
+
+
+def test_served_labs_link_back_to_the_index(monkeypatch):
+    """In the lab folder (`serve` with no name) every lab's header links to the index; the index
+    itself, and a lab shown anywhere else (a notebook, `serve conv`), has no such link."""
+    from lab8widgets.widgets._base import LabBase
+    from lab8widgets.widgets.index import LabIndex
+
+    monkeypatch.delenv(server.INDEX_ENV, raising=False)
+    assert "lab8-back" not in LabBase(title="t")._header.value
+    monkeypatch.setenv(server.INDEX_ENV, "index.ipynb")
+    header = LabBase(title="t")._header.value
+    assert 'class="lab8-back" href="index.ipynb"' in header and "← all labs" in header
+    assert "lab8-back" not in LabIndex()._header.value
+
+
+class FakeKernel:
+    def __init__(self, idle_for: float, state: str = "idle"):
+        import datetime
+
+        self.execution_state = state
+        self.last_activity = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(
+            seconds=idle_for
+        )
+
+
+def test_culler_frees_kernels_no_page_holds(monkeypatch):
+    """A kernel with no page connected goes once it has been unwatched and quiet for the grace
+    period; a connected or busy one stays; a page that reconnects restarts the clock."""
+    import asyncio
+
+    km = server.Lab8KernelManager(disconnected_grace=30, cull_idle_timeout=0)
+    shut: list[str] = []
+
+    async def fake_shutdown(kernel_id, *a, **k):
+        shut.append(kernel_id)
+        km._kernels.pop(kernel_id)
+
+    monkeypatch.setattr(km, "shutdown_kernel", fake_shutdown)
+    km._kernels.update(
+        gone=FakeKernel(0), open=FakeKernel(3600), busy=FakeKernel(3600, state="busy")
+    )
+    km._kernel_connections.update(gone=0, open=1, busy=0)
+    clock = [time.time()]  # the kernels' last_activity is real time
+    monkeypatch.setattr(server.time, "time", lambda: clock[0])
+
+    def check():
+        asyncio.run(km.cull_kernels())
+
+    check()  # first seen unwatched now: the clock starts
+    clock[0] += 20
+    check()
+    assert shut == []
+    km._kernel_connections["gone"] = 1  # the page reconnected...
+    check()
+    km._kernel_connections["gone"] = 0  # ...and went away again: a new grace period
+    check()
+    clock[0] += 25
+    check()
+    assert shut == []
+    clock[0] += 10
+    check()
+    assert shut == ["gone"]  # the connected and the busy kernel stay
+    assert set(km._kernels) == {"open", "busy"}

@@ -41,6 +41,17 @@ def fastai_home(tmp_path, monkeypatch):
 
 
 @pytest.fixture
+def shared_ml():
+    """The real ml-latest-small in ../shared/data: a missing copy fails the test, as in
+    test_collab_lab.py, so a run without the reference data cannot pass by skipping."""
+    if not (SHARED_ML / "ratings.csv").is_file():
+        pytest.fail(
+            f"reference data not at {SHARED_ML}: put the shared data folder beside the repo"
+        )
+    return SHARED_ML
+
+
+@pytest.fixture
 def ml100k_copy(tmp_path):
     """A writable copy of the ml-100k fixture, to break in various ways."""
     dest = tmp_path / "ml-100k"
@@ -51,7 +62,7 @@ def ml100k_copy(tmp_path):
 # --- MovieLens latest-small (the real files) ---------------------------------------------------
 
 
-@pytest.mark.skipif(not SHARED_ML.is_dir(), reason=f"reference data not at {SHARED_ML}")
+@pytest.mark.usefixtures("shared_ml")
 def test_reads_real_ml_latest_small(fastai_home):
     r = movielens("ml-latest-small", path=SHARED_ML)
     assert isinstance(r, Ratings)
@@ -73,7 +84,7 @@ def test_reads_real_ml_latest_small(fastai_home):
     assert "MovieLens latest-small" in r.source and str(SHARED_ML) in r.source
 
 
-@pytest.mark.skipif(not SHARED_ML.is_dir(), reason=f"reference data not at {SHARED_ML}")
+@pytest.mark.usefixtures("shared_ml")
 def test_path_may_be_the_parent_folder(fastai_home):
     r = movielens("ml-latest-small", path=SHARED_ML.parent)
     assert len(r.ratings) == 100_004
