@@ -256,9 +256,16 @@ def time_paths(
 # --- 3. create_params vs nn.Embedding -------------------------------------------------------------
 
 
-def histogram(values: torch.Tensor, bins: int = 40) -> tuple[list[float], list[int]]:
-    """Bin centres and counts of ``values`` (``torch.histogram``)."""
-    counts, edges = torch.histogram(values.detach().flatten().float(), bins=bins)
+def histogram(
+    values: torch.Tensor, bins: int = 40, range: tuple[float, float] | None = None
+) -> tuple[list[float], list[int]]:
+    """Bin centres and counts of ``values`` (``torch.histogram``); a shared ``range`` lets two
+    histograms be compared bar for bar."""
+    v = values.detach().flatten().float()
+    if range is None:
+        counts, edges = torch.histogram(v, bins=bins)
+    else:
+        counts, edges = torch.histogram(v, bins=bins, range=(float(range[0]), float(range[1])))
     centres = ((edges[:-1] + edges[1:]) / 2).tolist()
     return centres, [int(c) for c in counts.tolist()]
 

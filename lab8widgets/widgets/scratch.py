@@ -47,7 +47,7 @@ _CSS = """
 .lab8-scratch .lab8-word{padding:0 2px;border-radius:3px;cursor:default}
 .lab8-scratch .lab8-word:hover,.lab8-scratch tr.lab8-vrow:hover{background:#ffe08a}
 .lab8-scratch .lab8-poem{font:14px Georgia,serif;line-height:1.7}
-.lab8-scratch .lab8-vocab-box{max-height:320px;overflow:auto}
+.lab8-scratch .lab8-vocab-box{max-height:400px;overflow:auto}
 .lab8-scratch .widget-label{min-width:0}
 </style>
 """
@@ -73,7 +73,7 @@ def _cell(rows: int, cols: int, budget: int = 300, lo: int = 3, hi: int = 22) ->
 
 
 def _grid(cls: str, title: str, **kw: Any) -> HeatmapGrid:
-    g = HeatmapGrid(title=title, decimals=2, **kw)
+    g = HeatmapGrid(title=title, decimals=0 if cls == "lab8-scratch-onehot" else 2, **kw)
     g.add_class(cls)
     return g
 
@@ -357,9 +357,9 @@ class ScratchLab(LabBase):
         self._step_button = W.Button(description="One SGD step", icon="step-forward")
         self._step_button.add_class("lab8-scratch-step")
         self._step_button.on_click(lambda _b: self._click(self.step))
-        self._code = W.HTML(layout=W.Layout(width="360px"))
+        self._code = W.HTML(layout=W.Layout(width="430px", max_width="100%"))
         self._code.add_class("lab8-scratch-code")
-        self._params_html = W.HTML(layout=W.Layout(width="400px"))
+        self._params_html = W.HTML(layout=W.Layout(width="380px", max_width="100%"))
         self._params_html.add_class("lab8-scratch-params")
         self._step_html = W.HTML()
         self._step_html.add_class("lab8-scratch-moved")
@@ -421,11 +421,19 @@ class ScratchLab(LabBase):
             layout=W.Layout(width="420px", height="300px"),
         )
         self.timing_chart.add_class("lab8-scratch-timing")
-        self._timing_html = W.HTML()
+        self._timing_html = W.HTML(
+            '<div class="lab8-note">Press <b>Time both paths</b>: both run on tables of 10 to '
+            "100,000 rows (a few seconds, in the background; Stop works).</div>",
+            layout=W.Layout(max_width="100%"),
+        )
+        self._timing_html.add_class("lab8-scratch-timing-text")
 
         # 3. create_params vs nn.Embedding
         self._hist_figs: dict[str, tuple[bq.Figure, bq.Lines]] = {}
-        for key, colour in (("create_params", "#2ca02c"), ("nn.Embedding", "#9467bd")):
+        for key, colour, fmt in (
+            ("create_params", "#2ca02c", ".2f"),
+            ("nn.Embedding", "#9467bd", ".0f"),
+        ):
             xs, ys = bq.LinearScale(), bq.LinearScale(min=0)
             line = bq.Lines(
                 x=[], y=[], scales={"x": xs, "y": ys}, colors=[colour], fill="bottom",
@@ -434,19 +442,19 @@ class ScratchLab(LabBase):
             fig = bq.Figure(
                 marks=[line],
                 axes=[
-                    bq.Axis(scale=xs, label="weight", num_ticks=5),
+                    bq.Axis(scale=xs, label="weight", num_ticks=5, tick_format=fmt),
                     bq.Axis(scale=ys, orientation="vertical", label="count"),
                 ],
                 title=key,
                 fig_margin=dict(top=40, bottom=45, left=60, right=10),
-                layout=W.Layout(width="270px", height="240px"),
+                layout=W.Layout(width="250px", height="240px"),
             )
             fig.add_class("lab8-scratch-hist")
             self._hist_figs[key] = (fig, line)
         px, py = bq.LinearScale(), bq.LinearScale(min=0)
         self._pred_lines = bq.Lines(
             x=[], y=[], scales={"x": px, "y": py}, colors=["#2ca02c", "#9467bd"],
-            labels=["create_params", "nn.Embedding"], display_legend=True, fill="bottom",
+            labels=["create_params", "nn.Embedding"], fill="bottom",
             interpolation="step-after", fill_opacities=[0.35, 0.35],
         )  # fmt: skip
         self.prediction_chart = bq.Figure(
@@ -455,10 +463,9 @@ class ScratchLab(LabBase):
                 bq.Axis(scale=px, label="first prediction (y_range 0–5.5)"),
                 bq.Axis(scale=py, orientation="vertical", label="count"),
             ],
-            title="DotProductBias before training",
-            legend_location="top",
+            title="First predictions",
             fig_margin=dict(top=40, bottom=45, left=60, right=10),
-            layout=W.Layout(width="300px", height="240px"),
+            layout=W.Layout(width="290px", height="240px"),
         )
         self.prediction_chart.add_class("lab8-scratch-preds")
         self._init_html = W.HTML()
@@ -478,7 +485,7 @@ class ScratchLab(LabBase):
         self._text_button.on_click(
             lambda _b: self._click(setattr, self, "text", self._text_box.value)
         )
-        self._words_html = W.HTML(layout=W.Layout(width="400px"))
+        self._words_html = W.HTML(layout=W.Layout(flex="1 1 420px", max_width="100%"))
         self._words_html.add_class("lab8-scratch-words")
         self._word_dd = W.Dropdown(description="word", layout=W.Layout(width="220px"))
         self._word_dd.add_class("lab8-scratch-word")
@@ -678,15 +685,21 @@ class ScratchLab(LabBase):
             w = c.weights(key)
             fig.title = f"{key}: std {float(w.std()):.3g}"
         p1, p2 = c.preds["create_params"], c.preds["nn.Embedding"]
-        x1, y1 = M.histogram(p1, 40)
-        x2, y2 = M.histogram(p2, 40)
+        lo, hi = c.create_params_model.y_range or (
+            float(min(p1.min(), p2.min())),
+            float(max(p1.max(), p2.max())),
+        )
+        x1, y1 = M.histogram(p1, 44, (lo, hi))  # one range: the bars compare one for one
+        x2, y2 = M.histogram(p2, 44, (lo, hi))
         with self._pred_lines.hold_sync():
             self._pred_lines.x = [x1, x2]
             self._pred_lines.y = [y1, y2]
         self._init_html.value = (
-            f'<div class="lab8-note">{len(c.y):,} ratings, 50 factors. '
+            f'<div class="lab8-note">First predictions on {len(c.y):,} ratings, 50 factors. '
+            '<span style="color:#2ca02c">■</span> '
             f"<code>create_params</code> (normal(0, 0.01)): predictions {float(p1.mean()):.2f} "
             f"± {float(p1.std()):.2f}, MSE {c.mse('create_params'):.2f}. "
+            '<span style="color:#9467bd">■</span> '
             f"<code>nn.Embedding</code> (N(0, 1)): {float(p2.mean()):.2f} ± {float(p2.std()):.2f}, "
             f"MSE {c.mse('nn.Embedding'):.2f}: dot products of 50 N(0, 1) numbers are ~±7, so "
             "<code>sigmoid_range</code> starts saturated at 0 or 5.5, where its gradient "
@@ -726,11 +739,11 @@ class ScratchLab(LabBase):
         )
         self._words_html.value = (
             f"<style>{''.join(rules)}</style>"
+            '<div class="lab8-note">Hover a word: its row of the vocabulary lights up (and back).'
+            '</div><div style="display:flex;flex-wrap:wrap;gap:6px 16px;align-items:flex-start">'
             f'<div class="lab8-poem">{"<br>".join(lines)}</div>'
-            '<div class="lab8-note">Hover a word: its row in the vocabulary lights up (and back).'
-            "</div>"
             '<div class="lab8-vocab-box"><table class="lab8-table lab8-scratch-vocab">'
-            f"<tr><th>id</th><th>word</th><th>row of E</th></tr>{table}</table></div>"
+            f"<tr><th>id</th><th>word</th><th>row of E</th></tr>{table}</table></div></div>"
         )
         with self.hold_sync():
             self._word_dd.options = list(w.vocab)
