@@ -68,6 +68,14 @@ def _scroll(child: W.Widget, max_height: str = "360px") -> W.Box:
     return W.Box([child], layout=W.Layout(max_width="100%", max_height=max_height, overflow="auto"))
 
 
+def _op(symbol: str, operand: W.Widget) -> W.HBox:
+    """An operator glued to its right operand, so a wrapping row never leaves it alone at an end."""
+    return W.HBox(
+        [W.HTML(f'<div class="lab8-op">{symbol}</div>'), operand],
+        layout=W.Layout(align_items="flex-start", max_width="100%"),
+    )
+
+
 def _cell(rows: int, cols: int, budget: int = 300, lo: int = 3, hi: int = 22) -> int:
     return int(min(hi, max(lo, budget // max(rows, cols, 1))))
 
@@ -367,7 +375,7 @@ class ScratchLab(LabBase):
         # 2. lookup = one-hot × matrix
         self._table_dd = W.Dropdown(
             options=[
-                ("toy table (nn.Embedding 8 rows)", "toy"),
+                (f"toy: nn.Embedding(8, {self._toy.shape[1]})", "toy"),
                 (f"MovieLens users ({len(self.users) - 1:,})", "users"),
                 (f"MovieLens movies ({len(self.movies) - 1:,})", "movies"),
                 ("words of the text", "words"),
@@ -517,15 +525,16 @@ class ScratchLab(LabBase):
             _row(self._table_dd, self._idx_box, align_items="center"),
             _row(
                 _scroll(self._g_onehot, "240px"),
-                W.HTML('<div class="lab8-op">@</div>'),
-                _scroll(self._g_E),
-                W.HTML('<div class="lab8-op">=</div>'),
-                _scroll(self._g_product),
-                W.HTML('<div class="lab8-op">≡</div>'),
-                _scroll(self._g_lookup),
+                _op("@", _scroll(self._g_E, "620px")),
+                _op("=", _scroll(self._g_product)),
+                _op("≡", _scroll(self._g_lookup)),
                 gap="4px",
-            ),  # fmt: skip
-            _row(_scroll(self._g_grad_oh), _scroll(self._g_grad_lk), self._lookup_html),
+            ),
+            _row(
+                _scroll(self._g_grad_oh, "620px"),
+                _scroll(self._g_grad_lk, "620px"),
+                self._lookup_html,
+            ),
             _row(
                 W.VBox([self._time_button, self.timing_chart]),
                 self._timing_html,
@@ -618,8 +627,9 @@ class ScratchLab(LabBase):
                     self._syncing = False
             if self._table_dd.value != self.table:
                 self._table_dd.value = self.table
-            oh_cell = _cell(n, n_rows, 700, 3, 22)
-            e_cell = _cell(n_rows, k, 260, 2, 22)
+            # small tables show their numbers; a MovieLens table fits ~600 px a side, then scrolls
+            oh_cell = _cell(n, n_rows, 700, 4, 22)
+            e_cell = _cell(n_rows, k, 600, 2, 22)
             v_cell = _cell(n, k, 260, 3, 22)
             for g, vals, cell in (
                 (self._g_onehot, c.one_hot, oh_cell),
@@ -633,11 +643,14 @@ class ScratchLab(LabBase):
                 g.show_values = show and cell >= 18
                 g.values = vals.numpy()
             rows = sorted(set(c.indices))
-            self._g_onehot.highlight = [[i, r, i, r] for i, r in enumerate(c.indices)]
+            # mark the ones while cells are big enough to see both the mark and the black cell
+            self._g_onehot.highlight = (
+                [[i, r, i, r] for i, r in enumerate(c.indices)] if oh_cell >= 10 else []
+            )
             hl = [[r, 0, r, k - 1] for r in rows]
             self._g_E.highlight = hl
-            self._g_grad_lk.highlight = hl
-            self._g_grad_oh.highlight = hl
+            # no marks on the gradients: their non-zero rows are the point (and a mark would
+            # cover a 2-pixel row)
             self._g_onehot.subtitle = f"{n} × {n_rows}"
             self._g_E.subtitle = f"{n_rows} × {k}"
             self._g_product.subtitle = self._g_lookup.subtitle = f"{n} × {k}"
