@@ -127,7 +127,10 @@ class ScratchLab(LabBase):
         )  # before any work
         super().__init__(title="Embeddings from scratch: nn.Parameter, lookups and words")
         self.add_class("lab8-scratch")
-        self.seed = int(seed)
+        self.seed = M.as_int(seed, "seed")
+        n_factors = M.as_int(n_factors, "n_factors")
+        if not 1 <= n_factors <= 64:
+            raise ValueError(f"n_factors must be from 1 to 64, got {n_factors}")
         self.model = M.ToggleModule(seed=self.seed)
         self.last_step: M.StepResult | None = None
         self._n_steps = 0
@@ -148,7 +151,7 @@ class ScratchLab(LabBase):
         self.init = M.init_comparison(x, y, len(self.users), len(self.movies), seed=self.seed)
         with torch.random.fork_rng():
             torch.manual_seed(self.seed)
-            self._toy = nn.Embedding(8, M.as_int(n_factors, "n_factors")).weight
+            self._toy = nn.Embedding(8, n_factors).weight
         self.words = M.Words(n_factors=8, seed=self.seed)
         self.words.update(POEM_PATH.read_text() if text is None else text)
         self._text = POEM_PATH.read_text() if text is None else str(text)

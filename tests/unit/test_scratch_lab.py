@@ -166,6 +166,23 @@ def test_timing_runs_in_the_background(lab):
         lab.time_paths(sizes=(0,))
 
 
+def test_stop_ends_the_timing_early(lab):
+    lab.time_paths(sizes=(100_000,) * 40)
+    lab.stop()
+    assert lab.wait(30) and not lab.busy
+    assert len(lab.timings) < 40
+    assert lab.error == ""
+
+
+def test_bad_constructor_arguments(offline):
+    for kw in ({"n_factors": 0}, {"n_factors": 2.5}, {"seed": "x"}, {"text": ""}):
+        with pytest.raises(ValueError):
+            ScratchLab(**kw)
+    lab = ScratchLab(text="one two two", n_factors=3)
+    assert lab.vocab == ["one", "two"] and lab.ids == [0, 1, 1] and "your text" in lab.source
+    assert lab.table_matrix("toy").shape == (8, 3)
+
+
 # --- 3. init --------------------------------------------------------------------------------------
 
 
