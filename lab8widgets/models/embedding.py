@@ -53,11 +53,25 @@ class ToggleModule(nn.Module):
         if bool(on) == self.use_parameter:
             return
         values = self.a.detach().clone()
+        if on:  # a new parameter joins the module where its other parameters live
+            values = values.to(self.lin.weight)
         del self.a  # drops it from _parameters too, else assigning a plain tensor is refused
         self.a = nn.Parameter(values) if on else values
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.check_a()
         return self.lin(x * self.a)
+
+    def check_a(self) -> None:
+        """``model.to()`` / ``.cuda()`` / ``.double()`` move parameters and buffers only: a plain
+        tensor attribute stays behind. Say so instead of torch's device/dtype mismatch."""
+        w = self.lin.weight
+        if self.a.device != w.device or self.a.dtype != w.dtype:
+            raise ValueError(
+                f"a is a plain tensor ({self.a.dtype} on {self.a.device}) that model.to() left "
+                f"behind: lin.weight is {w.dtype} on {w.device}. Modules move only what they track "
+                "(parameters and buffers): wrap a in nn.Parameter, or move it yourself."
+            )
 
     def tensors(self) -> dict[str, torch.Tensor]:
         """Every tensor the module holds, tracked or not (``named_parameters`` lists only some)."""
@@ -79,9 +93,10 @@ def sgd_step(model: ToggleModule, lr: float = 0.1, seed: int = 0) -> StepResult:
     """One ``torch.optim.SGD(model.parameters(), lr)`` step on an MSE loss: only parameters move."""
     lr = check_real("lr", lr, 0.0, 100.0)
     gen = torch.Generator().manual_seed(seed)
-    n_in = model.lin.in_features
-    x = torch.randn(8, n_in, generator=gen)
-    y = torch.randn(8, model.lin.out_features, generator=gen)
+    w = model.lin.weight
+    x = torch.randn(8, model.lin.in_features, generator=gen).to(w)
+    y = torch.randn(8, model.lin.out_features, generator=gen).to(w)
+    model.check_a()
     tracked_ids = {id(p) for p in model.parameters()}
     before = {k: v.detach().clone() for k, v in model.tensors().items()}
     tracked = {k: id(v) in tracked_ids for k, v in model.tensors().items()}
@@ -185,15 +200,15 @@ def compare_paths(E: torch.Tensor, indices: Sequence[int], seed: int = 0) -> Loo
     """``one_hot(idx) @ E`` and ``F.embedding(idx, E)``, forward and backward, on copies of ``E``."""
     n_rows = E.shape[0]
     idx = check_indices(indices, n_rows)
-    t = torch.tensor(idx)
     base = E.detach().clone()
+    t = torch.tensor(idx, device=base.device)
     e1 = base.clone().requires_grad_(True)
     e2 = base.clone().requires_grad_(True)
     one_hot = F.one_hot(t, n_rows).to(base.dtype)
     product = one_hot @ e1
     lookup = F.embedding(t, e2)
     gen = torch.Generator().manual_seed(seed)
-    upstream = torch.randn(lookup.shape, generator=gen, dtype=base.dtype)
+    upstream = torch.randn(lookup.shape, generator=gen).to(base)  # same numbers on any device
     product.backward(upstream)
     lookup.backward(upstream)
     return Lookup(

@@ -644,7 +644,7 @@ class ScratchLab(LabBase):
             ):
                 g.cell = cell
                 g.show_values = show and cell >= 18
-                g.values = vals.numpy()
+                g.values = vals.detach().cpu().numpy()
             rows = sorted(set(c.indices))
             # mark the ones while cells are big enough to see both the mark and the black cell
             self._g_onehot.highlight = (

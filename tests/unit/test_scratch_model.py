@@ -53,6 +53,24 @@ def test_sgd_moves_exactly_the_parameters(wrapped):
         M.sgd_step(m, lr=float("nan"))
 
 
+def test_a_plain_tensor_is_left_behind_by_to():
+    m = M.ToggleModule(use_parameter=False).double()
+    assert m.lin.weight.dtype == torch.float64 and m.a.dtype == torch.float32
+    with pytest.raises(ValueError, match="left behind"):
+        M.sgd_step(m)
+    m.set_use_parameter(True)  # wrapping it puts it with the other parameters
+    assert m.a.dtype == torch.float64 and M.sgd_step(m).moved["a"]
+    m = M.ToggleModule(use_parameter=True).double()
+    assert m.a.dtype == torch.float64 and M.sgd_step(m).moved == dict.fromkeys(m.tensors(), True)
+
+
+def test_compare_paths_keeps_the_table_dtype():
+    E = torch.randn(6, 3, dtype=torch.float64)
+    c = M.compare_paths(E, [2, 5])
+    assert c.lookup.dtype == c.grad_one_hot.dtype == torch.float64
+    torch.testing.assert_close(c.product, E[[2, 5]], rtol=0, atol=0)
+
+
 # --- lookup = one-hot × matrix --------------------------------------------------------------------
 
 
