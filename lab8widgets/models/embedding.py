@@ -204,13 +204,14 @@ def compare_paths(E: torch.Tensor, indices: Sequence[int], seed: int = 0) -> Loo
     t = torch.tensor(idx, device=base.device)
     e1 = base.clone().requires_grad_(True)
     e2 = base.clone().requires_grad_(True)
-    one_hot = F.one_hot(t, n_rows).to(base.dtype)
-    product = one_hot @ e1
-    lookup = F.embedding(t, e2)
-    gen = torch.Generator().manual_seed(seed)
-    upstream = torch.randn(lookup.shape, generator=gen).to(base)  # same numbers on any device
-    product.backward(upstream)
-    lookup.backward(upstream)
+    with one_thread():  # small tensors: a second OpenMP thread only costs on a busy machine
+        one_hot = F.one_hot(t, n_rows).to(base.dtype)
+        product = one_hot @ e1
+        lookup = F.embedding(t, e2)
+        gen = torch.Generator().manual_seed(seed)
+        upstream = torch.randn(lookup.shape, generator=gen).to(base)  # same numbers on any device
+        product.backward(upstream)
+        lookup.backward(upstream)
     return Lookup(
         idx,
         base,
@@ -330,7 +331,7 @@ def init_comparison(
         b.user_bias = nn.Parameter(nn.Embedding(n_users, 1).weight.detach().flatten())
         b.movie_bias = nn.Parameter(nn.Embedding(n_movies, 1).weight.detach().flatten())
     out = InitComparison(a, b, x, y.float())
-    with torch.no_grad():
+    with torch.no_grad(), one_thread():
         out.preds = {"create_params": a(x), "nn.Embedding": b(x)}
     return out
 

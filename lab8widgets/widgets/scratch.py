@@ -140,7 +140,7 @@ class ScratchLab(LabBase):
         frame, source = _load_ratings(path)
         self.users, self._user_rows = M.id_classes(frame["user"].tolist())
         self.movies, self._movie_rows = M.id_classes(frame["movie"].tolist())
-        n = min(len(frame), 5000)
+        n = min(len(frame), 2000)
         x = torch.tensor(
             [
                 [self._user_rows[u] for u in frame["user"].iloc[:n]],

@@ -33,6 +33,28 @@ LAYOUT = """(width) => {
 }"""
 
 
+class _PatientBrowser:
+    """The harness's browser, whose pages wait up to 2 minutes for Voila to run the notebook: on a
+    shared 2-core machine importing torch alone has taken 12 s, and ``goto``'s default is 30 s."""
+
+    def __init__(self, browser):
+        self._browser = browser
+
+    def new_context(self, **kwargs):
+        context = self._browser.new_context(**kwargs)
+        context.set_default_navigation_timeout(120_000)
+        return context
+
+    def __getattr__(self, name):
+        return getattr(self._browser, name)
+
+
+@pytest.fixture(scope="module")
+def browser(browser):
+    """Overrides the harness's fixture for this module only (the harness is not changed)."""
+    return _PatientBrowser(browser)
+
+
 def wait_kernel(lab, expr: str, want, timeout: float = 20.0):
     """Poll the page's kernel until ``expr`` equals ``want`` (gestures reach Python asynchronously)."""
     deadline = time.monotonic() + timeout
