@@ -192,6 +192,14 @@ class Lookup:
         return float((self.grad_one_hot - self.grad_lookup).abs().max())
 
     @property
+    def values_equal(self) -> bool:
+        return torch.equal(self.product, self.lookup)
+
+    @property
+    def grads_equal(self) -> bool:
+        return torch.allclose(self.grad_one_hot, self.grad_lookup)
+
+    @property
     def nonzero_grad_rows(self) -> list[int]:
         return torch.nonzero(self.grad_lookup.abs().sum(1)).flatten().tolist()
 
@@ -259,6 +267,7 @@ def time_paths(
                 one_hot_ms=1e3 * statistics.median(oh),
                 lookup_ms=1e3 * statistics.median(lk),
             )
+            row["ratio"] = row["one_hot_ms"] / max(row["lookup_ms"], 1e-9)
             out.append(row)
             if progress is not None:
                 progress(
@@ -267,6 +276,13 @@ def time_paths(
                     f"lookup {row['lookup_ms']:.3f} ms",
                 )
     return out
+
+
+def toy_table(n_rows: int = 8, n_factors: int = 4, seed: int = 0) -> nn.Parameter:
+    """A small ``nn.Embedding`` weight (N(0, 1)) whose numbers are big enough to read."""
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        return nn.Embedding(n_rows, n_factors).weight
 
 
 # --- 3. create_params vs nn.Embedding -------------------------------------------------------------
@@ -303,6 +319,26 @@ class InitComparison:
     def mse(self, which: str) -> float:
         return float(F.mse_loss(self.preds[which], self.y))
 
+    def summary(self, which: str) -> dict[str, float]:
+        """Spread of the weights, and mean, spread and MSE of the first predictions."""
+        self._model(which)  # a KeyError naming the choices for anything else
+        p = self.preds[which]
+        return dict(
+            weight_std=float(self.weights(which).std()),
+            mean=float(p.mean()),
+            std=float(p.std()),
+            mse=self.mse(which),
+        )
+
+    def prediction_histograms(self, bins: int = 44) -> dict[str, tuple[list[float], list[int]]]:
+        """Histograms of both models' first predictions over one range (y_range when set), so
+        their bars compare one for one."""
+        lo_hi = self.create_params_model.y_range
+        if lo_hi is None:
+            both = torch.cat(list(self.preds.values()))
+            lo_hi = (float(both.min()), float(both.max()))
+        return {k: histogram(p, bins, lo_hi) for k, p in self.preds.items()}
+
     def _model(self, which: str) -> DotProductBias:
         if which == "create_params":
             return self.create_params_model
@@ -337,6 +373,30 @@ def init_comparison(
 
 
 # --- ids for users and movies ---------------------------------------------------------------------
+
+
+@dataclass
+class RatingIds:
+    """User and movie ids numbered as rows (``id_classes``), and the first ratings as index pairs."""
+
+    users: list[Any]
+    user_rows: dict[Any, int]
+    movies: list[Any]
+    movie_rows: dict[Any, int]
+    x: torch.Tensor  # (n, 2) user row, movie row
+    y: torch.Tensor  # (n,) ratings
+
+
+def rating_ids(frame: Any, n: int = 2000) -> RatingIds:
+    """Number a ratings table's ``user`` and ``movie`` columns and take its first ``n`` ratings."""
+    users, user_rows = id_classes(frame["user"].tolist())
+    movies, movie_rows = id_classes(frame["movie"].tolist())
+    head = frame.iloc[:n]
+    x = torch.tensor(
+        [[user_rows[u] for u in head["user"]], [movie_rows[m] for m in head["movie"]]]
+    ).T
+    y = torch.tensor(head["rating"].to_numpy(), dtype=torch.float32)
+    return RatingIds(users, user_rows, movies, movie_rows, x, y)
 
 
 def id_classes(values: Iterable[Any]) -> tuple[list[Any], dict[Any, int]]:
@@ -411,6 +471,16 @@ class Words:
     def matrix(self) -> torch.Tensor:
         """The text as rows of the embedding matrix: ``emb[ids]`` (tokens × factors)."""
         return self.emb.detach()[torch.tensor(self.ids, dtype=torch.long)]
+
+    def rows_for(self, text: str) -> list[int]:
+        """Rows for what a learner types: words, or row numbers, mixed (``"hope, 3"``)."""
+        parts = [p for p in re.split(r"[\s,;]+", str(text).strip()) if p]
+        if not parts:
+            raise ValueError("type at least one word or row")
+        rows = [
+            as_int(p) if p.lstrip("+-").isdigit() else self.rows_for_words([p])[0] for p in parts
+        ]
+        return check_indices(rows, len(self.vocab))
 
     def rows_for_words(self, words: Iterable[Any]) -> list[int]:
         rows = []

@@ -216,3 +216,36 @@ def test_words_grow_and_keep_their_rows():
     assert w.rows_for_words(["Bird", " the "]) == [5, 0]
     with pytest.raises(ValueError, match="not in the vocabulary"):
         w.rows_for_words(["zebra"])
+
+
+def test_rating_ids_number_users_and_movies_as_rows():
+    import pandas as pd
+
+    frame = pd.DataFrame({"user": [196, 22, 196], "movie": [5, 9, 9], "rating": [3.0, 4.0, 1.0]})
+    r = M.rating_ids(frame, n=2)
+    assert r.users == ["#na#", 22, 196] and r.movies == ["#na#", 5, 9]
+    assert r.x.tolist() == [[2, 1], [1, 2]] and r.y.tolist() == [3.0, 4.0]
+
+
+def test_prediction_histograms_share_y_range():
+    x = torch.tensor([[1, 1], [2, 2], [3, 1]])
+    c = M.init_comparison(x, torch.tensor([3.0, 4.0, 5.0]), 4, 3, n_factors=5)
+    h = c.prediction_histograms(bins=11)
+    assert h["create_params"][0] == h["nn.Embedding"][0]  # the same bins
+    assert h["create_params"][0][0] == pytest.approx(0.25) and sum(h["nn.Embedding"][1]) == 3
+    s = c.summary("create_params")
+    assert s["mse"] == pytest.approx(float(F.mse_loss(c.preds["create_params"], c.y)))
+    assert s["weight_std"] == pytest.approx(float(c.weights("create_params").std()))
+
+
+def test_words_rows_for_mixed_input_and_toy_table():
+    w = M.Words()
+    w.update("to be or not to be")
+    assert w.rows_for("be, 0 NOT") == [1, 0, 3]
+    with pytest.raises(ValueError, match="out of range"):
+        w.rows_for("9")
+    with pytest.raises(ValueError, match="at least one"):
+        w.rows_for(" , ")
+    t = M.toy_table(8, 3, seed=0)
+    torch.manual_seed(0)
+    assert torch.equal(t, nn.Embedding(8, 3).weight)  # nn.Embedding's own N(0, 1) draw
