@@ -262,6 +262,19 @@ class ScratchLab(LabBase):
             self.set_table(self.table, self.indices)
         self._show_init()
 
+    def refresh(self) -> None:
+        """Redraw every view from the live objects, after a notebook cell changed them directly
+        (``lab.model.set_use_parameter(False)``, ``lab.words.update(...)``, ``lab.model.lin...``)."""
+        with self._api():
+            self.comparison = M.compare_paths(self.table_matrix(), self.indices, seed=self.seed)
+        with self.hold_trait_notifications():
+            self.use_parameter = self.model.use_parameter
+        self._toggle.value = self.use_parameter
+        self._show_params()
+        self._show_lookup()
+        self._show_init()
+        self._show_words()
+
     # --- helpers ------------------------------------------------------------------------------
     def _init_comparison(self, seed: int) -> M.InitComparison:
         r = self.ratings

@@ -83,6 +83,15 @@ def test_toggle_from_page_and_from_python(lab):
     assert lab._toggle.value is True and 'data-name="a"' in lab._params_html.value
 
 
+def test_refresh_follows_changes_made_in_a_notebook_cell(lab):
+    lab.model.set_use_parameter(False)
+    lab.table_matrix("toy").data[3] = 7.0
+    lab.refresh()
+    assert lab.use_parameter is False and lab._toggle.value is False
+    assert 'data-name="a"' not in lab._params_html.value
+    assert lab.lookup[0].tolist() == [7.0] * 4 and lab._g_lookup.values[0].tolist() == [7.0] * 4
+
+
 def test_sgd_step_shows_what_moved(lab):
     lab.use_parameter = False
     a = lab.model.a.clone()
