@@ -8,7 +8,6 @@ All math lives in the model module, the HTML in ``_scratch_views``; this file wi
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -89,19 +88,9 @@ class ScratchLab(LabBase):
         self._show_lookup()
         self._show_init()
         self._show_words()
+        self.follow_model(self._follow)
 
     # --- public API ---------------------------------------------------------------------------
-    @contextmanager
-    def _api(self):
-        """A Python call with bad input: the banner says why, the error is raised, nothing changes."""
-        try:
-            yield
-        except (ValueError, KeyError, TypeError) as e:
-            self.fail(str(e.args[0] if isinstance(e, KeyError) and e.args else e))
-            raise
-        else:
-            self.clear_error()
-
     @property
     def parameter_names(self) -> list[str]:
         """What ``lab.model.named_parameters()`` lists now."""
@@ -117,7 +106,7 @@ class ScratchLab(LabBase):
 
     def step(self, lr: float = 0.1) -> dict[str, bool]:
         """One SGD step over ``model.parameters()``; which tensors moved."""
-        with self._api():
+        with self.api():
             self.last_step = M.sgd_step(self.model, lr=lr, seed=self.seed + self._n_steps)
             self._n_steps += 1
         self._show_params()
@@ -148,7 +137,7 @@ class ScratchLab(LabBase):
 
     def set_table(self, name: str, indices: Any = None) -> None:
         """Look up in another table; indices default to a few valid rows of it."""
-        with self._api():
+        with self.api():
             E = self.table_matrix(name)
             idx = self._default_indices(name) if indices is None else indices
             self.comparison = M.compare_paths(E, idx, seed=self.seed)
@@ -162,13 +151,13 @@ class ScratchLab(LabBase):
 
     @indices.setter
     def indices(self, idx: Any) -> None:
-        with self._api():
+        with self.api():
             self.comparison = M.compare_paths(self.table_matrix(), idx, seed=self.seed)
         self._show_lookup()
 
     def pick(self, text: str) -> list[int]:
         """Indices from what a learner types: rows (toy), user or movie ids, words or rows (words)."""
-        with self._api():
+        with self.api():
             if self.table == "users":
                 idx = M.rows_for_ids(
                     M.parse_ints(text, "user id"), self.ratings.user_rows, "user id"
@@ -206,7 +195,7 @@ class ScratchLab(LabBase):
 
     @text.setter
     def text(self, value: Any) -> None:
-        with self._api():
+        with self.api():
             self.words.update(value)  # raises before anything changes
             self._text = value
         if self._text_box.value != value:
@@ -226,13 +215,13 @@ class ScratchLab(LabBase):
 
     def select_word(self, word: str) -> None:
         """Highlight ``word``'s row in the vocabulary matrix and its tokens in the text's matrix."""
-        with self._api():
+        with self.api():
             self.selected_word = self.words.vocab[self.words.rows_for_words([word])[0]]
         self._show_word_highlight()
 
     def time_paths(self, sizes=(10, 100, 1_000, 10_000, 100_000), wait: bool = False):
         """Time both paths at growing vocabulary sizes in the background (Stop works)."""
-        with self._api():
+        with self.api():
             sizes = [M.as_int(s, "vocabulary size") for s in sizes]
             if not sizes or any(s < 1 or s > 1_000_000 for s in sizes):
                 raise ValueError("vocabulary sizes must be whole numbers from 1 to 1,000,000")
@@ -254,7 +243,7 @@ class ScratchLab(LabBase):
 
     def reinit(self, seed: int | None = None) -> None:
         """Draw both initialisations again (new seed) and redraw their histograms."""
-        with self._api():
+        with self.api():
             seed = self.seed + 1 if seed is None else M.as_int(seed, "seed")
             self.init = self._init_comparison(seed)
             self.seed = seed
@@ -264,8 +253,9 @@ class ScratchLab(LabBase):
 
     def refresh(self) -> None:
         """Redraw every view from the live objects, after a notebook cell changed them directly
-        (``lab.model.set_use_parameter(False)``, ``lab.words.update(...)``, ``lab.model.lin...``)."""
-        with self._api():
+        (``lab.model.set_use_parameter(False)``, ``lab.words.update(...)``, ``lab.model.lin...``).
+        In a kernel this runs by itself after each cell that changed something."""
+        with self.api():
             self.comparison = M.compare_paths(self.table_matrix(), self.indices, seed=self.seed)
         with self.hold_trait_notifications():
             self.use_parameter = self.model.use_parameter
@@ -274,6 +264,17 @@ class ScratchLab(LabBase):
         self._show_lookup()
         self._show_init()
         self._show_words()
+
+    def _signature(self) -> tuple:
+        """What the views were drawn from, cheaply: which tensors the module tracks and the sums of
+        the tensors shown (a few thousand numbers), so an edit made in a cell is noticed."""
+        with torch.no_grad():
+            sums = [float(t.sum()) for t in (*self.model.tensors().values(), self.table_matrix())]
+        return (tuple(self.parameter_names), len(self.words.vocab), self._text, *sums)
+
+    def _follow(self) -> None:
+        if self._signature() != self._drawn:
+            self.refresh()
 
     # --- helpers ------------------------------------------------------------------------------
     def _init_comparison(self, seed: int) -> M.InitComparison:
@@ -444,6 +445,7 @@ class ScratchLab(LabBase):
         self._code.value = V.code_html(self.model)
         self._params_html.value = V.params_html(self.model)
         self._step_html.value = V.step_html(self.last_step)
+        self._drawn = self._signature()
 
     def _show_lookup(self) -> None:
         c = self.comparison
@@ -483,6 +485,7 @@ class ScratchLab(LabBase):
             self._g_E.subtitle = f"{n_rows} × {k}"
             self._g_product.subtitle = self._g_lookup.subtitle = f"{n} × {k}"
         self._lookup_html.value = V.lookup_html(c)
+        self._drawn = self._signature()
 
     def _show_timings(self) -> None:
         t = self.timings
@@ -518,6 +521,7 @@ class ScratchLab(LabBase):
             self._g_poem.subtitle = f"{len(w.tokens)} tokens × {w.n_factors}"
         self._words_summary.value = V.words_summary(w)
         self._show_word_highlight()
+        self._drawn = self._signature()
 
     def _show_word_highlight(self) -> None:
         w, k = self.words, self.words.n_factors

@@ -92,6 +92,22 @@ def test_refresh_follows_changes_made_in_a_notebook_cell(lab):
     assert lab.lookup[0].tolist() == [7.0] * 4 and lab._g_lookup.values[0].tolist() == [7.0] * 4
 
 
+def test_the_page_follows_a_cell_that_changes_the_model(lab):
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    try:
+        follower = ScratchLab()  # registers with the running shell, as in a notebook
+        shell.user_ns["lab"] = follower
+        shell.run_cell("lab.model.set_use_parameter(False)")
+        assert follower.use_parameter is False and follower._toggle.value is False
+        assert 'data-name="a"' not in follower._params_html.value
+        shell.run_cell("lab.table_matrix('toy').data.fill_(2.0)")
+        assert follower._g_E.values.tolist() == [[2.0] * 4] * 8
+    finally:
+        InteractiveShell.clear_instance()
+
+
 def test_sgd_step_shows_what_moved(lab):
     lab.use_parameter = False
     a = lab.model.a.clone()
