@@ -38,6 +38,7 @@ LABS: tuple[Lab, ...] = (
     Lab("index", "lab8widgets.widgets.index:LabIndex", "The lab index: every lab with a one-line description"),
     Lab("conv", "lab8widgets.widgets.conv:ConvLab", "ConvLab: the conv-example spreadsheet as a live, draggable torch model"),
     Lab("collab", "lab8widgets.widgets.collab:CollabLab", "CollabLab: retrain collaborative filtering on MovieLens, side by side with fastai"),
+    Lab("scratch", "lab8widgets.widgets.scratch:ScratchLab", "ScratchLab: embeddings from scratch: nn.Parameter, lookup = one-hot matmul, words as rows"),
 )  # fmt: skip
 
 
