@@ -1,5 +1,5 @@
 """ScratchLab's views that need no lab state: layout helpers that wrap instead of clipping, bqplot
-and HeatmapGrid factories, the lab's CSS, and HTML renderers that turn results of
+and HeatmapGrid factories, and HTML renderers that turn results of
 ``lab8widgets.models.embedding`` into tables and notes. No math: every number is read from a result."""
 
 from __future__ import annotations
@@ -17,28 +17,6 @@ from .grid import HeatmapGrid
 
 GREEN, PURPLE = "#2ca02c", "#9467bd"
 
-CSS = """
-<style>
-.lab8-scratch .lab8-section{font:600 14px system-ui,sans-serif;margin:10px 0 2px;
-  border-top:1px solid #ddd;padding-top:6px}
-.lab8-scratch .lab8-note{font:12px system-ui,sans-serif;color:#333;line-height:1.45;max-width:780px}
-.lab8-scratch .lab8-table{border-collapse:collapse;font:12px system-ui,sans-serif;color:#222}
-.lab8-scratch .lab8-table caption{caption-side:top;text-align:left;padding:2px 0}
-.lab8-scratch .lab8-table th{background:#f3f4f6;text-align:left;padding:2px 6px;font-weight:600}
-.lab8-scratch .lab8-table td{padding:1px 6px;border-top:1px solid #eee;white-space:nowrap}
-.lab8-scratch .lab8-table td.num{text-align:right;font-variant-numeric:tabular-nums}
-.lab8-scratch .lab8-code{font:12px ui-monospace,monospace;background:#f7f7f9;padding:6px 8px;
-  border-radius:4px;white-space:pre;margin:0;overflow-x:auto}
-.lab8-scratch .lab8-code b{color:#8a1c1c}
-.lab8-scratch .lab8-op{font:600 20px system-ui,sans-serif;align-self:center;padding:0 2px}
-.lab8-scratch .lab8-ok{color:#1a7f37;font-weight:600}
-.lab8-scratch .lab8-word{padding:0 2px;border-radius:3px;cursor:default}
-.lab8-scratch .lab8-word:hover,.lab8-scratch tr.lab8-vrow:hover{background:#ffe08a}
-.lab8-scratch .lab8-poem{font:14px Georgia,serif;line-height:1.7}
-.lab8-scratch .lab8-vocab-box{max-height:400px;overflow:auto}
-.lab8-scratch .widget-label{min-width:0}
-</style>
-"""
 
 # --- layout and widget factories ------------------------------------------------------------------
 

@@ -399,7 +399,6 @@ class ScratchLab(LabBase):
         self._words_summary = V.html_box("lab8-scratch-words-summary")
 
         self.body.children = [
-            W.HTML(V.CSS, layout=W.Layout(display="none")),  # a <style> applies while hidden
             V.section("1 · What a module tracks: <code>nn.Parameter</code>"),
             W.HTML(
                 V.note(

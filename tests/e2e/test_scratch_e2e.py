@@ -4,12 +4,12 @@ the page *and* the kernel's Python state are checked."""
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
 
+from .harness import SCREENSHOTS as DOCS  # build/; `python -m tests.e2e.screens`: docs/
+
 pytestmark = pytest.mark.e2e
-DOCS = Path(__file__).resolve().parents[2] / "docs"
 PARAM_ROWS = "() => [...document.querySelectorAll('.lab8-scratch-param-table tr[data-name]')].map(r => r.dataset.name)"
 # Everything a learner reads or touches must sit inside the page's width and not on top of another.
 LAYOUT = """(width) => {
