@@ -188,7 +188,8 @@ class LinkedScatter(W.VBox):
             self.mark.selected = None
             self.mark.x = x
             self.mark.y = y
-            self.mark.names = np.asarray([str(k) for k in keys], dtype=object)
+            # bqplot cannot serialise an empty object array
+            self.mark.names = np.asarray([str(k) for k in keys], dtype=object) if keys else None
             if color is not None:
                 self._set_color(color)
             elif len(self.mark.color if self.mark.color is not None else []) != len(keys):

@@ -139,8 +139,8 @@ class TableView(anywidget.AnyWidget):
     @property
     def all_keys(self) -> list:
         """Key of every row, in the order shown."""
-        if self.key is None:
-            return list(self._frame.index)
+        if self.key is None or self.key not in self._frame.columns:
+            return list(self._frame.index)  # also an empty table with no columns yet
         return list(self._frame[self.key])
 
     def set_frame(self, frame) -> None:
@@ -177,7 +177,8 @@ class TableView(anywidget.AnyWidget):
     def _push(self) -> None:
         f = self._frame
         shown = f.iloc[: self.max_rows]
-        self._shown_keys = list(shown[self.key]) if self.key is not None else list(shown.index)
+        has_key = self.key is not None and self.key in f.columns
+        self._shown_keys = list(shown[self.key]) if has_key else list(shown.index)
         with self.hold_sync():
             self.columns = [str(c) for c in f.columns]
             self.numeric = [_is_numeric(f[c]) for c in f.columns]
