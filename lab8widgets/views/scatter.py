@@ -7,8 +7,12 @@ sends one selection, not one per mouse move. Setting ``selected`` from Python pa
 Links follow jupyter-scatter: each view's observer is removed while the others are written (inside
 ``hold_sync``), so a change never comes back to the view it came from.
 
-Above ``gl_threshold`` points the mark is bqplot-gl's WebGL ``ScatterGL`` when installed (SVG
-scatters of thousands of points repaint slowly; see ``benchmarks/scatter_gl.py``).
+The mark is bqplot's SVG ``Scatter``, measured responsive with 10,000 points (brush → every linked
+view updated, ``benchmarks/explorer_latency.py``). bqplot's WebGL ``ScatterGL`` moved to the
+bqplot-gl package in bqplot 0.13, and installing bqplot-gl 0.1.1 beside bqplot 0.13.1 breaks every
+``BrushSelector`` on the page (it brings a d3-selection that bqplot's brush then reads ``event``
+from, so brushes never report), and its ScatterGL views fail with selectors ("getScales is not a
+function"); so it is not used.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import ipywidgets as W
 import numpy as np
 import traitlets
 
-__all__ = ["LinkedScatter", "SelectionLink", "link_selection", "PALETTE", "has_webgl"]
+__all__ = ["LinkedScatter", "SelectionLink", "link_selection", "PALETTE"]
 
 PALETTE = (
     "#1f77b4",
@@ -46,25 +50,6 @@ PALETTE = (
     "#636363",
 )
 MODES = ("brush", "lasso", "click")
-GL_THRESHOLD = 2000
-
-
-def has_webgl() -> bool:
-    """Whether bqplot-gl (bqplot's WebGL marks, a separate package since bqplot 0.13) is installed."""
-    try:
-        import bqplot_gl  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def _scatter_class(n: int, gl: bool | None, threshold: int) -> type:
-    use = (n > threshold) if gl is None else bool(gl)
-    if use and has_webgl():
-        from bqplot_gl import ScatterGL
-
-        return ScatterGL
-    return bq.Scatter
 
 
 class LinkedScatter(W.VBox):
@@ -88,8 +73,6 @@ class LinkedScatter(W.VBox):
         y_label: str = "",
         color: Sequence | None = None,
         size: float = 24,
-        gl: bool | None = None,
-        gl_threshold: int = GL_THRESHOLD,
         x_log: bool = False,
         height: str = "360px",
         min_width: str = "320px",
@@ -99,13 +82,10 @@ class LinkedScatter(W.VBox):
         self._keys: list = []
         self._index: dict = {}
         self._syncing = False
-        n = len(keys)
-        self.is_gl = _scatter_class(n, gl, gl_threshold) is not bq.Scatter
         self.x_scale = bq.LogScale() if x_log else bq.LinearScale()
         self.y_scale = bq.LinearScale()
         self.color_scale = bq.OrdinalColorScale(colors=list(PALETTE), domain=[])
-        cls = _scatter_class(n, gl, gl_threshold)
-        self.mark = cls(
+        self.mark = bq.Scatter(
             x=np.zeros(0),
             y=np.zeros(0),
             scales={"x": self.x_scale, "y": self.y_scale, "color": self.color_scale},
@@ -119,9 +99,15 @@ class LinkedScatter(W.VBox):
             # keep the hover tooltip when adding click selection (overriding drops the default)
             interactions={"hover": "tooltip", "click": "select"},
         )
-        self.x_axis = bq.Axis(scale=self.x_scale, label=x_label, num_ticks=5)
+        self.x_axis = bq.Axis(
+            scale=self.x_scale, label=x_label, num_ticks=5, tick_format=",.0f" if x_log else ".2~f"
+        )
         self.y_axis = bq.Axis(
-            scale=self.y_scale, orientation="vertical", label=y_label, num_ticks=5
+            scale=self.y_scale,
+            orientation="vertical",
+            label=y_label,
+            num_ticks=5,
+            tick_format=".2~f",
         )
         self.brush = bq.interacts.BrushSelector(
             x_scale=self.x_scale, y_scale=self.y_scale, marks=[self.mark], color="#d62728"
@@ -138,9 +124,9 @@ class LinkedScatter(W.VBox):
         )
         self.figure.add_class("lab8-scatter-figure")
         self._mode_buttons = W.ToggleButtons(
-            options=[("▭ brush", "brush"), ("◌ lasso", "lasso"), ("● click", "click")],
+            options=[("brush", "brush"), ("lasso", "lasso"), ("click", "click")],
             value="brush",
-            style={"button_width": "64px"},
+            style={"button_width": "58px"},
             tooltips=["drag a rectangle", "draw a free shape", "click points (ctrl adds)"],
         )
         self._mode_buttons.add_class("lab8-scatter-mode")

@@ -199,7 +199,7 @@ class EmbeddingExplorer(LabBase):
         return self._model
 
     @classmethod
-    def default(cls, epochs: int = 20, **kwargs: Any) -> EmbeddingExplorer:
+    def default(cls, epochs: int = 15, **kwargs: Any) -> EmbeddingExplorer:
         """The served lab: MovieLens 100k (fastai cache or download) else labelled synthetic ratings,
         and a DotProductBias trained on start in the background, with progress."""
         from .. import data as D
@@ -228,14 +228,15 @@ class EmbeddingExplorer(LabBase):
                 callback=lambda ev: _report(task, ev, epochs),
                 should_stop=lambda: task.stopped,
             )
+            ex.refresh()  # before busy turns False, so a waiting caller sees the trained model
+            ex.source = (
+                f"{src} · DotProductBias, 50 factors, {res.history[-1]['epoch'] if res.history else 0}"
+                f" of {epochs} epochs on start"
+            )
             return res
 
-        def done(task):
-            ex.refresh()
-            ex.source = f"{src} · DotProductBias, 50 factors, {epochs} epochs on start"
-
         ex.source = f"{src} · training a DotProductBias on start…"
-        ex.run_task(train, on_done=done)
+        ex.run_task(train)
         return ex
 
     # --- the views -------------------------------------------------------------------------------
@@ -285,7 +286,7 @@ class EmbeddingExplorer(LabBase):
             ],
             title="Explained variance",
             fig_margin={"top": 36, "bottom": 40, "left": 46, "right": 8},
-            layout=W.Layout(width="100%", height="220px"),
+            layout=W.Layout(width="100%", height="220px", max_width="460px"),
         )
         self._extremes = W.HTML()
         self._extremes.add_class("lab8-extremes")

@@ -194,5 +194,5 @@ def test_default_trains_on_start(monkeypatch):
     monkeypatch.setenv("FASTAI_HOME", "/nonexistent-lab8")
     ex = EmbeddingExplorer.default(epochs=2)
     assert ex.wait(120)
-    assert "synthetic" in ex.source and "2 epochs" in ex.source and not ex.error
+    assert "synthetic" in ex.source and "2 of 2 epochs" in ex.source and not ex.error
     assert torch.equal(ex.factors.item_factors, ex.model.movie_factors.detach()[1:])
