@@ -119,8 +119,8 @@ class LinkedScatter(W.VBox):
             title=title,
             interaction=self.brush,
             animation_duration=0,
-            fig_margin={"top": 36, "bottom": 46, "left": 58, "right": 12},
-            layout=W.Layout(width="100%", height=height, min_width=min_width),
+            fig_margin={"top": 36, "bottom": 46, "left": 58, "right": 18},
+            layout=W.Layout(width="calc(100% - 4px)", height=height, min_width=min_width),
         )
         self.figure.add_class("lab8-scatter-figure")
         self._mode_buttons = W.ToggleButtons(

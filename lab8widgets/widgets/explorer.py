@@ -286,7 +286,7 @@ class EmbeddingExplorer(LabBase):
             ],
             title="Explained variance",
             fig_margin={"top": 36, "bottom": 40, "left": 46, "right": 8},
-            layout=W.Layout(width="100%", height="220px", max_width="460px"),
+            layout=W.Layout(width="calc(100% - 4px)", height="220px", max_width="460px"),
         )
         self._extremes = W.HTML()
         self._extremes.add_class("lab8-extremes")
