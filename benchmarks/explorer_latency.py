@@ -49,7 +49,8 @@ explorer
 
 INSTALL = """() => {
   const st = (window.__lab8x = {t0: 0, t1: 0, n: 0});
-  document.addEventListener('mouseup', () => { st.t0 = performance.now(); st.t1 = 0; }, true);
+  // pointerup on window: d3-brush stops the mouseup's propagation, so a document listener misses it
+  window.addEventListener('pointerup', () => { st.t0 = performance.now(); st.t1 = 0; }, true);
   const target = document.querySelector('.lab8-selection');
   new MutationObserver(() => {
     if (!st.t0 || st.t1) return;

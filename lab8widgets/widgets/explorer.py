@@ -275,7 +275,12 @@ class EmbeddingExplorer(LabBase):
         )
         self._nb_title.add_class("lab8-nb-title")
         self._nb_k = W.BoundedIntText(
-            value=10, min=1, max=100, description="k", layout=W.Layout(width="110px")
+            value=10,
+            min=1,
+            max=100,
+            description="k",
+            layout=W.Layout(width="100px"),
+            style={"description_width": "14px"},
         )
         self._nb_min = W.BoundedIntText(
             value=X.default_min_ratings(self.factors.item_counts), min=0, max=1_000_000,
