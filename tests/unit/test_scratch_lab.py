@@ -251,7 +251,14 @@ def test_hover_and_word_selection_link_words_to_rows(lab):
     the = lab.vocab.index("the")
     assert lab._g_vocab.highlight == [[the, 0, the, 7]]
     assert [h[0] for h in lab._g_poem.highlight] == [i for i, j in enumerate(lab.ids) if j == the]
-    lab._g_vocab._handle_custom_msg({"event": "click", "row": r, "col": 0})
+    lab._g_vocab._handle_msg(  # what ipywidgets does with a message the page sends
+        {
+            "content": {
+                "data": {"method": "custom", "content": {"event": "click", "row": r, "col": 0}}
+            },
+            "buffers": [],
+        }
+    )
     assert lab.selected_word == "feathers"
     with pytest.raises(ValueError, match="not in the vocabulary"):
         lab.select_word("zebra")
