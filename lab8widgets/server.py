@@ -96,8 +96,8 @@ class Lab8KernelManager(AsyncMappingKernelManager):
 
     async def cull_kernel_if_idle(self, kernel_id):
         kernel = self._kernels.get(kernel_id)
-        if kernel is None:
-            return
+        if kernel is None or getattr(kernel, "execution_state", None) == "starting":
+            return  # a kernel still starting (slow on a loaded machine) is not idle
         if self.disconnected_grace > 0 and getattr(kernel, "execution_state", None) != "busy":
             if self._kernel_connections.get(kernel_id, 0) > 0:
                 self._unwatched_since.pop(kernel_id, None)

@@ -195,13 +195,20 @@ def test_leaving_or_closing_a_page_frees_its_kernel(browser):
 def test_idle_kernel_is_culled_even_with_its_page_open(browser):
     """`--cull-idle SECONDS`: a tab left open and unused frees its kernel after that long, and the
     page tells the learner to reload instead of silently ignoring them."""
-    server = Server(None, args=["--cull-idle", "4", "--MappingKernelManager.cull_interval=1"])
+    server = Server(None, args=["--cull-idle", "6", "--MappingKernelManager.cull_interval=1"])
     kernel = None
     try:
         page = browser.new_page()
-        page.goto(server.url, wait_until="domcontentloaded", timeout=90_000)
-        kernel = Kernel(wait_for_new_kernel(server, []))
-        kid = kernel_id(kernel.client.connection_file)
+        page.goto(server.url, wait_until="commit", timeout=90_000)  # Voila streams as it runs
+        conn = wait_for_new_kernel(server, [])
+        kid = kernel_id(conn)
+        deadline = time.monotonic() + 60
+        while kernel is None:  # the file exists before the kernel answers its heartbeat
+            try:
+                kernel = Kernel(conn)
+            except RuntimeError:
+                assert time.monotonic() < deadline, "the kernel never answered"
+                time.sleep(0.5)
         # keep the kernel busy from here (this client is not a page) until the page is up
         deadline = time.monotonic() + 90
         while not page.locator(".lab8-lab").is_visible():
@@ -210,7 +217,7 @@ def test_idle_kernel_is_culled_even_with_its_page_open(browser):
             time.sleep(0.5)
         kernel.close()
         kernel = None
-        _wait_gone(server, kid, 4 + 1 + 15)
+        _wait_gone(server, kid, 6 + 1 + 15)
         page.wait_for_selector(".lab8-stopped", timeout=30_000)  # the page checks every 10 s
         assert "Reload the page" in page.inner_text(".lab8-stopped")
         page.close()
