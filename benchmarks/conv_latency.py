@@ -1,11 +1,14 @@
 """ConvLab latency: (a) Python recompute after one kernel change, (b) drag-to-repaint in Chromium
 under `lab8widgets serve` and under stock Voila, in the same run.
 
-(a) times the whole kernel-side path of one drag step: the grid's edit message → checked value →
-conv1 weight → `forward_stages` → every heatmap's buffer (no comm attached, so no socket time).
+(a) times the whole kernel-side path of one drag step: the chain's edit message → checked value →
+conv1 weight → `forward_stages` → the one buffer every heatmap of the chain reads (no comm
+attached, so no socket time).
 (b) drags a layer-1 kernel cell with real mouse moves, one 4-px step (= one new value) at a time,
 and times each edit message (`performance.mark('lab8-edit')`, sent by the grid) to the repaint of
-the conv1 heatmap and to the last repaint of the chain that edit caused.
+the dragged kernel, of the conv1 heatmap and to the last repaint of the chain that edit caused.
+The last line is one JSON object with the figures (`recompute_p50_ms`, `drag_kernel_p95_ms`,
+`drag_last_stage_p95_ms`, `stock_drag_last_stage_p95_ms`, …).
 
     python benchmarks/conv_latency.py [--edits 500] [--steps 40] [--fast-steps 60] [--no-browser]
 """
@@ -13,6 +16,7 @@ the conv1 heatmap and to the last repaint of the chain that edit caused.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import statistics
@@ -40,18 +44,21 @@ def python_recompute(n: int) -> tuple[list[float], list[float]]:
     from lab8widgets import ConvLab
 
     lab = ConvLab()
-    grid = lab._grids["kernel-0"]
+    chain = lab.chain
     lab_ms, model_ms = [], []
     for i in range(n + 20):
         msg = {
             "event": "edit",
+            "key": ["kernel", 0],
             "row": i % 3,
             "col": (i // 3) % 3,
             "value": round((i % 21) / 10 - 1, 1),
             "done": False,
         }
         t0 = time.perf_counter()
-        grid._handle_custom_msg(msg)
+        chain._handle_msg(
+            {"content": {"data": {"method": "custom", "content": msg}}, "buffers": []}
+        )
         t1 = time.perf_counter()
         lab.model.forward_stages(lab.image)
         t2 = time.perf_counter()
@@ -88,7 +95,7 @@ def drag_latency(browser, stock: bool, steps: int, fast_steps: int) -> dict[str,
         page.goto(server.url, wait_until="domcontentloaded")
         page.wait_for_selector(".lab8-conv-output .lab8-grid", timeout=90_000)
         kernel = Kernel(wait_for_new_kernel(server, before))
-        cell = kernel.eval("lab._grids['kernel-0'].cell")
+        cell = kernel.eval("lab.chain.props(('kernel', 0))['cell']")
         page.wait_for_timeout(500)
         page.evaluate(WATCH)
         box = page.locator(".lab8-conv-kernel-0 canvas").bounding_box()
@@ -140,7 +147,7 @@ def drag_latency(browser, stock: bool, steps: int, fast_steps: int) -> dict[str,
         last_paint = max(p for ps in paints.values() for p in ps)
         got = kernel.eval("round(lab.model.conv1.weight[0, 0, 1, 1].item(), 2)")
         assert abs(got - round((steps - fast_steps) * 0.1, 2)) < 1e-6, got
-        shown = kernel.eval("float(lab._grids['output'].values.sum())")
+        shown = kernel.eval("float(lab.chain.values(('output',)).sum())")
         out["fast_edits"] = [len(edits), (edits[-1] - edits[0]) / max(1, len(edits) - 1)]
         out["settle"] = [last_paint - edits[-1]]
         out["browser"] = browser.version
@@ -179,7 +186,13 @@ def main() -> None:
     print("    " + describe("edit message → all heatmap buffers updated", lab_ms))
     print("    " + describe("model.forward_stages alone", model_ms))
     print(f"    target p50 ≤ 2 ms: {'met' if statistics.median(lab_ms) <= 2 else 'NOT met'}")
+    figures = {
+        "recompute_p50_ms": round(statistics.median(lab_ms), 3),
+        "recompute_p95_ms": round(pct(lab_ms, 0.95), 3),
+        "forward_p50_ms": round(statistics.median(model_ms), 3),
+    }
     if args.no_browser:
+        print(json.dumps(figures))
         return
     from playwright.sync_api import sync_playwright
 
@@ -199,7 +212,11 @@ def main() -> None:
             p50 = statistics.median(stock[key]) / statistics.median(ours[key])
             p95 = pct(stock[key], 0.95) / pct(ours[key], 0.95)
             print(f"    stock / serve, edit → {key}: p50 {p50:.1f}×, p95 {p95:.1f}×")
-        for key, what in (("kernel", "dragged kernel cell"), ("conv1", "conv1 heatmap")):
+        for key, what in (
+            ("kernel", "dragged kernel cell"),
+            ("conv1", "conv1 heatmap"),
+            ("chain", "last heatmap of the chain"),
+        ):
             ok = "met" if pct(ours[key], 0.95) <= 16 else "NOT met"
             print(f"    target p95 ≤ 16 ms under serve, edit → {what}: {ok}")
         print(
@@ -211,6 +228,17 @@ def main() -> None:
                 f"    {label + ':':<20} {n} edits, {gap:.1f} ms apart; settled {res['settle'][0]:.1f} ms after the last"
             )
         browser.close()
+    for prefix, res in (("", ours), ("stock_", stock)):
+        for key, name in (
+            ("kernel", "drag_kernel"),
+            ("conv1", "drag_conv1"),
+            ("chain", "drag_last_stage"),
+        ):
+            figures[f"{prefix}{name}_p50_ms"] = round(statistics.median(res[key]), 2)
+            figures[f"{prefix}{name}_p95_ms"] = round(pct(res[key], 0.95), 2)
+        figures[f"{prefix}settle_ms"] = round(res["settle"][0], 1)
+    figures["load_avg_1min"] = round(os.getloadavg()[0], 2)
+    print(json.dumps(figures))
 
 
 if __name__ == "__main__":

@@ -53,3 +53,10 @@ export function fmt(v, decimals) {
   const s = v.toFixed(decimals);
   return s === `-${(0).toFixed(decimals)}` ? (0).toFixed(decimals) : s;
 }
+
+// A tied weight's colour in an unrolled matrix: one hue per kernel weight, grey for a structural zero.
+export function tieColor(idx, n) {
+  if (!(idx >= 0)) return ["rgb(236,236,236)", false];
+  const hue = ((idx * 360) / Math.max(n, 1) + 200) % 360;
+  return [`hsl(${hue.toFixed(0)},70%,${idx % 2 ? 68 : 76}%)`, false];
+}

@@ -1,3 +1,57 @@
+// grid/brush.js
+var BRUSH = [
+  [0, 0, 1],
+  [-1, 0, 0.85],
+  [1, 0, 0.85],
+  [0, -1, 0.85],
+  [0, 1, 0.85],
+  [-1, -1, 0.45],
+  [-1, 1, 0.45],
+  [1, -1, 0.45],
+  [1, 1, 0.45]
+];
+function lineCells(a, b) {
+  let [r0, c0] = a;
+  const [r1, c1] = b;
+  const dr = Math.abs(r1 - r0);
+  const dc = Math.abs(c1 - c0);
+  const sr = r0 < r1 ? 1 : -1;
+  const sc = c0 < c1 ? 1 : -1;
+  let err = dc - dr;
+  const out = [[r0, c0]];
+  while (r0 !== r1 || c0 !== c1) {
+    const e2 = 2 * err;
+    if (e2 > -dr) {
+      err -= dr;
+      c0 += sc;
+    }
+    if (e2 < dc) {
+      err += dc;
+      r0 += sr;
+    }
+    out.push([r0, c0]);
+  }
+  return out;
+}
+function paintBrush(centres, rows, cols, value, ink, base) {
+  const changed = /* @__PURE__ */ new Map();
+  for (const [r0, c0] of centres) {
+    for (const [dr, dc, s] of BRUSH) {
+      const r = r0 + dr;
+      const c = c0 + dc;
+      if (r < 0 || c < 0 || r >= rows || c >= cols) continue;
+      const key = r * cols + c;
+      const old = ink.has(key) ? ink.get(key) : base(key);
+      const nv = Math.max(old, value * s);
+      if (nv !== old || !ink.has(key)) {
+        ink.set(key, nv);
+        changed.set(key, [r, c, nv]);
+      }
+    }
+  }
+  return [...changed.values()];
+}
+
 // grid/colors.js
 var NEG = [33, 102, 172];
 var MID = [247, 247, 247];
@@ -44,20 +98,38 @@ function fmt(v, decimals) {
   const s = v.toFixed(decimals);
   return s === `-${0 .toFixed(decimals)}` ? 0 .toFixed(decimals) : s;
 }
-
-// grid/index.js
-var perf = () => {
-  if (!globalThis.__lab8) globalThis.__lab8 = { edits: [], paints: [] };
-  return globalThis.__lab8;
-};
-function readValues(model) {
-  const dv = model.get("data");
-  const [rows, cols] = model.get("shape");
-  if (!dv || !rows || !cols) return { rows: 0, cols: 0, values: new Float32Array(0) };
-  const buf = dv.buffer ? dv.buffer.slice(dv.byteOffset, dv.byteOffset + dv.byteLength) : dv;
-  return { rows, cols, values: new Float32Array(buf) };
+function tieColor(idx, n) {
+  if (!(idx >= 0)) return ["rgb(236,236,236)", false];
+  const hue = (idx * 360 / Math.max(n, 1) + 200) % 360;
+  return [`hsl(${hue.toFixed(0)},70%,${idx % 2 ? 68 : 76}%)`, false];
 }
-function render({ model, el }) {
+
+// grid/perf.js
+var CAP = 2e3;
+var Ring = class {
+  constructor(cap = CAP) {
+    this.cap = cap;
+    this.items = [];
+  }
+  push(v) {
+    this.items.push(v);
+    if (this.items.length > this.cap) this.items.splice(0, this.items.length - this.cap);
+    return this.items.length;
+  }
+  get length() {
+    return this.items.length;
+  }
+  toArray() {
+    return this.items.slice();
+  }
+};
+function perf() {
+  if (!globalThis.__lab8) globalThis.__lab8 = { edits: new Ring(), paints: new Ring(), frames: new Ring() };
+  return globalThis.__lab8;
+}
+
+// grid/painter.js
+function createGrid(send) {
   const root = document.createElement("div");
   root.className = "lab8-grid";
   const title = document.createElement("div");
@@ -70,13 +142,14 @@ function render({ model, el }) {
   wrap.className = "lab8-grid-wrap";
   wrap.appendChild(canvas);
   root.append(title, wrap, subtitle);
-  el.appendChild(root);
   const ctx = canvas.getContext("2d");
+  let spec = { rows: 0, cols: 0, cell: 12 };
+  let values = new Float32Array(0);
+  let ties = null;
   let version = 0;
   let local = null;
   function paint() {
-    const { rows, cols, values } = readValues(model);
-    const cell = model.get("cell");
+    const { rows, cols, cell } = spec;
     const dpr = globalThis.devicePixelRatio || 1;
     const w = cols * cell;
     const h = rows * cell;
@@ -88,30 +161,39 @@ function render({ model, el }) {
     }
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     ctx.clearRect(0, 0, w, h);
-    const [lo, hi] = valueRange(values, model.get("vmin"), model.get("vmax"), model.get("cmap"));
-    const cmap = model.get("cmap");
-    const showValues = model.get("show_values") && cell >= 18;
-    const decimals = model.get("decimals");
-    ctx.font = `${Math.max(8, Math.floor(cell / 3.2))}px sans-serif`;
+    const cmap = spec.cmap || "diverging";
+    const [lo, hi] = valueRange(values, spec.vmin ?? null, spec.vmax ?? null, cmap);
+    const showValues = spec.show_values && cell >= 16;
+    const decimals = spec.decimals ?? 1;
+    ctx.font = `${Math.max(7, Math.floor(cell / 3.2))}px sans-serif`;
     ctx.textAlign = "center";
     ctx.textBaseline = "middle";
     let sum = 0;
+    let tied = 0;
     for (let r = 0; r < rows; r++) {
       for (let c = 0; c < cols; c++) {
-        let v = values[r * cols + c];
-        if (local && local.has(r * cols + c)) v = local.get(r * cols + c);
+        const i = r * cols + c;
+        let v = values[i];
+        if (local?.has(i)) v = local.get(i);
         sum += Number.isFinite(v) ? v : 0;
-        const [rgb, dark] = colorFor(v, lo, hi, cmap);
+        let rgb;
+        let dark;
+        if (ties) {
+          [rgb, dark] = tieColor(ties[i], spec.n_ties || 1);
+          if (ties[i] >= 0) tied += 1;
+        } else {
+          [rgb, dark] = colorFor(v, lo, hi, cmap);
+        }
         ctx.fillStyle = rgb;
         ctx.fillRect(c * cell, r * cell, cell, cell);
-        if (showValues) {
+        if (showValues && !(ties && ties[i] < 0)) {
           ctx.fillStyle = dark ? "#fff" : "#222";
           ctx.fillText(fmt(v, decimals), c * cell + cell / 2, r * cell + cell / 2 + 0.5);
         }
       }
     }
     if (cell >= 10) {
-      ctx.strokeStyle = "rgba(0,0,0,0.12)";
+      ctx.strokeStyle = ties ? "rgba(255,255,255,0.9)" : "rgba(0,0,0,0.12)";
       ctx.lineWidth = 1;
       ctx.beginPath();
       for (let r = 0; r <= rows; r++) {
@@ -124,14 +206,14 @@ function render({ model, el }) {
       }
       ctx.stroke();
     }
-    for (const [r0, c0, r1, c1] of model.get("highlight") || []) {
+    for (const [r0, c0, r1, c1] of spec.highlight || []) {
       ctx.fillStyle = "rgba(255, 165, 0, 0.25)";
       ctx.fillRect(c0 * cell, r0 * cell, (c1 - c0 + 1) * cell, (r1 - r0 + 1) * cell);
       ctx.strokeStyle = "#ff8c00";
       ctx.lineWidth = 2;
       ctx.strokeRect(c0 * cell + 1, r0 * cell + 1, (c1 - c0 + 1) * cell - 2, (r1 - r0 + 1) * cell - 2);
     }
-    const sel = model.get("selected") || [];
+    const sel = spec.selected || [];
     if (sel.length === 2) {
       ctx.strokeStyle = "#e6550d";
       ctx.lineWidth = 3;
@@ -140,28 +222,34 @@ function render({ model, el }) {
       ctx.lineWidth = 1;
       ctx.strokeRect(sel[1] * cell + 3.5, sel[0] * cell + 3.5, cell - 7, cell - 7);
     }
-    const t = model.get("title");
-    const st = model.get("subtitle");
+    const t = spec.title || "";
+    const st = spec.subtitle || "";
     if (title.textContent !== t) title.textContent = t;
     if (subtitle.textContent !== st) subtitle.textContent = st;
     title.style.display = t ? "" : "none";
     subtitle.style.display = st ? "" : "none";
-    const cursor = model.get("drawable") ? "crosshair" : model.get("editable") ? "ns-resize" : "pointer";
+    const cursor = spec.drawable ? "crosshair" : spec.editable ? "ns-resize" : "pointer";
     if (canvas.style.cursor !== cursor) canvas.style.cursor = cursor;
     version += 1;
-    root.dataset.version = String(version);
-    root.dataset.rows = String(rows);
-    root.dataset.cols = String(cols);
-    root.dataset.sum = sum.toFixed(4);
-    root.dataset.highlight = JSON.stringify(model.get("highlight") || []);
-    root.dataset.selected = JSON.stringify(sel);
+    const d = root.dataset;
+    d.version = String(version);
+    d.rows = String(rows);
+    d.cols = String(cols);
+    d.sum = sum.toFixed(4);
+    d.highlight = JSON.stringify(spec.highlight || []);
+    d.selected = JSON.stringify(sel);
+    if (ties) d.tied = String(tied);
     perf().paints.push(performance.now());
-    performance.mark("lab8-paint");
+  }
+  function update(nextSpec, nextValues, nextTies = null) {
+    spec = nextSpec;
+    values = nextValues;
+    ties = nextTies;
+    paint();
   }
   function cellAt(ev) {
     const rect = canvas.getBoundingClientRect();
-    const cell = model.get("cell");
-    const [rows, cols] = model.get("shape");
+    const { cell, rows, cols } = spec;
     const c = Math.floor((ev.clientX - rect.left) / cell);
     const r = Math.floor((ev.clientY - rect.top) / cell);
     if (r < 0 || c < 0 || r >= rows || c >= cols) return null;
@@ -177,43 +265,24 @@ function render({ model, el }) {
     pending = null;
     perf().edits.push(performance.now());
     performance.mark("lab8-edit");
-    model.send(msg);
+    send(msg);
   }
   function queue(msg) {
     pending = msg;
     if (!frame) frame = requestAnimationFrame(flush);
   }
-  function drawAt(rc) {
-    const [rows, cols] = model.get("shape");
-    const cells = [];
-    const v = model.get("brush_value");
-    const { values } = readValues(model);
-    for (const [dr, dc, s] of [
-      [0, 0, 1],
-      [0, 1, 0.6],
-      [1, 0, 0.6],
-      [1, 1, 0.4]
-    ]) {
-      const r = rc[0] + dr;
-      const c = rc[1] + dc;
-      if (r >= rows || c >= cols) continue;
-      const key = r * cols + c;
-      const old = local.has(key) ? local.get(key) : values[key];
-      const nv = Math.max(old, v * s);
-      local.set(key, nv);
-      cells.push([r, c, nv]);
-    }
-    return cells;
+  function ink(centres) {
+    const base = (key) => values[key];
+    return paintBrush(centres, spec.rows, spec.cols, spec.brush_value ?? 1, local, base);
   }
   canvas.addEventListener("pointerdown", (ev) => {
     const rc = cellAt(ev);
     if (!rc) return;
     canvas.setPointerCapture?.(ev.pointerId);
-    const { cols, values } = readValues(model);
-    drag = { rc, y0: ev.clientY, v0: values[rc[0] * cols + rc[1]], moved: false, cells: [] };
-    if (model.get("drawable")) {
+    drag = { rc, last: rc, y0: ev.clientY, v0: values[rc[0] * spec.cols + rc[1]], moved: false, cells: [] };
+    if (spec.drawable) {
       local = /* @__PURE__ */ new Map();
-      drag.cells = drawAt(rc);
+      drag.cells = ink([rc]);
       paint();
       queue({ event: "draw", cells: drag.cells, done: false });
     }
@@ -221,51 +290,50 @@ function render({ model, el }) {
   });
   canvas.addEventListener("pointermove", (ev) => {
     if (!drag) return;
-    if (model.get("drawable")) {
+    if (spec.drawable) {
       const rc = cellAt(ev);
       if (!rc) return;
       drag.moved = true;
-      drag.cells = drag.cells.concat(drawAt(rc));
+      drag.cells = drag.cells.concat(ink(lineCells(drag.last, rc)));
+      drag.last = rc;
       paint();
       queue({ event: "draw", cells: drag.cells, done: false });
       return;
     }
-    if (!model.get("editable")) return;
+    if (!spec.editable) return;
     const dy = drag.y0 - ev.clientY;
     if (!drag.moved && Math.abs(dy) < 3) return;
     drag.moved = true;
-    const step = model.get("step");
-    const d = model.get("decimals");
-    const value = Number((drag.v0 + Math.round(dy / 4) * step).toFixed(d));
+    const d = spec.decimals ?? 1;
+    const value = Number((drag.v0 + Math.round(dy / 4) * (spec.step ?? 0.1)).toFixed(d));
     queue({ event: "edit", row: drag.rc[0], col: drag.rc[1], value, done: false });
   });
   const end = (ev) => {
     if (!drag) return;
     const d = drag;
     drag = null;
-    if (model.get("drawable")) {
+    if (spec.drawable) {
       if (pending) flush();
-      model.send({ event: "draw", cells: d.cells, done: true });
+      send({ event: "draw", cells: d.cells, done: true });
       local = null;
       return;
     }
-    if (d.moved && model.get("editable")) {
+    if (d.moved && spec.editable) {
       if (pending) flush();
       return;
     }
-    if (ev.type === "pointerup") model.send({ event: "click", row: d.rc[0], col: d.rc[1] });
+    if (ev.type === "pointerup") send({ event: "click", row: d.rc[0], col: d.rc[1] });
   };
   canvas.addEventListener("pointerup", end);
   canvas.addEventListener("pointercancel", end);
   canvas.addEventListener("dblclick", (ev) => {
-    if (!model.get("editable")) return;
+    if (!spec.editable) return;
     const rc = cellAt(ev);
     if (!rc) return;
-    const cell = model.get("cell");
-    const { cols, values } = readValues(model);
+    const { cell, cols } = spec;
     const input = document.createElement("input");
     input.className = "lab8-grid-input";
-    input.value = fmt(values[rc[0] * cols + rc[1]], model.get("decimals"));
+    input.value = fmt(values[rc[0] * cols + rc[1]], spec.decimals ?? 1);
     Object.assign(input.style, {
       position: "absolute",
       left: `${rc[1] * cell}px`,
@@ -280,10 +348,10 @@ function render({ model, el }) {
     input.focus();
     input.select();
     let closed = false;
-    const close = (send) => {
+    const close = (ok) => {
       if (closed) return;
       closed = true;
-      if (send) model.send({ event: "edit", row: rc[0], col: rc[1], value: input.value, done: true });
+      if (ok) send({ event: "edit", row: rc[0], col: rc[1], value: input.value, done: true });
       input.remove();
     };
     input.addEventListener("keydown", (e) => {
@@ -292,22 +360,42 @@ function render({ model, el }) {
     });
     input.addEventListener("blur", () => close(true));
   });
-  const names = [
-    "data",
-    "shape",
-    "vmin",
-    "vmax",
-    "cmap",
-    "cell",
-    "show_values",
-    "highlight",
-    "selected",
-    "title",
-    "subtitle",
-    "editable",
-    "drawable",
-    "decimals"
-  ];
+  return { el: root, update, paint };
+}
+
+// grid/index.js
+var SPEC = [
+  "shape",
+  "vmin",
+  "vmax",
+  "cmap",
+  "cell",
+  "show_values",
+  "highlight",
+  "selected",
+  "title",
+  "subtitle",
+  "editable",
+  "drawable",
+  "decimals",
+  "step",
+  "brush_value"
+];
+function readFloats(dv) {
+  if (!dv) return new Float32Array(0);
+  const buf = dv.buffer ? dv.buffer.slice(dv.byteOffset, dv.byteOffset + dv.byteLength) : dv;
+  return new Float32Array(buf);
+}
+function render({ model, el }) {
+  const grid = createGrid((msg) => model.send(msg));
+  el.appendChild(grid.el);
+  function paint() {
+    const [rows, cols] = model.get("shape");
+    const spec = { rows, cols };
+    for (const n of SPEC) spec[n] = model.get(n);
+    const values = readFloats(model.get("data"));
+    grid.update(spec, values.length === rows * cols ? values : new Float32Array(rows * cols));
+  }
   let scheduled = false;
   const onChange = () => {
     if (scheduled) return;
@@ -317,6 +405,7 @@ function render({ model, el }) {
       paint();
     });
   };
+  const names = ["data", ...SPEC];
   for (const n of names) model.on(`change:${n}`, onChange);
   paint();
   return () => {
@@ -325,5 +414,6 @@ function render({ model, el }) {
 }
 var index_default = { render };
 export {
-  index_default as default
+  index_default as default,
+  readFloats
 };

@@ -19,11 +19,15 @@ import traitlets
 
 from ..models.settings import Settings, Spec
 
-__all__ = ["NumberField", "SettingTrait", "SettingsForm", "control_for"]
+__all__ = ["NumberField", "SettingError", "SettingTrait", "SettingsForm", "control_for"]
 
 SLIDER_MAX_STEPS = (
     16  # whole-number ranges up to this many values get a slider, wider ones a text field
 )
+
+
+class SettingError(traitlets.TraitError, ValueError):
+    """A refused setting: a ``TraitError`` for traitlets and a ``ValueError`` for the Python API."""
 
 
 class SettingTrait(traitlets.TraitType):
@@ -51,7 +55,7 @@ class SettingTrait(traitlets.TraitType):
             fail = getattr(obj, "fail", None)
             if callable(fail):
                 fail(str(e))
-            raise traitlets.TraitError(str(e)) from None
+            raise SettingError(str(e)) from None
 
 
 def _label(name: str, spec: Spec) -> str:
@@ -117,8 +121,12 @@ def control_for(
     name: str,
     value: Any = None,
     on_error: Callable[[str], None] | None = None,
+    step: float | None = None,
 ) -> W.Widget:
-    """The control for one field; its current value is on ``.value`` (or ``.number`` for text)."""
+    """The control for one field; its current value is on ``.value`` (or ``.number`` for text).
+
+    ``step``: a bounded float field gets a slider with this step (else a typed number field).
+    """
     spec = settings_cls.spec(name)
     value = settings_cls.default(name) if value is None else value
     desc = _label(name, spec)
@@ -143,6 +151,18 @@ def control_for(
             description=desc,
             readout=True,
             readout_format="d",
+            continuous_update=False,
+            style=style,
+            layout=W.Layout(width="220px"),
+        )
+    elif step is not None and spec.kind is float and spec.lo is not None and spec.hi is not None:
+        w = W.FloatSlider(
+            value=value,
+            min=float(spec.lo),
+            max=float(spec.hi),
+            step=step,
+            description=desc,
+            readout=True,
             continuous_update=False,
             style=style,
             layout=W.Layout(width="220px"),

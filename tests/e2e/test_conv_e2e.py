@@ -17,10 +17,19 @@ OVERLAPS = """() => {
         const els = [...document.querySelectorAll(sel)].filter(e => e.getClientRects().length);
         const out = [];
         const rects = els.map(e => e.getBoundingClientRect());
-        els.forEach((e, i) => { if (rects[i].right > 1280 + 0.5) out.push('too wide: ' + e.className); });
+        // what sits in the chain's scrolling box is clipped to it: only its visible part counts
+        const clip = (e, r) => {
+          const box = e.closest('.lab8-stack');
+          if (!box) return r;
+          const c = box.getBoundingClientRect();
+          return { left: Math.max(r.left, c.left), right: Math.min(r.right, c.right),
+                   top: Math.max(r.top, c.top), bottom: Math.min(r.bottom, c.bottom) };
+        };
+        const vis = els.map((e, i) => clip(e, rects[i]));
+        els.forEach((e, i) => { if (vis[i].right > innerWidth + 0.5) out.push('too wide: ' + e.className); });
         for (let i = 0; i < els.length; i++) for (let j = i + 1; j < els.length; j++) {
           if (els[i].contains(els[j]) || els[j].contains(els[i])) continue;
-          const a = rects[i], b = rects[j];
+          const a = vis[i], b = vis[j];
           const w = Math.min(a.right, b.right) - Math.max(a.left, b.left);
           const h = Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top);
           if (w > 1 && h > 1) out.push(els[i].className + ' overlaps ' + els[j].className);
@@ -75,7 +84,7 @@ def test_drag_kernel_cell_updates_python_and_heatmaps(open_lab):
     ]
     before_sum = data(page, "conv1-0", "sum")
     before_version = int(data(page, "conv1-0", "version"))
-    cell = lab.kernel("lab._grids['kernel-0'].cell")
+    cell = lab.kernel("lab.chain.props(('kernel', 0))['cell']")
     x, y = cell_center(page, "kernel-0", 0, 1, cell)
     page.mouse.move(x, y)
     page.mouse.down()
@@ -123,7 +132,7 @@ def test_drag_kernel_cell_updates_python_and_heatmaps(open_lab):
 def test_typed_values_are_checked(open_lab):
     lab = open_lab("conv")
     page = lab.page
-    cell = lab.kernel("lab._grids['kernel-1'].cell")
+    cell = lab.kernel("lab.chain.props(('kernel', 1))['cell']")
     x, y = cell_center(page, "kernel-1", 2, 2, cell)
     page.mouse.dblclick(x, y)
     page.fill(".lab8-conv-kernel-1 input.lab8-grid-input", "abc")
@@ -185,7 +194,7 @@ def test_stride_and_pool_type_change_shapes(open_lab):
 def test_click_shows_receptive_field(open_lab):
     lab = open_lab("conv")
     page = lab.page
-    cell = lab.kernel("lab._grids['pool-1'].cell")
+    cell = lab.kernel("lab.chain.props(('pool', 1))['cell']")
     x, y = cell_center(page, "pool-1", 3, 4, cell)
     page.mouse.click(x, y)
     wait_data(page, "pool-1", "selected", "[3,4]")
@@ -200,9 +209,9 @@ def test_click_shows_receptive_field(open_lab):
     assert json.loads(data(page, "relu2-1", "highlight")) == [expected["relu2"]]
     assert json.loads(data(page, "relu2-0", "highlight")) == []  # pooling keeps to its channel
     assert "6×6 receptive field" in page.inner_text(".lab8-conv-rf")
-    assert lab.kernel("lab._selection") == ("pool", 1, 3, 4)
+    assert lab.kernel("lab.selection") == ("pool", 1, 3, 4)
     # an output cell reads the whole input
-    ocell = lab.kernel("lab._grids['output'].cell")
+    ocell = lab.kernel("lab.chain.props(('output',))['cell']")
     page.mouse.click(*cell_center(page, "output", 0, 1, ocell))
     wait_data(page, "input", "highlight", "[[0,0,27,27]]")
 
@@ -211,7 +220,7 @@ def test_draw_on_the_pad(open_lab):
     lab = open_lab("conv")
     page = lab.page
     assert data(page, "pad", "sum") == "0.0000"
-    cell = lab.kernel("lab._grids['pad'].cell")
+    cell = lab.kernel("lab.pad.cell")
     x0, y0 = cell_center(page, "pad", 4, 14, cell)
     page.mouse.move(x0, y0)
     page.mouse.down()
@@ -230,9 +239,12 @@ def test_draw_on_the_pad(open_lab):
         arg=[grid("input"), total],
     )
     assert abs(float(data(page, "pad", "sum")) - total) < 1e-2
-    page.click(".lab8-conv-clear")
+    page.click(".lab8-conv-clear")  # back to the sample digit
     wait_data(page, "pad", "sum", "0.0000")
-    wait_kernel(lab, "float(lab.image.sum())", 0.0)
+    wait_kernel(lab, "float(abs(lab.image - lab.digits.images[lab.index]).max())", 0.0)
+    page.wait_for_function(
+        "() => document.querySelector('.lab8-conv-input .lab8-grid-title').textContent.startsWith('MNIST')"
+    )
 
 
 def test_model_changed_in_a_cell_repaints(open_lab):
@@ -252,7 +264,7 @@ def test_layout_fits_and_screenshot(open_lab):
     lab = open_lab("conv")
     page = lab.page
     page.wait_for_selector(grid("output"))
-    cell = lab.kernel("lab._grids['conv2-0'].cell")
+    cell = lab.kernel("lab.chain.props(('conv2', 0))['cell']")
     page.mouse.click(*cell_center(page, "conv2-0", 9, 12, cell))
     wait_data(page, "conv2-0", "selected", "[9,12]")
     page.wait_for_timeout(300)
@@ -278,10 +290,10 @@ def test_matmul_tab(open_lab):
     page.click(".lab8-conv-tabs >> text=Convolution as matrix multiplication")
     page.wait_for_selector(".lab8-conv-mm-check >> text=equal")
     assert "✓" in page.inner_text(".lab8-conv-mm-check")
-    n = page.locator(".lab8-conv-mm-matrix rect[data-w]").count()
-    assert n == lab.kernel(
+    want_tied = lab.kernel(
         "int((__import__('lab8widgets.models.conv', fromlist=['x']).conv_matrix_index(5, 5, 3) >= 0).sum())"
     )
+    wait_data(page, "mm-matrix", "tied", str(want_tied))  # every tied weight drawn, zeros grey
     want = lab.kernel(
         "float(__import__('torch').nn.functional.conv2d(__import__('torch').as_tensor(lab.image[11:16, 11:16])[None, None],"
         " lab.model.conv1.weight[:1].detach())[0, 0].double().sum())"
@@ -290,3 +302,126 @@ def test_matmul_tab(open_lab):
         "([sel, want]) => Math.abs(+document.querySelector(sel).dataset.sum - want) < 1e-3 * Math.max(1, Math.abs(want))",
         arg=[grid("mm-product"), want],
     )
+
+
+CHAIN_BOX = """() => {
+    const box = document.querySelector('.lab8-conv-chain .lab8-stack');
+    const r = box.getBoundingClientRect();
+    const tops = [...box.querySelectorAll(':scope > .lab8-stack-group')].map(g => Math.round(g.getBoundingClientRect().top));
+    const page = document.scrollingElement;
+    return {right: r.right, bottom: r.bottom, scroll: box.scrollWidth, client: box.clientWidth,
+            rows: new Set(tops).size, pageScroll: page.scrollWidth, inner: innerWidth,
+            legends: box.querySelectorAll('.lab8-stack-legend').length};
+}"""
+
+
+@pytest.mark.parametrize("width", [1280, 850])
+def test_largest_network_stays_one_row_scrolling_in_its_box(open_lab, width):
+    """Kernel 7, 8 filters, pool 4: the chain is one row that scrolls inside its own box, at a
+    Voila page's 1280 px and at JupyterLab's ~850 px column; the page itself never scrolls sideways."""
+    lab = open_lab("conv")
+    page = lab.page
+    page.set_viewport_size({"width": width, "height": 800})
+    lab.run("lab.configure(n_filters=8, kernel_size=7, padding=3, pool_size=4)")
+    wait_data(page, "kernel-7", "rows", "7")
+    wait_data(page, "pool-1", "rows", "7")
+    page.wait_for_timeout(300)
+    box = page.evaluate(CHAIN_BOX)
+    assert box["rows"] == 1, box  # every stage side by side: nothing wrapped under the kernels
+    assert box["right"] <= width + 0.5 and box["pageScroll"] <= box["inner"], box
+    assert box["bottom"] <= 800, box
+    assert box["legends"] >= 5  # the red/blue scale is explained, stage by stage
+    if width == 850:
+        assert box["scroll"] > box["client"]  # the chain scrolls, not the page
+    # the softmax is reachable by scrolling the chain box, and then on screen
+    page.locator(".lab8-conv-output canvas").scroll_into_view_if_needed()
+    out = page.locator(".lab8-conv-output canvas").bounding_box()
+    assert out["x"] + out["width"] <= width + 0.5 and out["y"] + out["height"] <= 800
+    assert page.evaluate(OVERLAPS) == []
+
+
+def test_dropout_toggle_mask_and_kernel_state(open_lab):
+    lab = open_lab("conv")
+    page = lab.page
+    assert page.locator(".lab8-conv-mask-0").count() == 0
+    page.focus(".lab8-conv-dropout .noUi-handle")
+    for _ in range(10):  # 10 steps of 0.05
+        page.keyboard.press("ArrowRight")
+    wait_kernel(lab, "round(lab.dropout, 2)", 0.5)
+    page.wait_for_selector(grid("mask-1"))
+    for ch in (0, 1):
+        want = lab.kernel(f"float(lab.dropout_mask[{ch}].sum())")
+        wait_data(page, f"mask-{ch}", "sum", f"{want:.4f}")
+    assert 0.3 < lab.kernel("float(lab.dropout_mask.mean())") < 0.7
+    ok = (
+        "float(abs(lab.activations['dropout'] - lab.activations['relu2'] * lab.dropout_mask / 0.5)"
+        ".max())"
+    )
+    assert lab.kernel(ok) < 1e-5
+    assert "×2" in page.inner_text(".lab8-conv-scaling")
+    before = lab.kernel("lab.dropout_mask.tobytes()")
+    page.click(".lab8-conv-new-mask")
+    page.wait_for_function(
+        "([sel, old]) => document.querySelector(sel).dataset.sum !== old",
+        arg=[grid("mask-0"), data(page, "mask-0", "sum")],
+    )
+    assert lab.kernel("lab.dropout_mask.tobytes()") != before
+    want = lab.kernel("float(lab.activations['pool'][0].astype('float64').sum())")
+    page.wait_for_function(  # later stages follow the new mask
+        "([sel, want]) => Math.abs(+document.querySelector(sel).dataset.sum - want) < 1e-3 * Math.max(1, want)",
+        arg=[grid("pool-0"), want],
+    )
+    page.click(".lab8-conv-mode button:has-text('eval')")
+    wait_kernel(lab, "lab.training", False)
+    wait_data(page, "mask-0", "sum", f"{lab.kernel('float(lab.dropout_mask[0].size)'):.4f}")
+    assert lab.kernel("bool((lab.activations['dropout'] == lab.activations['relu2']).all())")
+    assert "eval" in page.inner_text(".lab8-conv-scaling")
+    # the kernels were not touched by any of it
+    assert lab.kernel("lab.model.conv1.weight[0, 0].tolist()") == [
+        [-1, -1, -1],
+        [0, 0, 0],
+        [1, 1, 1],
+    ]
+    assert lab.kernel("lab.error") == ""
+
+
+def test_pool_size_disabled_under_no_pool_and_banner_clears(open_lab):
+    lab = open_lab("conv")
+    page = lab.page
+    page.click(".lab8-conv-pool-type button:has-text('no pool')")
+    wait_kernel(lab, "lab.pool", "none")
+    page.wait_for_selector(".lab8-conv-pool-size .noUi-target[disabled]")
+    assert lab.kernel("lab.pool_size_slider.disabled") is True
+    # a refused value shows a banner; the next good action clears it
+    lab.run("try:\n    lab.stride = 'a'\nexcept Exception:\n    pass")
+    page.wait_for_selector(".lab8-error [role=alert]")
+    assert "stride must be an integer from 1 to 3" in page.inner_text(".lab8-error")
+    page.click(".lab8-conv-pool-type button:has-text('max pool')")
+    page.wait_for_selector(".lab8-error [role=alert]", state="detached")
+    page.wait_for_selector(".lab8-conv-pool-size .noUi-target:not([disabled])")
+
+
+def test_one_stroke_seven_reads_as_a_seven(open_lab):
+    lab = open_lab("conv")
+    page = lab.page
+    cell = lab.kernel("lab.pad.cell")
+    box = page.locator(".lab8-conv-pad canvas").bounding_box()
+
+    def at(r, c):
+        return box["x"] + 1 + (c + 0.5) * cell, box["y"] + 1 + (r + 0.5) * cell
+
+    page.mouse.move(*at(6, 7))
+    page.mouse.down()
+    for c in range(8, 21, 2):  # the bar, left to right
+        page.mouse.move(*at(6, c))
+        page.wait_for_timeout(15)
+    for i in range(1, 10):  # then down and to the left, in one stroke
+        page.mouse.move(*at(6 + 2 * i, 20 - i))
+        page.wait_for_timeout(15)
+    page.mouse.up()
+    page.wait_for_function(
+        "() => document.querySelector('.lab8-conv-input .lab8-grid-title').textContent === 'your drawing'"
+    )
+    wait_kernel(lab, "int(lab.image[6, 8:20].min() > 0.8)", 1)  # no gaps along the bar
+    assert lab.kernel("int((lab.image[5:8, 13] > 0.4).sum())") >= 3  # about three pixels wide
+    assert lab.kernel("lab.model.classes[int(lab.activations['output'][0].argmax())]") == "7"

@@ -66,23 +66,30 @@ def assert_shows_model(lab: ConvLab) -> None:
     for name, want in reference(lab).items():
         assert acts[name].shape == tuple(want.shape), name
         np.testing.assert_allclose(acts[name], want.numpy(), atol=1e-5, err_msg=name)
-    g = lab._grids
-    assert np.array_equal(g["input"].values, acts["input"])
+    shown = lab.chain.values
+    assert np.array_equal(lab.input_grid.values, acts["input"])
     for name in MAPS:
         for ch in range(acts[name].shape[0]):
-            assert np.array_equal(g[f"{name}-{ch}"].values, acts[name][ch]), (name, ch)
-    assert np.array_equal(g["dense"].values, acts["dense"])
-    assert np.array_equal(g["output"].values, acts["output"])
+            assert np.array_equal(shown((name, ch)), acts[name][ch]), (name, ch)
+    assert np.array_equal(shown(("dense",)), acts["dense"])
+    assert np.array_equal(shown(("output",)), acts["output"])
     for i in range(lab.model.n_filters):
-        assert np.array_equal(
-            g[f"kernel-{i}"].values, lab.model.conv1.weight[i, 0].detach().numpy()
-        )
+        assert np.array_equal(shown(("kernel", i)), lab.model.conv1.weight[i, 0].detach().numpy())
+
+
+def front(widget, **content) -> None:
+    """A message the page sends with ``model.send``, through ipywidgets' own path."""
+    widget._handle_msg(
+        {"content": {"data": {"method": "custom", "content": content}}, "buffers": []}
+    )
 
 
 def edit(lab: ConvLab, i: int, r: int, c: int, value, done: bool = False) -> None:
-    lab._grids[f"kernel-{i}"]._handle_custom_msg(
-        {"event": "edit", "row": r, "col": c, "value": value, "done": done}
-    )
+    front(lab.chain, event="edit", key=["kernel", i], row=r, col=c, value=value, done=done)
+
+
+def click(lab: ConvLab, key: tuple, r: int, c: int) -> None:
+    front(lab.chain, event="click", key=list(key), row=r, col=c)
 
 
 def test_default_lab_is_the_lesson(lab, digits):
@@ -121,7 +128,7 @@ def test_set_kernel_updates_every_stage(lab):
         assert_shows_model(lab)
     want = F.conv2d(torch.as_tensor(lab.image)[None, None], w[None, None])[0, 0]
     np.testing.assert_allclose(lab.activations["conv1"][1], want.numpy(), atol=1e-5)
-    assert lab._grids["kernel-1"].subtitle == "edited"
+    assert lab.chain.props(("kernel", 1))["subtitle"] == "edited"
 
 
 def test_drag_edits_recompute_while_dragging(lab):
@@ -133,7 +140,7 @@ def test_drag_edits_recompute_while_dragging(lab):
     assert not np.array_equal(before, lab.activations["conv1"][0])
     edit(lab, 0, 2, 2, "-0.75", done=True)  # a typed value arrives as text
     assert lab.model.conv1.weight[0, 0, 2, 2].item() == -0.75
-    assert lab._grids["kernel-0"].values[2, 2] == -0.75
+    assert lab.chain.values(("kernel", 0))[2, 2] == -0.75
     assert lab.error == ""
 
 
@@ -144,7 +151,7 @@ def test_bad_kernel_values_are_refused_with_a_message(lab, bad):
     edit(lab, 0, 1, 1, bad, done=True)
     assert lab.error.startswith("Kernel not changed")
     assert torch.equal(lab.model.kernel(0), kernel)
-    assert np.array_equal(lab._grids["kernel-0"].values, kernel.numpy())
+    assert np.array_equal(lab.chain.values(("kernel", 0)), kernel.numpy())
     for k, v in lab.activations.items():
         assert np.array_equal(v, shown[k])
     edit(lab, 0, 1, 1, 0.5, done=True)  # the next good edit clears the message
@@ -167,7 +174,7 @@ def test_set_kernel_api_raises_and_keeps_kernel(lab):
 def test_presets(lab):
     lab.apply_preset(1, "blur")
     assert torch.allclose(lab.model.kernel(1), torch.full((3, 3), 1 / 9))
-    assert lab._grids["kernel-1"].subtitle == "blur"
+    assert lab.chain.props(("kernel", 1))["subtitle"] == "blur"
     lab.filter_pick.value = "all"
     lab.preset_pick.value = "sharpen"
     lab.preset_button.click()
@@ -193,7 +200,7 @@ def test_sizes_change_shapes_and_stay_exact(lab):
     lab.configure(kernel_size=5, n_filters=4, padding=2, pool="max", pool_size=3, stride=1)
     assert lab.activations["conv1"].shape == (4, 28, 28)
     assert lab.activations["pool"].shape == (2, 9, 9)
-    assert [lab._grids[f"kernel-{i}"].shape for i in range(4)] == [[5, 5]] * 4
+    assert [lab.chain.props(("kernel", i))["shape"] for i in range(4)] == [[5, 5]] * 4
     assert_shows_model(lab)
     assert lab.model.dense_fitted  # a new dense shape is refitted at once
     assert "4×28×28 (100)" in lab.summary.value
@@ -224,7 +231,9 @@ def test_random_configurations_match_torch(lab):
 def test_vanished_stage_keeps_last_valid_picture(lab):
     lab.configure(kernel_size=7, stride=3)
     shown = lab.activations
-    grids = {k: g.values.copy() for k, g in lab._grids.items() if k.startswith(("pool", "conv"))}
+    grids = {
+        k: lab.chain.values(k) for k in lab.chain.grid_keys if k[0] in ("pool", "conv1", "conv2")
+    }
     with pytest.raises(VanishedStageError, match="pool"):
         lab.configure(pool_size=4)
     assert "pooling has no output" in lab.error
@@ -232,10 +241,12 @@ def test_vanished_stage_keeps_last_valid_picture(lab):
     for k, v in lab.activations.items():
         assert np.array_equal(v, shown[k])
     for k, v in grids.items():
-        assert np.array_equal(lab._grids[k].values, v)
-    # a slider move (trait assignment) never raises, it reports
+        assert np.array_equal(lab.chain.values(k), v)
+    # a slider move (trait assignment) never raises, it reports, and says the picture is older
     lab.pool_size = 3
     assert "pooling has no output" in lab.error and lab.pool_size == 3
+    assert "still shows the last network that had an output (pool_size 2)" in lab.error
+    assert lab.pool_size_slider.value == 3 and lab.model.pool_size == 2
     assert lab.activations["pool"].shape == shown["pool"].shape
     lab.pool_size = 2
     assert lab.error == ""
@@ -244,7 +255,7 @@ def test_vanished_stage_keeps_last_valid_picture(lab):
 
 
 def test_configure_checks_everything_before_changing_anything(lab):
-    with pytest.raises(ValueError, match="kernel_size must be an integer between 1 and 7"):
+    with pytest.raises(ValueError, match="kernel_size must be an integer from 1 to 7"):
         lab.configure(stride=2, kernel_size=9)
     assert (lab.stride, lab.kernel_size) == (1, 3) and lab.model.stride == 1
     with pytest.raises(ValueError, match="pool must be one of"):
@@ -254,7 +265,7 @@ def test_configure_checks_everything_before_changing_anything(lab):
 
 
 def test_out_of_range_traits_are_refused(lab):
-    with pytest.raises(Exception, match="between 1 and 7"):
+    with pytest.raises(Exception, match="from 1 to 7"):
         lab.kernel_size = 9
     assert "kernel_size" in lab.error
     with pytest.raises(Exception, match="pool must be"):
@@ -277,26 +288,25 @@ def test_stride2_toggle_is_one_click(lab):
 
 def test_click_highlights_receptive_field(lab):
     lab.padding = 1
-    g = lab._grids["conv2-1"]
-    g._handle_custom_msg({"event": "click", "row": 5, "col": 7})
-    assert g.selected == [5, 7]
+    hl = lambda key: lab.chain.props(key)["highlight"]  # noqa: E731
+    click(lab, ("conv2", 1), 5, 7)
+    assert lab.chain.props(("conv2", 1))["selected"] == [5, 7]
+    assert lab.selection == ("conv2", 1, 5, 7)
     rf = receptive_field(lab.model.stages_meta(), "conv2", 5, 7, 1)
-    assert lab._grids["input"].highlight == [list(rf["input"][:4])]
-    assert lab._grids["input"].highlight == [[3, 5, 7, 9]]  # two 3×3 convs: a 5×5 window
+    assert lab.input_grid.highlight == [list(rf["input"][:4])]
+    assert lab.input_grid.highlight == [[3, 5, 7, 9]]  # two 3×3 convs: a 5×5 window
     for ch in range(2):  # conv2 mixes every conv1 channel
-        assert lab._grids[f"conv1-{ch}"].highlight == [[4, 6, 6, 8]]
-        assert lab._grids[f"relu1-{ch}"].highlight == [[4, 6, 6, 8]]
-    assert lab._grids["conv2-0"].highlight == [] and lab._grids["pool-1"].highlight == []
+        assert hl(("conv1", ch)) == [[4, 6, 6, 8]]
+        assert hl(("relu1", ch)) == [[4, 6, 6, 8]]
+    assert hl(("conv2", 0)) == [] and hl(("pool", 1)) == []
     assert "5×5 receptive field" in lab.rf_note.value
     # clicking a pool cell: only its own channel before conv2
-    lab._grids["pool-0"]._handle_custom_msg({"event": "click", "row": 0, "col": 0})
-    assert (
-        lab._grids["relu2-0"].highlight == [[0, 0, 1, 1]] and lab._grids["relu2-1"].highlight == []
-    )
-    assert lab._grids["conv2-1"].selected == []
+    click(lab, ("pool", 0), 0, 0)
+    assert hl(("relu2", 0)) == [[0, 0, 1, 1]] and hl(("relu2", 1)) == []
+    assert lab.chain.props(("conv2", 1))["selected"] == []
     # the output depends on the whole input
-    lab._grids["output"]._handle_custom_msg({"event": "click", "row": 0, "col": 1})
-    assert lab._grids["input"].highlight == [[0, 0, 27, 27]]
+    click(lab, ("output",), 0, 1)
+    assert lab.input_grid.highlight == [[0, 0, 27, 27]]
     # a bad click from a stale front end is a message, not a traceback
     with pytest.raises(LabInputError):
         lab.select("conv1", 99, 0)
@@ -304,11 +314,9 @@ def test_click_highlights_receptive_field(lab):
 
 
 def test_draw_pad_becomes_the_input(lab):
-    pad = lab._grids["pad"]
+    pad = lab.pad
     assert pad.drawable
-    pad._handle_custom_msg(
-        {"event": "draw", "cells": [[5, 5, 1.0], [5, 6, 0.6], [27, 27, 9.0]], "done": False}
-    )
+    front(pad, event="draw", cells=[[5, 5, 1.0], [5, 6, 0.6], [27, 27, 9.0]], done=False)
     assert (
         lab.image[5, 5] == 1.0
         and lab.image[5, 6] == pytest.approx(0.6)
@@ -317,10 +325,13 @@ def test_draw_pad_becomes_the_input(lab):
     assert lab.image.sum() == pytest.approx(2.6)
     assert np.array_equal(pad.values, lab.image)
     assert_shows_model(lab)
-    assert "your drawing" in lab._grids["input"].title
+    assert "your drawing" in lab.input_grid.title
     assert lab.digit_button.layout.display == ""  # a way back to the sample digit
-    lab.clear_button.click()
-    assert pad.values.sum() == 0 and lab.image.sum() == 0
+    lab.clear_button.click()  # clearing the pad returns to the sample digit
+    assert pad.values.sum() == 0
+    assert np.array_equal(lab.image, lab.digits.images[0])
+    assert lab.input_grid.title.startswith("MNIST sample #0")
+    front(pad, event="draw", cells=[[5, 5, 1.0]], done=True)
     lab.digit_button.click()
     assert np.array_equal(lab.image, lab.digits.images[0])
     assert lab.digit_button.layout.display == "none"
@@ -358,10 +369,10 @@ def test_constructor_arguments():
 def test_model_changed_in_code_updates_the_lab(lab):
     with torch.no_grad():
         lab.model.conv1.weight[0, 0] = torch.ones(3, 3)
-    lab._follow_model()  # what the post_execute hook runs after every cell
+    lab.sync_with_model()  # what the post_execute hook runs after every cell
     assert_shows_model(lab)
     lab.model.conv1 = nn.Conv2d(1, 3, 5, bias=False)
-    lab._follow_model()
+    lab.sync_with_model()
     assert (lab.n_filters, lab.kernel_size) == (3, 5)
     assert lab.kernel_slider.value == 5
     assert lab.activations["conv1"].shape == (3, 24, 24)
@@ -379,7 +390,7 @@ def test_cell_hook_follows_the_model():
         shell.run_cell(
             "import torch\nwith torch.no_grad(): lab.model.conv1.weight[1, 0, 1, 1] = 7.0"
         )
-        assert lab._grids["kernel-1"].values[1, 1] == 7.0
+        assert lab.chain.values(("kernel", 1))[1, 1] == 7.0
         assert_shows_model(lab)
         shell.run_cell("lab.model.conv1.stride = (2, 2)")
         assert lab.stride == 2 and lab.activations["conv1"].shape == (2, 13, 13)
@@ -391,29 +402,30 @@ def test_cell_hook_follows_the_model():
 def test_matmul_view_equals_conv2d(lab):
     lab.configure(stride=2, padding=1)
     lab.tabs.selected_index = 1
-    lab.mm_size.value = 6
-    lab.mm_row.value, lab.mm_col.value = 10, 9
+    mm = lab.matmul
+    mm.size.value = 6
+    mm.row.value, mm.col.value = 10, 9
     crop = lab.image[10:16, 9:15]
     matrix, flat, out = conv_as_matmul(crop, lab.model.kernel(0), 2, 1)
     ref = F.conv2d(
         torch.as_tensor(crop)[None, None], lab.model.kernel(0)[None, None], stride=2, padding=1
     )[0, 0]
     assert torch.allclose(out, ref, atol=1e-6)
-    assert np.array_equal(lab._grids["mm-flat"].values[:, 0], crop.reshape(-1))
-    np.testing.assert_allclose(
-        lab._grids["mm-product"].values[:, 0], ref.reshape(-1).numpy(), atol=1e-5
-    )
-    np.testing.assert_allclose(lab._grids["mm-torch"].values, ref.numpy(), atol=1e-6)
-    assert "✓" in lab.mm_check.value
-    svg = lab.mm_matrix.value
-    assert svg.count("data-w=") == int((conv_matrix_index(6, 6, 3, 2, 1) >= 0).sum())
-    assert f"{matrix.shape[0]}×{matrix.shape[1]}" in svg
-    lab.mm_filter.value = 1  # the other kernel: the view follows
+    view = mm.view
+    assert np.array_equal(view.values(("vector",))[:, 0], crop.reshape(-1))
+    np.testing.assert_allclose(view.values(("product",))[:, 0], ref.reshape(-1).numpy(), atol=1e-5)
+    np.testing.assert_allclose(view.values(("torch",)), ref.numpy(), atol=1e-6)
+    np.testing.assert_allclose(view.values(("matrix",)), matrix.numpy(), atol=1e-6)
+    assert "✓" in mm.check.value
+    ties = view.ties(("matrix",))
+    assert np.array_equal(ties, conv_matrix_index(6, 6, 3, 2, 1))
+    assert f"{matrix.shape[0]}×{matrix.shape[1]}" in mm.note.value
+    mm.filter.value = 1  # the other kernel: the view follows
     _, _, out1 = conv_as_matmul(crop, left_edge, 2, 1)
-    np.testing.assert_allclose(lab._grids["mm-output"].values, out1.numpy(), atol=1e-6)
+    np.testing.assert_allclose(view.values(("output",)), out1.numpy(), atol=1e-6)
     edit(lab, 1, 0, 0, 2.0)  # and a drag of that kernel
     _, _, out2 = conv_as_matmul(crop, lab.model.kernel(1), 2, 1)
-    np.testing.assert_allclose(lab._grids["mm-output"].values, out2.numpy(), atol=1e-6)
+    np.testing.assert_allclose(view.values(("output",)), out2.numpy(), atol=1e-6)
 
 
 def test_fit_dense_button(lab):
@@ -425,31 +437,30 @@ def test_fit_dense_button(lab):
     assert valid > 0.85
 
 
-def test_fast_drags_repaint_the_rest_of_the_chain_on_a_timer(lab):
-    """Inside a kernel (an event loop), drag steps closer than DRAG_FULL_EVERY repaint the dragged
-    kernel, its conv1 and ReLU maps at once and the rest on a trailing timer; the last step
-    (done=True) repaints everything at once."""
-    import asyncio
+def test_one_kernel_drag_step_is_one_message_with_every_stage(lab):
+    """A drag step changes the whole chain: it reaches the page as one message, not one per map."""
+    sent = []
+    real = lab.chain.send_state
 
-    from lab8widgets.widgets.conv import DRAG_FULL_EVERY
+    def spy(key=None):
+        sent.append(key)
+        return real(key)
 
-    async def drag():
-        await asyncio.sleep(DRAG_FULL_EVERY)  # long enough after the first render
-        edit(lab, 0, 0, 0, 0.5)  # first step: everything
-        assert_shows_model(lab)
-        pool_before = lab._grids["pool-0"].values.copy()
-        edit(lab, 0, 0, 0, 2.0)  # a quick second step: the fast lane only
-        assert np.array_equal(lab._grids["conv1-0"].values, lab.activations["conv1"][0])
-        assert np.array_equal(lab._grids["relu1-0"].values, lab.activations["relu1"][0])
-        assert np.array_equal(lab._grids["kernel-0"].values[0, 0], 2.0)
-        assert np.array_equal(lab._grids["pool-0"].values, pool_before)
-        assert lab._deferred is not None
-        await asyncio.sleep(DRAG_FULL_EVERY * 2)  # the timer fires: the chain catches up
-        assert lab._deferred is None
-        assert_shows_model(lab)
-        edit(lab, 0, 0, 0, 3.0)
-        edit(lab, 0, 0, 0, 1.0, done=True)  # releasing the mouse: all at once, timer cancelled
-        assert lab._deferred is None
-        assert_shows_model(lab)
-
-    asyncio.run(drag())
+    lab.chain.send_state = spy
+    others = []
+    for w in (lab.input_grid, lab.pad):
+        w.send_state = lambda key=None, w=w: others.append(key)
+    edit(lab, 0, 0, 0, 0.5)
+    assert len(sent) == 1 and others == []
+    buf = np.frombuffer(lab.chain.data, "<f4")
+    acts = lab.activations
+    for g in lab.chain.groups:
+        for part in g["parts"]:
+            for spec in part["grids"]:
+                key = tuple(spec["key"])
+                if key[0] in MAPS or key[0] in ("dense", "output"):
+                    want = acts[key[0]] if len(key) == 1 else acts[key[0]][key[1]]
+                    n = spec["rows"] * spec["cols"]
+                    got = buf[spec["offset"] : spec["offset"] + n].reshape(want.shape)
+                    assert np.array_equal(got, want), key
+    assert_shows_model(lab)

@@ -1,0 +1,151 @@
+// HeatmapStack: many heatmaps in one widget, in titled groups; the grids of one part of a group
+// share one colour scale (and may show its legend). All values travel in one float32 buffer, so a
+// change that touches many grids (a kernel drag repainting a whole conv chain) is one message from
+// Python and is painted in one animation frame. Gestures go back with the grid's key (a list).
+
+import { colorFor, fmt } from "../grid/colors.js";
+import { readFloats } from "../grid/index.js";
+import { createGrid } from "../grid/painter.js";
+import { perf } from "../grid/perf.js";
+
+const keyStr = (key) => key.join("-");
+
+function legend(part) {
+  const box = document.createElement("div");
+  box.className = "lab8-stack-legend";
+  const bar = document.createElement("canvas");
+  const w = 84;
+  bar.width = w;
+  bar.height = 8;
+  bar.style.width = `${w}px`;
+  bar.style.height = "8px";
+  const ctx = bar.getContext("2d");
+  const lo = part.vmin ?? -1;
+  const hi = part.vmax ?? 1;
+  for (let x = 0; x < w; x++) {
+    ctx.fillStyle = colorFor(lo + ((hi - lo) * (x + 0.5)) / w, lo, hi, part.cmap || "diverging")[0];
+    ctx.fillRect(x, 0, 1, 8);
+  }
+  const labels = document.createElement("div");
+  labels.className = "lab8-stack-legend-labels";
+  const mid = part.cmap === "gray" ? (lo + hi) / 2 : 0;
+  for (const v of [lo, mid, hi]) {
+    const s = document.createElement("span");
+    s.textContent = fmt(v, Math.abs(hi - lo) >= 10 ? 0 : Math.abs(hi - lo) >= 1 ? 1 : 2);
+    labels.appendChild(s);
+  }
+  box.append(bar, labels);
+  box.dataset.scale = `${lo},${hi}`;
+  return box;
+}
+
+function render({ model, el }) {
+  const root = document.createElement("div");
+  root.className = "lab8-stack";
+  el.appendChild(root);
+  const grids = new Map(); // key string → { grid, v }
+  let layoutSig = "";
+  let frameNo = 0;
+
+  function build(groups, prefix) {
+    root.replaceChildren();
+    const seen = new Set();
+    for (const g of groups) {
+      if (g.symbol) {
+        const sym = document.createElement("div");
+        sym.className = "lab8-stack-symbol";
+        sym.textContent = g.symbol;
+        root.appendChild(sym);
+      }
+      const col = document.createElement("div");
+      const gk = Array.isArray(g.key) ? keyStr(g.key) : String(g.key);
+      col.className = `lab8-stack-group ${prefix}col ${prefix}col-${gk}`;
+      if (g.title || (g.notes || []).length) {
+        const head = document.createElement("div");
+        head.className = `lab8-stack-head ${prefix}head`;
+        head.textContent = g.title || "";
+        for (const n of g.notes || []) {
+          if (!n) continue;
+          const s = document.createElement("small");
+          s.textContent = n;
+          head.appendChild(s);
+        }
+        col.appendChild(head);
+      }
+      for (const part of g.parts) {
+        const box = document.createElement("div");
+        box.className = "lab8-stack-part";
+        box.style.gridTemplateColumns = `repeat(${part.columns || 1}, auto)`;
+        for (const spec of part.grids) {
+          const k = keyStr(spec.key);
+          seen.add(k);
+          let entry = grids.get(k);
+          if (!entry) {
+            const key = spec.key;
+            entry = { grid: createGrid((msg) => model.send({ ...msg, key })), v: -1 };
+            grids.set(k, entry);
+          }
+          entry.v = -1; // repaint after a re-layout
+          const cell = document.createElement("div");
+          cell.className = `lab8-stack-cell ${prefix}${k}`;
+          cell.appendChild(entry.grid.el);
+          box.appendChild(cell);
+        }
+        col.appendChild(box);
+        if (part.legend) col.appendChild(legend(part));
+      }
+      root.appendChild(col);
+    }
+    for (const k of [...grids.keys()]) if (!seen.has(k)) grids.delete(k);
+  }
+
+  function apply() {
+    const groups = model.get("groups") || [];
+    const prefix = model.get("css_prefix") || "";
+    const values = readFloats(model.get("data"));
+    // the layout (groups, parts, grid keys, shapes, titles of heads, legends' scales) decides the DOM
+    const sig = JSON.stringify([
+      prefix,
+      groups.map((g) => [g.key, g.title, g.notes, g.symbol, g.parts.map((p) => [p.columns, p.legend && [p.vmin, p.vmax, p.cmap], p.grids.map((s) => s.key)])]),
+    ]);
+    if (sig !== layoutSig) {
+      build(groups, prefix);
+      layoutSig = sig;
+    }
+    for (const g of groups) {
+      for (const part of g.parts) {
+        for (const s of part.grids) {
+          const entry = grids.get(keyStr(s.key));
+          if (!entry || entry.v === s.v) continue;
+          entry.v = s.v;
+          const n = s.rows * s.cols;
+          const spec = { cmap: part.cmap, vmin: part.vmin, vmax: part.vmax, ...s };
+          const ties = s.ties_offset >= 0 ? values.subarray(s.ties_offset, s.ties_offset + n) : null;
+          entry.grid.update(spec, values.subarray(s.offset, s.offset + n), ties);
+        }
+      }
+    }
+    frameNo += 1;
+    root.dataset.frame = String(frameNo);
+    root.dataset.update = String(model.get("update"));
+    perf().frames.push(performance.now());
+  }
+
+  // Every change of one message lands before the next frame: paint them all in that frame.
+  let frame = 0;
+  const onChange = () => {
+    if (!frame) frame = requestAnimationFrame(() => {
+      frame = 0;
+      apply();
+    });
+  };
+  const names = ["groups", "data", "css_prefix", "update"];
+  for (const n of names) model.on(`change:${n}`, onChange);
+  apply();
+  return () => {
+    if (frame) cancelAnimationFrame(frame);
+    for (const n of names) model.off(`change:${n}`, onChange);
+  };
+}
+
+export default { render };

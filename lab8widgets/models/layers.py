@@ -1,0 +1,125 @@
+"""Non-linearities and a reproducible dropout, pure torch: ConvLab shows them, a CNN trainer reuses them.
+
+* ``ACTIVATIONS`` / ``make_activation(name)``: ReLU, LeakyReLU, GELU, SiLU, Mish, sigmoid, tanh as
+  ``nn.Module``s; ``activation_name(module)`` reads the name back from a module.
+* ``activation_curve(name, x)``: the function and its derivative, the derivative from autograd.
+* ``SeededDropout``: inverted dropout (train: keep with probability 1 − p and scale by 1/(1 − p);
+  eval: identity) whose mask comes from a seed, so the same seed gives the same mask and a new
+  seed a new one. The mask equals ``F.dropout``'s under ``torch.manual_seed(seed)``.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = [
+    "ACTIVATIONS",
+    "ACTIVATION_NAMES",
+    "SeededDropout",
+    "activation_curve",
+    "activation_name",
+    "check_p",
+    "dropout_mask",
+    "make_activation",
+]
+
+ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
+    "relu": nn.ReLU,
+    "leaky_relu": nn.LeakyReLU,
+    "gelu": nn.GELU,
+    "silu": nn.SiLU,
+    "mish": nn.Mish,
+    "sigmoid": nn.Sigmoid,
+    "tanh": nn.Tanh,
+}
+ACTIVATION_NAMES = tuple(ACTIVATIONS)
+# How the lesson writes each one, for titles.
+FORMULAS = {
+    "relu": "max(0, x)",
+    "leaky_relu": "max(0.01x, x)",
+    "gelu": "x·Φ(x)",
+    "silu": "x·σ(x)",
+    "mish": "x·tanh(softplus(x))",
+    "sigmoid": "1 / (1 + e⁻ˣ)",
+    "tanh": "tanh(x)",
+}
+
+
+def make_activation(name: str) -> nn.Module:
+    """A fresh activation module by name (ValueError listing the names otherwise)."""
+    if name not in ACTIVATIONS:
+        raise ValueError(
+            f"activation must be one of {', '.join(map(repr, ACTIVATION_NAMES))}, got {name!r}"
+        )
+    return ACTIVATIONS[name]()
+
+
+def activation_name(module: nn.Module) -> str | None:
+    """The name of ``module``'s activation (None for a module that is none of ours)."""
+    for name, cls in ACTIVATIONS.items():
+        if type(module) is cls:
+            return name
+    return None
+
+
+def activation_curve(name: str, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(f(x), f'(x)) for activation ``name``; the derivative by autograd, not a written formula."""
+    fn = make_activation(name)
+    xs = x.detach().clone().to(torch.float64).requires_grad_(True)
+    with torch.enable_grad():
+        y = fn(xs)
+        (dy,) = torch.autograd.grad(y.sum(), xs)
+    return y.detach(), dy.detach()
+
+
+def check_p(p: Any) -> float:
+    """A dropout probability in [0, 1), or a ValueError saying so."""
+    if isinstance(p, bool) or not isinstance(p, numbers.Real) or not math.isfinite(float(p)):
+        raise ValueError(f"dropout p must be a number in [0, 1), got {p!r}")
+    if not 0.0 <= float(p) < 1.0:
+        raise ValueError(f"dropout p must be a number in [0, 1), got {p!r}")
+    return float(p)
+
+
+def dropout_mask(shape: tuple[int, ...], p: float, seed: int) -> torch.Tensor:
+    """The 0/1 keep-mask ``F.dropout`` draws for ``shape`` after ``torch.manual_seed(seed)``.
+
+    Drawn on the CPU with the global generator forked, so the caller's random state is untouched.
+    (``F.dropout`` on the CPU draws ``bernoulli_(1 − p)`` over the input's shape, whatever its values.)
+    """
+    p = check_p(p)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        kept = F.dropout(torch.ones(shape), p, training=True)
+    return (kept != 0).to(torch.float32)
+
+
+class SeededDropout(nn.Module):
+    """Inverted dropout with a fixed, reproducible mask (``seed``) for every forward in train mode."""
+
+    def __init__(self, p: float = 0.0, seed: int = 0):
+        super().__init__()
+        self.p = check_p(p)
+        self.seed = int(seed)
+
+    def mask(self, shape: tuple[int, ...]) -> torch.Tensor:
+        """The 0/1 mask this layer applies to activations of ``shape`` (all ones when off)."""
+        if not self.training or self.p == 0.0:
+            return torch.ones(shape)
+        return dropout_mask(shape, self.p, self.seed)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        m = self.mask(tuple(x.shape)).to(device=x.device, dtype=x.dtype)
+        return x * (m / (1.0 - self.p))  # as F.dropout scales: the mask first, then the product
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}, seed={self.seed}"

@@ -1,0 +1,172 @@
+"""Activations and dropout (models/layers.py) against torch's own: F.dropout / nn.Dropout under the
+same generator state, autograd derivatives, names that round-trip; and ConvConfig's ranges."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lab8widgets.models.conv import SpreadsheetCNN
+from lab8widgets.models.conv_config import ConvConfig
+from lab8widgets.models.layers import (
+    ACTIVATION_NAMES,
+    SeededDropout,
+    activation_curve,
+    activation_name,
+    check_p,
+    dropout_mask,
+    make_activation,
+)
+
+
+@pytest.mark.parametrize("p", [0.1, 0.5, 0.9])
+def test_dropout_equals_torch_under_the_same_seed(p):
+    x = torch.randn(1, 2, 24, 24)
+    d = SeededDropout(p, seed=1234)
+    ours = d(x)
+    torch.manual_seed(1234)
+    want = F.dropout(x, p, training=True)
+    torch.manual_seed(1234)
+    want_module = nn.Dropout(p).train()(x)
+    assert torch.equal(ours, want) and torch.equal(ours, want_module)
+    mask = d.mask(tuple(x.shape))
+    assert set(mask.unique().tolist()) <= {0.0, 1.0}
+    # inverted scaling: kept activations are multiplied by 1/(1-p), dropped ones are 0
+    assert torch.allclose(ours, x * mask / (1 - p), atol=1e-6)
+    assert torch.equal(dropout_mask(tuple(x.shape), p, 1234), mask)
+
+
+def test_dropout_is_reproducible_leaves_rng_alone_and_eval_is_identity():
+    x = torch.randn(3, 8, 8)
+    d = SeededDropout(0.5, seed=7)
+    torch.manual_seed(0)
+    before = torch.rand(3)
+    torch.manual_seed(0)
+    a = d(x)
+    after = torch.rand(3)
+    assert torch.equal(before, after)  # drawing the mask did not move the global generator
+    assert torch.equal(a, d(x))  # same seed, same mask on every forward
+    d.seed = 8
+    assert not torch.equal(a, d(x))
+    d.eval()
+    assert torch.equal(d(x), x)  # eval: no mask, no scaling
+    assert torch.equal(d.mask((3, 8, 8)), torch.ones(3, 8, 8))
+    assert torch.equal(SeededDropout(0.0).train()(x), x)
+
+
+@pytest.mark.parametrize("bad", [1.0, -0.1, 1.5, float("nan"), "0.5", None, True])
+def test_bad_p_is_refused(bad):
+    with pytest.raises(ValueError, match=r"\[0, 1\)"):
+        check_p(bad)
+    with pytest.raises(ValueError):
+        SeededDropout(bad)
+
+
+@pytest.mark.parametrize("name", ACTIVATION_NAMES)
+def test_activation_curves_use_autograd(name):
+    x = torch.linspace(-3, 3, 61, dtype=torch.float64)
+    y, dy = activation_curve(name, x)
+    module = make_activation(name)
+    assert activation_name(module) == name
+    assert torch.allclose(y, module(x))
+    # the derivative agrees with a central difference away from ReLU's kink
+    h = 1e-5
+    num = (module(x + h) - module(x - h)) / (2 * h)
+    away = x.abs() > 1e-3
+    assert torch.allclose(dy[away], num[away], atol=1e-6)
+
+
+def test_activation_names_and_values():
+    assert ACTIVATION_NAMES == ("relu", "leaky_relu", "gelu", "silu", "mish", "sigmoid", "tanh")
+    x = torch.tensor([-2.0, 0.0, 2.0])
+    assert torch.allclose(make_activation("mish")(x), x * torch.tanh(F.softplus(x)))
+    assert torch.allclose(make_activation("silu")(x), x * torch.sigmoid(x))
+    with pytest.raises(ValueError, match="'swish'"):
+        make_activation("swish")
+    assert activation_name(nn.Identity()) is None
+
+
+def test_conv_config_ranges_are_the_lessons():
+    c = ConvConfig()
+    assert (c.n_filters, c.kernel_size, c.stride, c.padding, c.pool, c.pool_size) == (
+        2,
+        3,
+        1,
+        0,
+        "max",
+        2,
+    )
+    assert (c.activation, c.dropout) == ("relu", 0.0)
+    with pytest.raises(ValueError, match=r"dropout must be a number in \[0, 0.9\], got 0.95"):
+        ConvConfig(dropout=0.95)
+    with pytest.raises(ValueError, match="activation must be one of"):
+        ConvConfig(activation="swish")
+    with pytest.raises(ValueError, match="kernel_size must be an integer from 1 to 7, got 9"):
+        ConvConfig(kernel_size=9)
+
+
+def test_network_activation_and_dropout_stages_match_torch():
+    m = SpreadsheetCNN(activation="mish", dropout=0.5)
+    m.new_mask(99)
+    x = torch.rand(28, 28)
+    st = m.forward_stages(x)
+    assert list(st) == [
+        "input",
+        "conv1",
+        "relu1",
+        "conv2",
+        "relu2",
+        "dropout",
+        "pool",
+        "dense",
+        "output",
+    ]
+    w1, w2 = m.conv1.weight.detach(), m.conv2.weight.detach()
+    r1 = F.mish(F.conv2d(x[None, None], w1))
+    r2 = F.mish(F.conv2d(r1, w2))
+    torch.manual_seed(99)
+    dropped = F.dropout(r2, 0.5, training=True)
+    assert torch.allclose(st["relu2"], r2, atol=1e-6)
+    assert torch.allclose(st["dropout"], dropped, atol=1e-6)
+    assert torch.allclose(st["pool"], F.max_pool2d(dropped, 2), atol=1e-6)
+    assert list(m.stages_meta()) == list(st)
+    # eval mode equals no dropout at all
+    m.eval()
+    st_eval = m.forward_stages(x)
+    assert torch.equal(st_eval["dropout"], st_eval["relu2"])
+    off = SpreadsheetCNN(activation="mish")
+    off.load_state_dict(m.state_dict())
+    assert torch.allclose(off.forward_stages(x)["output"], st_eval["output"], atol=1e-6)
+    assert torch.equal(m.dropout_mask(), torch.ones(2, 24, 24))
+
+
+def test_model_runs_where_its_weights_live():
+    """Inputs are created on the model's device (``meta`` stands in for a GPU here)."""
+    m = SpreadsheetCNN(dropout=0.3).to("meta")
+    st = m.forward_stages(np.zeros((28, 28), np.float32))
+    assert all(t.device.type == "meta" for t in st.values())
+    assert st["pool"].shape == (1, 2, 12, 12)
+    m.configure(pool="avg", stride=2)  # a new pool and dense layer are made on the model's device
+    assert m.dense.weight.device.type == "meta"
+    assert m.forward_stages(torch.zeros(28, 28))["output"].device.type == "meta"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_conv_lab_on_cuda_shows_no_device_error():
+    from lab8widgets import ConvLab
+
+    lab = ConvLab(fit=False)
+    cpu = lab.activations
+    lab.model = lab.model.cuda()
+    assert lab.error == "" and lab.model.conv1.weight.is_cuda
+    for k, v in cpu.items():
+        np.testing.assert_allclose(lab.activations[k], v, atol=1e-4)
+    lab.set_kernel(0, np.ones((3, 3)))
+    lab.configure(kernel_size=5, dropout=0.5)
+    lab.fit_dense()
+    lab.tabs.selected_index = 1
+    assert lab.error == "" and lab.model.conv1.weight.is_cuda and lab.model.dense.weight.is_cuda
+    assert "✓" in lab.matmul.check.value
