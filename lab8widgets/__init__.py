@@ -13,6 +13,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "ConvLab": "lab8widgets.widgets.conv",
     "CollabLab": "lab8widgets.widgets.collab",
+    "CNNLab": "lab8widgets.widgets.cnn",
     "HeatmapGrid": "lab8widgets.widgets.grid",
     "conv_as_matmul": "lab8widgets.models.conv",
     "movielens": "lab8widgets.data",

@@ -38,6 +38,7 @@ LABS: tuple[Lab, ...] = (
     Lab("index", "lab8widgets.widgets.index:LabIndex", "The lab index: every lab with a one-line description"),
     Lab("conv", "lab8widgets.widgets.conv:ConvLab", "ConvLab: the conv-example spreadsheet as a live, draggable torch model"),
     Lab("collab", "lab8widgets.widgets.collab:CollabLab", "CollabLab: retrain collaborative filtering on MovieLens, side by side with fastai"),
+    Lab("cnn", "lab8widgets.widgets.cnn:CNNLab", "CNNLab: train a small CNN on MNIST digits live; heads, activations and dropout off vs on"),
 )  # fmt: skip
 
 

@@ -19,6 +19,7 @@ The modules are named (``conv1``, ``act1``, ``pool1``, ``drop``, ``fc`` …) so 
 from __future__ import annotations
 
 import math
+import random
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -30,7 +31,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .settings import Settings, setting
+from ._threads import one_thread
+from .layers import ACTIVATION_NAMES, make_activation
+from .settings import setting
+from .train import FitSettings, Run, TrainEvent, fit, model_device
 
 __all__ = [
     "ACTIVATIONS",
@@ -40,23 +44,31 @@ __all__ = [
     "AdaptiveConcatPool2d",
     "CNNData",
     "CNNSettings",
+    "OVERFIT",
+    "OVERFIT_DROPOUT",
     "accuracy",
     "cnn_data",
     "evaluate",
+    "fit_cnn",
+    "fit_fastai",
     "make_cnn",
     "misclassified",
 ]
 
 HEADS = ("maxpool", "stride2", "avgpool", "concatpool")
-ACTIVATIONS = ("relu", "leaky_relu", "gelu", "silu", "mish", "sigmoid", "tanh")
+ACTIVATIONS = ACTIVATION_NAMES  # relu, leaky_relu, gelu, silu, mish, sigmoid, tanh
 DROPOUT_AT = ("head", "conv", "both")
 DIGIT_SETS = ("3 vs 7", "0-9")
 N_CONV = 3  # three conv layers: 28 → 14 → 7 → 3 (max-pool) or 4 (stride 2)
 
 
 @dataclass(frozen=True)
-class CNNSettings(Settings):
-    """Everything a learner picks for one CNN run; ``validate()`` refuses bad values by name."""
+class CNNSettings(FitSettings):
+    """Everything a learner picks for one CNN run: the fit loop's ``epochs``, ``lr``, ``wd``,
+    ``bs`` and the network's shape; ``validate()`` refuses bad values by name."""
+
+    lr: float = setting(1e-2, lo=0, hi=10, lo_open=True, log=True, label="lr")
+    wd: float = setting(0.01, lo=0, hi=100, label="wd")  # fastai's default for a Learner
 
     head: str = setting("maxpool", choices=HEADS, help="how feature maps become class scores")
     activation: str = setting("relu", choices=ACTIVATIONS, help="the non-linearity after a conv")
@@ -89,27 +101,6 @@ class AdaptiveConcatPool2d(nn.Module):
         return torch.cat([self.mp(x), self.ap(x)], 1)
 
 
-_ACT: dict[str, Callable[[], nn.Module]] = {
-    "relu": nn.ReLU,
-    "leaky_relu": lambda: nn.LeakyReLU(0.01),
-    "gelu": nn.GELU,
-    "silu": nn.SiLU,
-    "mish": nn.Mish,
-    "sigmoid": nn.Sigmoid,
-    "tanh": nn.Tanh,
-}
-
-
-def activation_module(name: str) -> nn.Module:
-    """A fresh activation module by its lesson name; ValueError lists the names it knows."""
-    try:
-        return _ACT[name]()
-    except (KeyError, TypeError):
-        raise ValueError(
-            f"activation must be one of {', '.join(map(repr, ACTIVATIONS))}, got {name!r}"
-        ) from None
-
-
 def make_cnn(
     settings: CNNSettings | None = None, n_classes: int = 2, **changes: Any
 ) -> nn.Sequential:
@@ -137,7 +128,7 @@ def _build(s: CNNSettings, n_classes: int) -> nn.Sequential:
     for i in range(N_CONV):
         n = i + 1
         layers[f"conv{n}"] = nn.Conv2d(widths[i], widths[i + 1], 3, stride=stride, padding=1)
-        layers[f"act{n}"] = activation_module(s.activation)
+        layers[f"act{n}"] = make_activation(s.activation)  # models.layers, shared with ConvLab
         if conv_drop:
             layers[f"drop{n}"] = nn.Dropout(s.dropout)
         if s.head == "maxpool":
@@ -319,3 +310,104 @@ def misclassified(pred: torch.Tensor, data: CNNData, limit: int = 24) -> list[tu
     """(valid index, true digit, predicted digit) of up to ``limit`` wrongly classified valid images."""
     wrong = torch.nonzero(pred != data.valid_y).flatten().tolist()[:limit]
     return [(i, data.vocab[int(data.valid_y[i])], data.vocab[int(pred[i])]) for i in wrong]
+
+
+def _metrics(out: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+    return {"accuracy": accuracy(out, y)}
+
+
+# --- training -------------------------------------------------------------------------------------
+
+# "Dropout off vs on": a training set small enough for the CNN to memorise (100 digits of 0-9),
+# many epochs at a high lr, so without dropout the valid loss turns and climbs while train loss
+# falls to ~0; p=0.5 after every conv and before the last layer keeps it from memorising.
+OVERFIT = dict(digits="0-9", train_size=100, epochs=25, lr=3e-2, bs=16, wd=0.01, seed=0)
+OVERFIT_DROPOUT = dict(dropout=0.5, dropout_at="both")
+
+
+def fit_cnn(
+    model: nn.Module,
+    data: CNNData,
+    settings: CNNSettings | None = None,
+    *,
+    callback: Callable[[TrainEvent], Any] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    lock: Any = None,
+) -> Run:
+    """Train ``model`` on ``data`` with fastai's ``fit_one_cycle`` recipe (cross-entropy, AdamW),
+    through the labs' one fit loop; each history entry has ``accuracy`` on the valid set.
+
+    A NaN or exploding loss stops the run and restores the last good weights (``run.status``
+    "diverged"); ``should_stop()`` ends it after the current step.
+    """
+    s = settings or CNNSettings()
+    devices = [model_device(model)] if model_device(model).type == "cuda" else []
+    # dropout draws its masks from torch's global generator: seed it for the run, so the same
+    # settings give the same curves, and put the caller's state back afterwards
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(s.seed)
+        return fit(
+            model,
+            F.cross_entropy,
+            (data.train_x, data.train_y),
+            (data.valid_x, data.valid_y),
+            s,
+            metrics=_metrics,
+            optimizer="dense",
+            callback=callback,
+            should_stop=should_stop,
+            seed=s.seed,
+            lock=lock,
+        )
+
+
+def fit_fastai(
+    model: nn.Module,
+    data: CNNData,
+    settings: CNNSettings | None = None,
+    *,
+    single_thread: bool = True,
+) -> Run:
+    """fastai's own ``Learner(dls, model, CrossEntropyLossFlat, metrics=accuracy).fit_one_cycle``
+    on the same tensors and batch size (train shuffled, last partial batch dropped, as ours).
+
+    ``run.seconds`` counts ``fit_one_cycle`` only; the learner is in ``run.learner``.
+    ``single_thread`` runs it on one intra-op thread, as our loop runs (``False``: torch's default).
+    """
+    import time
+
+    import fastai.callback.progress  # noqa: F401  (adds Learner.no_bar)
+    import fastai.callback.schedule  # noqa: F401  (adds Learner.fit_one_cycle)
+    from fastai.data.core import DataLoaders
+    from fastai.data.load import DataLoader
+    from fastai.learner import Learner
+    from fastai.losses import CrossEntropyLossFlat
+    from fastai.metrics import accuracy as fastai_accuracy
+    from torch.utils.data import TensorDataset
+
+    s = settings or CNNSettings()
+    train = TensorDataset(data.train_x, data.train_y)
+    valid = TensorDataset(data.valid_x, data.valid_y)
+    bs = min(s.bs, len(train))
+    py_state = random.getstate()
+    with torch.random.fork_rng(devices=[]), one_thread(single_thread):
+        torch.manual_seed(s.seed)
+        random.seed(s.seed)  # fastai's DataLoader shuffles with Python's random
+        dls = DataLoaders(
+            DataLoader(train, bs=bs, shuffle=True, drop_last=True, num_workers=0),
+            DataLoader(valid, bs=max(bs, 256), num_workers=0),
+            device=torch.device("cpu"),
+        )
+        learn = Learner(dls, model, loss_func=CrossEntropyLossFlat(), metrics=fastai_accuracy)
+        t0 = time.perf_counter()
+        with learn.no_bar(), learn.no_logging():
+            learn.fit_one_cycle(s.epochs, s.lr, wd=s.wd)
+        seconds = time.perf_counter() - t0
+    random.setstate(py_state)
+    run = Run(seconds=seconds, bs=bs, steps=learn.train_iter, learner=learn)
+    for e, (tl, vl, acc) in enumerate(learn.recorder.values, start=1):
+        run.history.append(
+            dict(epoch=e, train_loss=float(tl), valid_loss=float(vl), accuracy=float(acc))
+        )
+    run.message = f"fastai trained {s.epochs} epoch(s) in {seconds:.2f} s."
+    return run
