@@ -320,9 +320,12 @@ def _metrics(out: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
 
 # "Dropout off vs on": a training set small enough for the CNN to memorise (100 digits of 0-9),
 # many epochs at a high lr, so without dropout the valid loss turns and climbs while train loss
-# falls to ~0; p=0.5 after every conv and before the last layer keeps it from memorising.
+# falls to ~0. p=0.5 on every conv activation (the spreadsheet's masked activations) keeps it from
+# memorising. Measured over split seeds 0-3 and all four heads: off, the valid loss rises 0.2-1.8
+# above its lowest point (except avgpool on two seeds, too few weights to memorise); on, it rises
+# at most 0.17× as much. Dropout before the last layer alone helps the max-pool net much less.
 OVERFIT = dict(digits="0-9", train_size=100, epochs=25, lr=3e-2, bs=16, wd=0.01, seed=0)
-OVERFIT_DROPOUT = dict(dropout=0.5, dropout_at="both")
+OVERFIT_DROPOUT = dict(dropout=0.5, dropout_at="conv")
 
 
 def fit_cnn(

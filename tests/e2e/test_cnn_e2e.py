@@ -117,10 +117,10 @@ def test_dropout_off_vs_on_preset_overlays_two_runs(open_lab):
     wait_kernel(lab, "len(lab.runs) == 2 and not lab.busy", bool, timeout=120)
     rows = table_rows(page)
     assert [r[1] for r in rows] == ["1 dropout off", "2 dropout 0.5"]
-    assert "off" in rows[0] and "0.5 at both" in rows[1]
+    assert "off" in rows[0] and "0.5 at conv" in rows[1]
     page.wait_for_function("() => document.querySelectorAll('.lab8-chart path.line').length === 4")
     rise = lab.kernel(
         "[max(0, r['history'][-1]['valid_loss'] - min(h['valid_loss'] for h in r['history'])) "
         "for r in lab.runs]"
     )
-    assert rise[0] > 0.2 and rise[1] < 0.7 * rise[0]
+    assert rise[0] > 0.2 and rise[1] < 0.3 * rise[0]

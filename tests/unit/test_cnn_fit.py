@@ -34,7 +34,7 @@ def _rise(run) -> float:
     return losses[-1] - min(losses)
 
 
-@pytest.mark.parametrize("head", ["maxpool", "stride2"])
+@pytest.mark.parametrize("head", HEADS)
 def test_dropout_off_overfits_dropout_on_rises_less(head):
     data = cnn_data(OVERFIT["digits"], OVERFIT["train_size"], seed=OVERFIT["seed"])
     assert len(data.train_y) == 100 and data.n_classes == 10
@@ -44,13 +44,14 @@ def test_dropout_off_overfits_dropout_on_rises_less(head):
         runs[name] = fit_cnn(make_cnn(s, data.n_classes), data, s)
         assert runs[name].status == "done" and len(runs[name].history) == OVERFIT["epochs"]
     off, on = runs["off"], runs["on"]
-    # without dropout the model memorises the 100 digits and the valid loss turns and climbs
-    assert off.history[-1]["train_loss"] < 0.01
+    # without dropout the model fits its 100 digits far better than it predicts new ones, and
+    # the valid loss turns and climbs
+    assert off.history[-1]["train_loss"] < 0.5 * off.history[-1]["valid_loss"]
     assert _rise(off) > 0.2
     assert off.history[-1]["valid_loss"] > 1.3 * min(h["valid_loss"] for h in off.history)
-    # with p=0.5 it cannot memorise, and the valid loss rises far less
-    assert on.history[-1]["train_loss"] > 0.2
-    assert _rise(on) < 0.7 * _rise(off)
+    # with p=0.5 on the conv activations it cannot memorise, and the valid loss rises far less
+    assert on.history[-1]["train_loss"] > 2 * off.history[-1]["train_loss"]
+    assert _rise(on) < 0.3 * _rise(off)
 
 
 def test_history_and_valid_numbers_are_the_models():

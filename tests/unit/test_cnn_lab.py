@@ -66,14 +66,14 @@ def test_preset_dropout_off_vs_on_overlays_two_runs():
     runs = lab.compare_dropout()
     assert [r["label"] for r in runs] == ["dropout off", "dropout 0.5"]
     off, on = runs
-    assert off["dropout"] == 0 and on["dropout"] == 0.5 and on["dropout_at"] == "both"
+    assert off["dropout"] == 0 and on["dropout"] == 0.5 and on["dropout_at"] == "conv"
     assert off["train_n"] == OVERFIT["train_size"] and off["head"] == on["head"] == "maxpool"
 
     def rise(r):
         vl = [e["valid_loss"] for e in r["history"]]
         return vl[-1] - min(vl)
 
-    assert rise(off) > 0.2 and rise(on) < 0.7 * rise(off)
+    assert rise(off) > 0.2 and rise(on) < 0.3 * rise(off)
     assert len(lab.panel.chart.marks) == 4  # both runs' curves overlaid
     assert "100 train / 232 valid images of 0, 1, 2, 3, 4, 5, 6, 7, 8, 9" in lab.source
 
