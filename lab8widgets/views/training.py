@@ -162,7 +162,8 @@ class TrainingPanel(W.VBox):
         self._on_train, self._on_clear = on_train, on_clear
         self.train_button.on_click(lambda _b: self._on_train and self._on_train())
         self.clear_button.on_click(lambda _b: self._clear_clicked())
-        self.message = W.HTML("")
+        # two lines always reserved: a run's outcome appearing never moves the chart or controls
+        self.message = W.HTML("", layout=W.Layout(height="38px", overflow="hidden", margin="0"))
         self.message.add_class("lab8-message")
 
         rows: list[W.Widget] = [
@@ -239,6 +240,7 @@ class TrainingPanel(W.VBox):
         )
         self.add_class("lab8-training")
         self.curves: dict[Any, _Curves] = {}
+        self._spare: list[tuple[bq.Lines, bq.Lines]] = []
         self._lock = threading.Lock()
         self._last_draw = 0.0
         self.show_runs([])
@@ -264,19 +266,30 @@ class TrainingPanel(W.VBox):
     def add_run(self, key: Any, label: str, color: str | None = None, epochs: float = 0) -> str:
         """Start a run's pair of curves (``epochs`` planned sets the x axis); returns its colour."""
         color = color or COLORS[len(self.curves) % len(COLORS)]
-        common = dict(scales={"x": self._x, "y": self.y_scale}, colors=[color])
-        train = bq.Lines(
-            x=np.zeros(0), y=np.zeros(0), line_style="dashed", opacities=[0.7],
-            labels=[f"{label} train"], **common,
-        )  # fmt: skip
-        valid = bq.Lines(
-            x=np.zeros(0), y=np.zeros(0), marker="circle", marker_size=24, stroke_width=2.5,
-            labels=[f"{label} valid"], **common,
-        )  # fmt: skip
-        with self._lock:
-            self.curves[key] = _Curves(train, valid)
+        if self._spare:  # reuse a cleared pair: bqplot logs translate(0,NaN) when lines go away
+            train, valid = self._spare.pop(0)
+            with self.chart.hold_sync():
+                for line, kind in ((train, "train"), (valid, "valid")):
+                    with line.hold_sync():
+                        line.scales = {"x": self._x, "y": self.y_scale}
+                        line.colors, line.labels = [color], [f"{label} {kind}"]
+                        line.visible = True
+            with self._lock:
+                self.curves[key] = _Curves(train, valid)
+        else:
+            common = dict(scales={"x": self._x, "y": self.y_scale}, colors=[color])
+            train = bq.Lines(
+                x=np.zeros(0), y=np.zeros(0), line_style="dashed", opacities=[0.7],
+                labels=[f"{label} train"], **common,
+            )  # fmt: skip
+            valid = bq.Lines(
+                x=np.zeros(0), y=np.zeros(0), marker="circle", marker_size=24, stroke_width=2.5,
+                labels=[f"{label} valid"], **common,
+            )  # fmt: skip
+            with self._lock:
+                self.curves[key] = _Curves(train, valid)
+            self.chart.marks = [*self.chart.marks, train, valid]
         self._planned = max(getattr(self, "_planned", 0.0), float(epochs))
-        self.chart.marks = [*self.chart.marks, train, valid]
         self._rescale()
         return color
 
@@ -362,14 +375,28 @@ class TrainingPanel(W.VBox):
         self._rescale()
 
     def clear(self) -> None:
-        """Remove every run's curves and empty the table (axes keep a default domain)."""
+        """Remove every run's curves and empty the table (axes keep a default domain). The lines
+        are emptied, hidden and kept for the next runs: taking them off the figure made bqplot
+        draw a tick at translate(0,NaN)."""
         with self._lock:
+            pairs = [(c.train, c.valid) for c in self.curves.values()]
             self.curves = {}
         self._planned = 0.0
-        self.chart.marks = []
+        with self.chart.hold_sync():
+            for pair in pairs:
+                for line in pair:
+                    with line.hold_sync():
+                        line.x, line.y = np.zeros(0), np.zeros(0)
+                        line.visible = False
+        self._spare.extend(pairs)
         self.message.value = ""
         self._rescale()
         self.show_runs([])
+
+    @property
+    def visible_marks(self) -> list:
+        """The chart's lines that show a run (cleared ones are kept hidden for reuse)."""
+        return [m for m in self.chart.marks if m.visible]
 
     def _clear_clicked(self) -> None:
         if self._on_clear is not None:

@@ -30,6 +30,7 @@ from ..models.collab import (
     bias_table,
     collab_data,
     describe_run,
+    factor_tables,
     fit_collab,
     fit_fastai,
     get_emb_sz,
@@ -137,9 +138,15 @@ class CollabLab(LabBase):
                 raise LabInputError(
                     f"lab.model must be a DotProductBias or CollabNN, got {type(model).__name__}"
                 )
+            users, items = factor_tables(model)
+            if (len(users), len(items)) != (self.data.n_users, self.data.n_items):
+                raise LabInputError(
+                    f"lab.model has {len(users)} users × {len(items)} items; these ratings need "
+                    f"{self.data.n_users} × {self.data.n_items} (make_model(lab.data, ...))"
+                )
             with self._lock:
                 self._model = model
-        self._model_changed()
+            self._model_changed()
 
     def _fingerprint(self) -> tuple:
         ps = list(self._model.parameters())
@@ -299,7 +306,7 @@ class CollabLab(LabBase):
                 {
                     **r,
                     "model_html": html.escape(name)
-                    + f'<br><small style="color:#666">{html.escape(r["size"])}</small>',
+                    + f'<br><small class="lab8-sub">{html.escape(r["size"])}</small>',
                     "bias_shown": "n/a" if r["use_nn"] else ("yes" if r["bias"] else "no"),
                     "epochs_shown": f"{done}/{r['epochs']}",
                 }

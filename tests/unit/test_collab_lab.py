@@ -347,7 +347,8 @@ def test_controls_and_buttons_drive_the_api():
     lab.panel.yscale = "linear"
     assert all(m.scales["y"] is lab.panel.y_scale for m in lab.chart.marks)
     lab.clear_runs()
-    assert lab.runs == [] and lab.chart.marks == [] and "No runs yet" in lab.panel.runs_html.value
+    assert lab.runs == [] and lab.panel.visible_marks == []
+    assert "No runs yet" in lab.panel.runs_html.value
 
 
 @pytest.mark.parametrize(
@@ -428,6 +429,11 @@ def test_run_count_and_callbacks_follow_runs():
     with pytest.raises(ValueError, match="lab.model must be"):
         lab.model = "not a model"
     assert "lab.model must be" in lab.error and lab.model is new
+    from lab8widgets.models.collab import DotProductBias
+
+    with pytest.raises(ValueError, match="these ratings need"):
+        lab.model = DotProductBias(3, 4, 5)
+    assert lab.model is new
 
 
 def test_readers_go_through_cpu_so_a_moved_model_works(monkeypatch):
@@ -514,3 +520,26 @@ def test_no_warnings_on_a_normal_run():
         lab.fit(epochs=1)
     assert [str(w.message) for w in caught] == []
     assert lab.runs[-1]["status"] == "done" and lab.error == ""
+
+
+def test_every_control_is_generated_from_collab_settings():
+    """No limit or default written twice: each control's bounds and value are CollabSettings'."""
+    import ipywidgets as W
+
+    from lab8widgets.models.collab import CollabSettings
+    from lab8widgets.views.controls import NumberField
+
+    lab = CollabLab("synthetic")
+    for name, w in lab.controls.items():
+        if name == "use_nn":
+            assert w.value is CollabSettings.default("use_nn")
+            continue
+        spec = CollabSettings.spec(name)
+        want = lab.default_bs if name == "bs" else CollabSettings.default(name)
+        if isinstance(w, NumberField):
+            assert w.number == want and spec.describe() in w.tooltip
+        elif isinstance(w, W.Dropdown):
+            assert tuple(w.options) == spec.choices and w.value == want
+        else:
+            assert isinstance(w, W.Checkbox) and w.value is want
+    assert lab.settings == CollabSettings(bs=lab.default_bs)

@@ -123,7 +123,8 @@ def test_switching_scales_and_clearing_keep_finite_axes():
     panel.yscale = "log"  # back to log: the same finite, positive domain as before
     assert domain(panel) == (log_lo, log_hi)
     panel.clear()
-    assert panel.chart.marks == [] and "No runs yet" in panel.runs_html.value
+    assert panel.visible_marks == [] and "No runs yet" in panel.runs_html.value
+    assert all(len(m.y) == 0 for m in panel.chart.marks)
     finite_domain(panel)
     panel.yscale = "linear"
     assert finite_domain(panel) == (0.0, 1.0)
@@ -169,3 +170,17 @@ def test_yscale_is_log_or_linear(bad):
     with pytest.raises(traitlets.TraitError):
         panel.yscale = bad
     assert panel.yscale == "log"
+
+
+def test_cleared_lines_are_reused_for_the_next_runs():
+    panel = TrainingPanel(FitSettings)
+    panel.add_run(1, "#1")
+    panel.on_event(1, epoch(1, 1.0, 0.9))
+    first = list(panel.chart.marks)
+    panel.clear()
+    assert panel.visible_marks == [] and len(panel.chart.marks) == 2
+    color = panel.add_run(2, "#2", color="#abcdef")
+    assert panel.chart.marks == first and panel.visible_marks == first
+    assert first[0].colors == [color] and first[1].labels == ["#2 valid"] and len(first[1].y) == 0
+    panel.add_run(3, "#3")
+    assert len(panel.chart.marks) == 4 and len(panel.visible_marks) == 4
