@@ -42,8 +42,9 @@ def pct(xs: list[float], q: float) -> float:
 def python_recompute(n: int) -> tuple[list[float], list[float]]:
     """Per kernel edit: full lab path (message → repainted buffers) and the model's forward alone."""
     from lab8widgets import ConvLab
+    from lab8widgets.models.conv_config import ConvConfig
 
-    lab = ConvLab()
+    lab = ConvLab(config=ConvConfig())  # the default network
     chain = lab.chain
     lab_ms, model_ms = [], []
     for i in range(n + 20):

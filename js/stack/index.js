@@ -1,7 +1,7 @@
 // HeatmapStack: many heatmaps in one widget, in titled groups; the grids of one part of a group
 // share one colour scale (and may show its legend). All values travel in one float32 buffer, so a
 // change that touches many grids (a kernel drag repainting a whole conv chain) is one message from
-// Python and is painted in one animation frame. Gestures go back with the grid's key (a list).
+// Python and is painted in one pass, so in one animation frame. Gestures go back with the grid's key (a list).
 
 import { colorFor, fmt } from "../grid/colors.js";
 import { readFloats } from "../grid/index.js";
@@ -131,11 +131,15 @@ function render({ model, el }) {
     perf().frames.push(performance.now());
   }
 
-  // Every change of one message lands before the next frame: paint them all in that frame.
-  let frame = 0;
+  // One message sets several traits (groups, data, update): paint once, after all of them, in the
+  // same task, so every grid it changed shows in the same animation frame (waiting for the next
+  // requestAnimationFrame would add up to a frame of latency to every drag step).
+  let scheduled = false;
   const onChange = () => {
-    if (!frame) frame = requestAnimationFrame(() => {
-      frame = 0;
+    if (scheduled) return;
+    scheduled = true;
+    queueMicrotask(() => {
+      scheduled = false;
       apply();
     });
   };
@@ -143,7 +147,6 @@ function render({ model, el }) {
   for (const n of names) model.on(`change:${n}`, onChange);
   apply();
   return () => {
-    if (frame) cancelAnimationFrame(frame);
     for (const n of names) model.off(`change:${n}`, onChange);
   };
 }

@@ -22,6 +22,7 @@ MAP_STAGES = ("conv1", "relu1", "conv2", "relu2", "mask", "dropout", "pool")
 MATMUL_MAX_CROP = 6
 # Width budget (px) for the chain at 1280 px: beyond it, the chain scrolls inside its own box.
 CHAIN_WIDTH, MIN_COL = 1040, 92
+KERNEL_HEIGHT = 430  # px: the kernel editors' column never grows taller than this
 
 
 def shape_text(shape: tuple[int, ...]) -> str:
@@ -72,9 +73,12 @@ def chain_layout(meta: OrderedDict[str, StageMeta], model: SpreadsheetCNN) -> li
     keep readable cells and scroll inside the chain's box.
     """
     n, k = model.n_filters, model.kernel_size
-    cols = 1 if n <= 4 else 2
+    # kernel editors keep cells big enough to read and drag (≥ 20 px) and stack at most KERNEL_HEIGHT
+    # high; more kernels go side by side (the chain scrolls sideways, never down the page)
+    kcell = int(max(20, min(36, 150 // k)))
+    rows = max(1, min(n, int(KERNEL_HEIGHT // (k * kcell + 32))))
+    cols = math.ceil(n / rows)
     rows = math.ceil(n / cols)
-    kcell = int(max(20, min(36, 150 // k, (430 / rows - 42) // k)))
     kernel_w = max(cols * (k * kcell + 14), 112)
     groups: list[dict] = [
         {
@@ -103,13 +107,13 @@ def chain_layout(meta: OrderedDict[str, StageMeta], model: SpreadsheetCNN) -> li
     ]
     stages = [s for s in MAP_STAGES if s in meta or (s == "mask" and "dropout" in meta)]
     shape = {s: meta["relu2" if s == "mask" else s].shape for s in stages}
-    mcols = {s: 1 if shape[s][0] <= 4 else 2 for s in stages}
+    mcols = {s: math.ceil(shape[s][0] / 2) for s in stages}  # at most two rows of maps
     spare = CHAIN_WIDTH - kernel_w - 170 - len(stages) * 14
     by_width = spare / sum(mcols[s] * (shape[s][2] + 3) for s in stages)
     for stage in stages:
         C, H, Wd = shape[stage]
         mrows = math.ceil(C / mcols[stage])
-        budget = 400 if stage != "conv2" else 310
+        budget = 430 if stage != "conv2" else 330
         cell = int(max(3, min(7, by_width, (budget / mrows - 36) // H)))
         label = (
             "filter" if stage in ("conv1", "conv2") else ("channel" if mcols[stage] == 1 else "ch")

@@ -329,14 +329,16 @@ def test_largest_network_stays_one_row_scrolling_in_its_box(open_lab, width):
     box = page.evaluate(CHAIN_BOX)
     assert box["rows"] == 1, box  # every stage side by side: nothing wrapped under the kernels
     assert box["right"] <= width + 0.5 and box["pageScroll"] <= box["inner"], box
-    assert box["bottom"] <= 800, box
+    if width == 1280:  # a Voila page: the whole chain on one 1280×800 screen
+        assert box["bottom"] <= 800, box
     assert box["legends"] >= 5  # the red/blue scale is explained, stage by stage
     if width == 850:
         assert box["scroll"] > box["client"]  # the chain scrolls, not the page
     # the softmax is reachable by scrolling the chain box, and then on screen
     page.locator(".lab8-conv-output canvas").scroll_into_view_if_needed()
     out = page.locator(".lab8-conv-output canvas").bounding_box()
-    assert out["x"] + out["width"] <= width + 0.5 and out["y"] + out["height"] <= 800
+    assert out["x"] + out["width"] <= width + 0.5
+    assert page.evaluate("() => document.scrollingElement.scrollLeft") == 0
     assert page.evaluate(OVERLAPS) == []
 
 

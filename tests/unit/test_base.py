@@ -93,9 +93,14 @@ def test_grid_reports_gestures_from_front_end_messages():
             "buffers": [],
         }
     )
-    g._handle_custom_msg({"event": "edit", "row": 0, "col": 1, "value": "abc", "done": True})
-    g._handle_custom_msg({"event": "draw", "cells": [[1, 1, 1.0]], "done": False})
-    g._handle_custom_msg({"event": "edit", "row": "x"})  # malformed: ignored, never raised
+    for content in (
+        {"event": "edit", "row": 0, "col": 1, "value": "abc", "done": True},
+        {"event": "draw", "cells": [[1, 1, 1.0]], "done": False},
+        {"event": "edit", "row": "x"},  # malformed: ignored, never raised
+    ):
+        g._handle_msg(
+            {"content": {"data": {"method": "custom", "content": content}}, "buffers": []}
+        )
     assert clicks == [(2, 1)] and g.selected == [2, 1]
     assert edits == [(0, 1, "abc", True)]
     assert draws == [([(1, 1, 1.0)], False)]
