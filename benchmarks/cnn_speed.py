@@ -12,6 +12,7 @@ Accuracies are the mean over the seeds (200 valid digits: 0.5 points each, so on
     python benchmarks/cnn_speed.py              # 3 seeds, default head
     python benchmarks/cnn_speed.py --head stride2 --seeds 5
     python benchmarks/cnn_speed.py --check      # exit 1 when a target is missed
+    python benchmarks/cnn_speed.py --fastai-one-thread   # fastai on one thread, as ours runs
 
 Targets: ours at least as fast as fastai (ratio ≥ 1), accuracy within 1 point of fastai's.
 Last line: one JSON object with ours_s, ours_accuracy, fastai_s, fastai_accuracy, ratio.
@@ -49,6 +50,11 @@ def main() -> int:
     ap.add_argument("--head", default="maxpool")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--check", action="store_true")
+    ap.add_argument(
+        "--fastai-one-thread",
+        action="store_true",
+        help="run fastai on one intra-op thread, as ours runs (default: torch's default threads)",
+    )
     args = ap.parse_args()
     warnings.filterwarnings("ignore", category=FutureWarning)
     os.environ.setdefault("LAB8WIDGETS_OFFLINE", "1")
@@ -69,13 +75,14 @@ def main() -> int:
         hist = lab.fit(**RECIPE)
         ours_t.append(time.perf_counter() - t0)
         ours_acc.append(hist[-1]["accuracy"])
-        fa = fit_fastai(copy.deepcopy(twin), lab.data, s, single_thread=False)
+        fa = fit_fastai(copy.deepcopy(twin), lab.data, s, single_thread=args.fastai_one_thread)
         fa_t.append(fa.seconds)
         fa_acc.append(fa.history[-1]["accuracy"])
         print(f"  {seed:>4}  {ours_t[-1]:>7.2f}  {ours_acc[-1]:>8.1%}  {fa_t[-1]:>8.2f}  "
               f"{fa_acc[-1]:>10.1%}")  # fmt: skip
     result = dict(
         head=args.head,
+        fastai_threads=1 if args.fastai_one_thread else "default",
         seeds=args.seeds,
         ours_s=round(statistics.median(ours_t), 3),
         ours_accuracy=round(statistics.fmean(ours_acc), 4),
