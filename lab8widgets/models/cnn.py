@@ -115,7 +115,9 @@ def make_cnn(
     with torch.random.fork_rng(devices=[]):  # modules draw weights on construction; _init redraws
         model = _build(s, n_classes)
     _init(model, s.seed)
-    return model
+    # channels-last weights make the convolutions hand channels-last maps to the pooling, whose
+    # CPU kernel is ~3× faster on them (measured: 5 epochs of the max-pool net 25-55% faster)
+    return model.to(memory_format=torch.channels_last)
 
 
 def _build(s: CNNSettings, n_classes: int) -> nn.Sequential:

@@ -87,7 +87,7 @@ class CNNLab(LabBase):
         self.valid_loss = self.accuracy = math.nan
         self._lock = threading.RLock()  # held by the trainer each step; readers take it too
         self._data_cache: dict[tuple, CNNData] = {}
-        self.data = self._load(settings)
+        self._show_data(self._load(settings), settings.seed)
         self._model: nn.Module = make_cnn(settings, self.data.n_classes)
         self._seen: tuple = ()
         self._build(settings)
@@ -99,9 +99,11 @@ class CNNLab(LabBase):
         key = (s.digits, s.train_size, s.seed)
         if key not in self._data_cache:
             self._data_cache[key] = cnn_data(s.digits, s.train_size, seed=s.seed, path=self.path)
-        data = self._data_cache[key]
-        self.source = f"{data.source} · {data.describe()} (split seed {s.seed})"
-        return data
+        return self._data_cache[key]
+
+    def _show_data(self, data: CNNData, seed: int) -> None:
+        self.data = data
+        self.source = f"{data.source} · {data.describe()} (split seed {seed})"
 
     @property
     def model(self) -> nn.Module:
@@ -259,8 +261,9 @@ class CNNLab(LabBase):
         """
         given = {k: v for k, v in dict(epochs=epochs, lr=lr).items() if v is not None}
         s = self.settings.replace(**given, **changes)
+        data = self._load(s)  # here, so a bad digits/train_size raises before anything starts
         self.panel.form.show(s)
-        return self._start(lambda task: self._run(task, s, fresh, label), wait)
+        return self._start(lambda task: self._run(task, s, data, fresh, label), wait)
 
     @api_call
     def compare_dropout(self, p: float = 0.5, *, wait: bool = True) -> list[dict]:
@@ -271,13 +274,14 @@ class CNNLab(LabBase):
         it shows the same curves every time. Returns the two runs."""
         base = self.settings.replace(**OVERFIT, dropout=0.0)
         on = base.replace(**{**OVERFIT_DROPOUT, "dropout": p})
+        data = self._load(base)
 
         def both(task):
             start = len(self.runs)
             for s, label in ((base, "dropout off"), (on, f"dropout {p:g}")):
                 if task.stopped:
                     break
-                self._run(task, s, True, label, raise_diverged=False)
+                self._run(task, s, data, True, label, raise_diverged=False)
             return self.runs[start:]
 
         self.panel.form.show(on)
@@ -297,15 +301,16 @@ class CNNLab(LabBase):
             raise task.exception
         return task.result
 
-    def _run(self, task, s: CNNSettings, fresh: bool, label: str = "", raise_diverged=True):
-        data = self._load(s)
+    def _run(self, task, s: CNNSettings, data: CNNData, fresh: bool, label: str = "",
+             raise_diverged: bool = True):  # fmt: skip
         with self._lock:
             if fresh:
                 model = make_cnn(s, data.n_classes).to(model_device(self._model))
             else:
                 model = self._model
             self._check_shape(model, data)  # fresh=False on other digits: refused, nothing changed
-            self.data, self._model = data, model
+            self._model = model
+        self._show_data(data, s.seed)
         n = (self.runs[-1]["run"] + 1) if self.runs else 1
         color = COLORS[(n - 1) % len(COLORS)]
         self.panel.add_run(n, f"#{n} {label}".strip(), color, epochs=s.epochs)

@@ -87,6 +87,10 @@ def test_preset_dropout_off_vs_on_overlays_two_runs():
         (dict(activation="swish"), "activation must be one of 'relu'"),
         (dict(channels=0), "channels must be an integer from 1 to 128, got 0"),
         (dict(lr=float("nan")), "lr must be"),
+        (
+            dict(digits="0-9", train_size=5),
+            "train_size must be 0 (all) or at least one image per class (10), got 5",
+        ),
     ],
 )
 def test_bad_input_is_a_value_error_and_a_banner_and_nothing_changes(trained, kwargs, says):
