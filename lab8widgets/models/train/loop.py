@@ -217,7 +217,11 @@ def fit(
                 xb, yb = xb.to(device), yb.to(device)
                 with lock:
                     leaves, xl = opt.gather(xb)
-                    pred = functional_call(model, leaves, (xl,)) if leaves else model(xl)
+                    pred = (  # gathered rows stand in for their tables (no weights are tied)
+                        functional_call(model, leaves, (xl,), tie_weights=False, strict=False)
+                        if leaves
+                        else model(xl)
+                    )
                     loss = loss_func(pred, yb)
                     lv = float(loss.detach())
                     if not math.isfinite(lv):
