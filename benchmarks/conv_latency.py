@@ -85,6 +85,16 @@ WATCH = """() => {
 }"""
 
 
+def settle(kernel, want: float, timeout: float = 20.0) -> float:
+    """The dragged weight once the kernel has handled every queued edit (a loaded machine lags)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = kernel.eval("round(lab.model.conv1.weight[0, 0, 1, 1].item(), 2)")
+        if abs(got - want) < 1e-6 or time.monotonic() > deadline:
+            return got
+        time.sleep(0.2)
+
+
 def drag_latency(browser, stock: bool, steps: int, fast_steps: int) -> dict[str, list[float] | str]:
     """Slow drag (one step per STEP_MS): per-edit latencies. Fast drag (one step per frame): settle time."""
     server = Server("conv", stock=stock)
@@ -93,7 +103,7 @@ def drag_latency(browser, stock: bool, steps: int, fast_steps: int) -> dict[str,
         context = browser.new_context(viewport={"width": 1280, "height": 800})
         page = context.new_page()
         before = server.kernel_files()
-        page.goto(server.url, wait_until="domcontentloaded")
+        page.goto(server.url, wait_until="domcontentloaded", timeout=180_000)
         page.wait_for_selector(".lab8-conv-output .lab8-grid", timeout=90_000)
         kernel = Kernel(wait_for_new_kernel(server, before))
         cell = kernel.eval("lab.chain.props(('kernel', 0))['cell']")
@@ -116,7 +126,7 @@ def drag_latency(browser, stock: bool, steps: int, fast_steps: int) -> dict[str,
             "() => performance.getEntriesByName('lab8-edit').map(e => e.startTime)"
         )
         paints = page.evaluate("() => globalThis.__conv")
-        got = kernel.eval("round(lab.model.conv1.weight[0, 0, 1, 1].item(), 2)")
+        got = settle(kernel, round(steps * 0.1, 2))
         assert abs(got - round(steps * 0.1, 2)) < 1e-6, got
         out: dict[str, list[float] | str] = {"kernel": [], "conv1": [], "chain": []}
         for i, t in enumerate(edits):
@@ -146,7 +156,7 @@ def drag_latency(browser, stock: bool, steps: int, fast_steps: int) -> dict[str,
         )
         paints = page.evaluate("() => globalThis.__conv")
         last_paint = max(p for ps in paints.values() for p in ps)
-        got = kernel.eval("round(lab.model.conv1.weight[0, 0, 1, 1].item(), 2)")
+        got = settle(kernel, round((steps - fast_steps) * 0.1, 2))
         assert abs(got - round((steps - fast_steps) * 0.1, 2)) < 1e-6, got
         shown = kernel.eval("float(lab.chain.values(('output',)).sum())")
         out["fast_edits"] = [len(edits), (edits[-1] - edits[0]) / max(1, len(edits) - 1)]

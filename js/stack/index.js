@@ -10,33 +10,41 @@ import { perf } from "../grid/perf.js";
 
 const keyStr = (key) => key.join("-");
 
-function legend(part) {
+// A part's colour bar and its -v / 0 / +v labels; drawn again in place when the scale changes (the
+// DOM is never rebuilt for that: removing a canvas mid-drag would drop its pointer capture).
+function legend() {
   const box = document.createElement("div");
   box.className = "lab8-stack-legend";
   const bar = document.createElement("canvas");
-  const w = 84;
-  bar.width = w;
+  bar.width = 84;
   bar.height = 8;
-  bar.style.width = `${w}px`;
+  bar.style.width = "84px";
   bar.style.height = "8px";
-  const ctx = bar.getContext("2d");
-  const lo = part.vmin ?? -1;
-  const hi = part.vmax ?? 1;
-  for (let x = 0; x < w; x++) {
-    ctx.fillStyle = colorFor(lo + ((hi - lo) * (x + 0.5)) / w, lo, hi, part.cmap || "diverging")[0];
-    ctx.fillRect(x, 0, 1, 8);
-  }
   const labels = document.createElement("div");
   labels.className = "lab8-stack-legend-labels";
-  const mid = part.cmap === "gray" ? (lo + hi) / 2 : 0;
-  for (const v of [lo, mid, hi]) {
-    const s = document.createElement("span");
-    s.textContent = fmt(v, Math.abs(hi - lo) >= 10 ? 0 : Math.abs(hi - lo) >= 1 ? 1 : 2);
-    labels.appendChild(s);
-  }
+  for (let i = 0; i < 3; i++) labels.appendChild(document.createElement("span"));
   box.append(bar, labels);
-  box.dataset.scale = `${lo},${hi}`;
   return box;
+}
+
+function drawLegend(box, part) {
+  const lo = part.vmin ?? -1;
+  const hi = part.vmax ?? 1;
+  const cmap = part.cmap || "diverging";
+  const key = `${lo},${hi},${cmap}`;
+  if (box.dataset.scale === key) return;
+  const bar = box.firstChild;
+  const ctx = bar.getContext("2d");
+  for (let x = 0; x < bar.width; x++) {
+    ctx.fillStyle = colorFor(lo + ((hi - lo) * (x + 0.5)) / bar.width, lo, hi, cmap)[0];
+    ctx.fillRect(x, 0, 1, bar.height);
+  }
+  const mid = cmap === "gray" ? (lo + hi) / 2 : 0;
+  const d = Math.abs(hi - lo) >= 10 ? 0 : Math.abs(hi - lo) >= 1 ? 1 : 2;
+  [lo, mid, hi].forEach((v, i) => {
+    box.lastChild.children[i].textContent = fmt(v, d);
+  });
+  box.dataset.scale = key;
 }
 
 function render({ model, el }) {
@@ -44,13 +52,15 @@ function render({ model, el }) {
   root.className = "lab8-stack";
   el.appendChild(root);
   const grids = new Map(); // key string → { grid, v }
+  let legends = []; // [element, group index, part index]
   let layoutSig = "";
   let frameNo = 0;
 
   function build(groups, prefix) {
     root.replaceChildren();
+    legends = [];
     const seen = new Set();
-    for (const g of groups) {
+    groups.forEach((g, gi) => {
       if (g.symbol) {
         const sym = document.createElement("div");
         sym.className = "lab8-stack-symbol";
@@ -72,7 +82,7 @@ function render({ model, el }) {
         }
         col.appendChild(head);
       }
-      for (const part of g.parts) {
+      g.parts.forEach((part, pi) => {
         const box = document.createElement("div");
         box.className = "lab8-stack-part";
         box.style.gridTemplateColumns = `repeat(${part.columns || 1}, auto)`;
@@ -92,10 +102,14 @@ function render({ model, el }) {
           box.appendChild(cell);
         }
         col.appendChild(box);
-        if (part.legend) col.appendChild(legend(part));
-      }
+        if (part.legend) {
+          const el = legend();
+          legends.push([el, gi, pi]);
+          col.appendChild(el);
+        }
+      });
       root.appendChild(col);
-    }
+    });
     for (const k of [...grids.keys()]) if (!seen.has(k)) grids.delete(k);
   }
 
@@ -106,7 +120,7 @@ function render({ model, el }) {
     // the layout (groups, parts, grid keys, shapes, titles of heads, legends' scales) decides the DOM
     const sig = JSON.stringify([
       prefix,
-      groups.map((g) => [g.key, g.title, g.notes, g.symbol, g.parts.map((p) => [p.columns, p.legend && [p.vmin, p.vmax, p.cmap], p.grids.map((s) => s.key)])]),
+      groups.map((g) => [g.key, g.title, g.notes, g.symbol, g.parts.map((p) => [p.columns, p.legend, p.grids.map((s) => s.key)])]),
     ]);
     if (sig !== layoutSig) {
       build(groups, prefix);
@@ -125,6 +139,7 @@ function render({ model, el }) {
         }
       }
     }
+    for (const [el, gi, pi] of legends) drawLegend(el, groups[gi].parts[pi]);
     frameNo += 1;
     root.dataset.frame = String(frameNo);
     root.dataset.update = String(model.get("update"));

@@ -21,7 +21,7 @@ __all__ = ["ActivationPanel", "MatmulPanel", "chain_layout", "shape_text"]
 MAP_STAGES = ("conv1", "relu1", "conv2", "relu2", "mask", "dropout", "pool")
 MATMUL_MAX_CROP = 6
 # Width budget (px) for the chain at 1280 px: beyond it, the chain scrolls inside its own box.
-CHAIN_WIDTH, MIN_COL = 1040, 92
+CHAIN_WIDTH, MIN_COL = 1000, 92
 KERNEL_HEIGHT = 430  # px: the kernel editors' column never grows taller than this
 
 

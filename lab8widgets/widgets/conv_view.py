@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 POOL_LABELS = {"max": "max pool", "avg": "avg pool", "none": "no pool"}
 INPUT_COL = 176
+PRED_COL = 120
 ROW = dict(flex_flow="row wrap", align_items="center", gap="2px 10px")
 
 
@@ -196,24 +197,26 @@ def build_view(lab: ConvLab) -> None:
         "<span class='lab8-conv-note'>click any cell to see its receptive field</span>"
     )
     lab.rf_note.add_class("lab8-conv-rf")
-    lab.prediction = W.HTML(layout=W.Layout(max_width="420px"))
+    lab.prediction = W.HTML(layout=W.Layout(width=f"{PRED_COL}px"))
     lab.prediction.add_class("lab8-conv-prediction")
     lab.fit_button = W.Button(
-        description="refit dense layer",
-        layout=W.Layout(width="150px", flex="0 0 auto"),
+        description="refit dense",
+        layout=W.Layout(width="116px", flex="0 0 auto"),
         tooltip="logistic regression on the sample's pooled features",
     )
     lab.fit_button.add_class("lab8-conv-fit")
     lab.fit_button.on_click(lambda _b: _guarded(lab, lab.fit_dense))
+    pred_col = W.VBox(
+        [_head("prediction"), lab.prediction, lab.fit_button],
+        layout=W.Layout(align_items="center", width=f"{PRED_COL}px", flex="0 0 auto"),
+    )
+    pred_col.add_class("lab8-conv-col")
     row = W.HBox(
-        [input_col, lab.chain], layout=W.Layout(align_items="flex-start", gap="6px", width="100%")
+        [input_col, lab.chain, pred_col],
+        layout=W.Layout(align_items="flex-start", gap="4px", width="100%"),
     )
     row.add_class("lab8-conv-row")
-    footer = W.HBox(
-        [lab.rf_note, lab.prediction, lab.fit_button],
-        layout=W.Layout(align_items="center", gap="4px 16px", flex_flow="row wrap"),
-    )
-    lab.network = W.VBox([lab.summary, row, footer])
+    lab.network = W.VBox([lab.summary, row, lab.rf_note])
     lab.matmul = MatmulPanel(lab.guard)
     lab.activation_panel = ActivationPanel()
     lab.tabs = W.Tab(

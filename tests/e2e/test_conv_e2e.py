@@ -362,12 +362,16 @@ def test_dropout_toggle_mask_and_kernel_state(open_lab):
     assert lab.kernel(ok) < 1e-5
     assert "×2" in page.inner_text(".lab8-conv-scaling")
     before = lab.kernel("lab.dropout_mask.tobytes()")
+    version = int(data(page, "mask-0", "version"))
     page.click(".lab8-conv-new-mask")
     page.wait_for_function(
-        "([sel, old]) => document.querySelector(sel).dataset.sum !== old",
-        arg=[grid("mask-0"), data(page, "mask-0", "sum")],
+        "([sel, v]) => +document.querySelector(sel).dataset.version > v",
+        arg=[grid("mask-0"), version],
     )
     assert lab.kernel("lab.dropout_mask.tobytes()") != before
+    for ch in (0, 1):  # the page shows the new mask
+        want = lab.kernel(f"float(lab.dropout_mask[{ch}].sum())")
+        wait_data(page, f"mask-{ch}", "sum", f"{want:.4f}")
     want = lab.kernel("float(lab.activations['pool'][0].astype('float64').sum())")
     page.wait_for_function(  # later stages follow the new mask
         "([sel, want]) => Math.abs(+document.querySelector(sel).dataset.sum - want) < 1e-3 * Math.max(1, want)",
