@@ -40,6 +40,7 @@ LABS: tuple[Lab, ...] = (
     Lab("collab", "lab8widgets.widgets.collab:CollabLab", "CollabLab: retrain collaborative filtering on MovieLens, side by side with fastai"),
     Lab("scratch", "lab8widgets.widgets.scratch:ScratchLab", "ScratchLab: embeddings from scratch: nn.Parameter, lookup = one-hot matmul, words as rows"),
     Lab("explorer", "lab8widgets.widgets.explorer:EmbeddingExplorer", "EmbeddingExplorer: PCA map, biases and neighbours of a trained recommender, linked; play the new user"),
+    Lab("cnn", "lab8widgets.widgets.cnn:CNNLab", "CNNLab: train a small CNN on MNIST digits live; heads, activations and dropout off vs on"),
 )  # fmt: skip
 
 

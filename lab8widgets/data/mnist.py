@@ -71,6 +71,42 @@ def mnist_sample(digits: Sequence[int] = (3, 7), path: str | Path | None = None)
     )
 
 
+def mnist_digits(
+    digits: Sequence[int] = tuple(range(10)),
+    path: str | Path | None = None,
+    max_per_digit: int = MAX_PER_DIGIT,
+) -> Digits:
+    """Real MNIST images of ``digits`` for training a CNN, from the best place available.
+
+    ``path`` first (an ``.npz``, fastai's ``mnist_sample`` layout or full MNIST's ``mnist_png``
+    layout with ``training/<digit>/*.png``), then fastai's cache: ``mnist_sample`` when only 3s and
+    7s are wanted (the lesson's data), full MNIST (``mnist_png``) for any digits, and last the subset
+    shipped with the package. At most ``max_per_digit`` images per digit are read from PNG folders.
+    """
+    wanted = _check_digits(digits)
+    if path is not None:
+        given = Path(path).expanduser()
+        for folder in (given, given / "mnist_png"):
+            if _png_folder_has(folder, wanted, "training"):
+                images, labels = _from_pngs(folder, wanted, ("training", "testing"), max_per_digit)
+                return Digits(images, labels, f"{LICENCE}; {_count(labels)} from {folder}")
+        return mnist_sample(wanted, path=given)
+    cache = fastai_data_dir()
+    sample = cache / "mnist_sample"
+    if set(wanted) <= set(FASTAI_DIGITS) and _png_folder_has(sample, wanted):
+        images, labels = _from_pngs(sample, wanted, ("train", "valid"), max_per_digit)
+        return Digits(
+            images, labels, f"{LICENCE}; {_count(labels)} from fastai's mnist_sample at {sample}"
+        )
+    full = cache / "mnist_png"
+    if _png_folder_has(full, wanted, "training"):
+        images, labels = _from_pngs(full, wanted, ("training", "testing"), max_per_digit)
+        return Digits(
+            images, labels, f"{LICENCE}; {_count(labels)} from fastai's full MNIST at {full}"
+        )
+    return mnist_sample(wanted)
+
+
 def _check_digits(digits: Sequence[int]) -> tuple[int, ...]:
     if isinstance(digits, numbers.Integral):
         digits = (digits,)
@@ -109,19 +145,24 @@ def _from_npz(path: Path, wanted: tuple[int, ...]) -> tuple[np.ndarray, np.ndarr
     return (images.astype(np.float32) / np.float32(scale)), labels[keep].astype(np.int64)
 
 
-def _png_folder_has(folder: Path, wanted: tuple[int, ...]) -> bool:
-    return all(any((folder / "train" / str(d)).glob("*.png")) for d in wanted)
+def _png_folder_has(folder: Path, wanted: tuple[int, ...], train: str = "train") -> bool:
+    return all(any((folder / train / str(d)).glob("*.png")) for d in wanted)
 
 
-def _from_pngs(folder: Path, wanted: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """Read up to MAX_PER_DIGIT PNGs per digit, train before valid, in file-name order."""
+def _from_pngs(
+    folder: Path,
+    wanted: tuple[int, ...],
+    parts: tuple[str, str] = ("train", "valid"),
+    limit: int = MAX_PER_DIGIT,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Read up to ``limit`` PNGs per digit, train before valid, in file-name order."""
     from PIL import Image  # lazy: only needed for the fastai layout
 
     images, labels = [], []
     for d in wanted:
-        files = sorted((folder / "train" / str(d)).glob("*.png"))
-        files += sorted((folder / "valid" / str(d)).glob("*.png"))
-        for file in files[:MAX_PER_DIGIT]:
+        files = sorted((folder / parts[0] / str(d)).glob("*.png"))
+        files += sorted((folder / parts[1] / str(d)).glob("*.png"))
+        for file in files[:limit]:
             with Image.open(file) as im:
                 arr = np.asarray(im.convert("L"), dtype=np.uint8)
             if arr.shape != (28, 28):

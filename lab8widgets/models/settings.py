@@ -54,8 +54,12 @@ class Spec:
             return None
         bad = ValueError(f"{name} must be {self.describe()}, got {value!r}")
         if self.choices:
-            if isinstance(value, str) and value in self.choices:
-                return value
+            # text choices take text; number choices (batch sizes) take exactly those numbers
+            if self.kind is str:
+                if isinstance(value, str) and value in self.choices:
+                    return value
+            elif not isinstance(value, bool | str) and value in self.choices:
+                return self.kind(value)
             raise bad
         if self.kind is bool:
             if isinstance(value, bool | int) and value in (0, 1):
@@ -88,7 +92,7 @@ def setting(default: Any, kind: type | None = None, **spec: Any) -> Any:
     if kind is None:
         kind = type(default) if default is not None else float
         if spec.get("choices"):
-            kind = str
+            kind = type(spec["choices"][0])
     return dataclasses.field(default=default, metadata={_KEY: Spec(kind=kind, **spec)})
 
 

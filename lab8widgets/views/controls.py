@@ -96,11 +96,8 @@ class NumberField(W.Text):
                 value = None
             else:
                 try:
-                    raw: Any = (
-                        int(text)
-                        if self._spec.kind is int and text.lstrip("-").isdigit()
-                        else float(text)
-                    )
+                    # whole numbers stay ints, so a message quotes "100" as typed, not "100.0"
+                    raw: Any = int(text) if text.lstrip("-").isdigit() else float(text)
                 except ValueError:
                     raw = text
                 value = self._spec.check(self._name, raw)

@@ -201,7 +201,12 @@ class LabBase(W.VBox):
 
     @contextmanager
     def guard(self, clear: bool = True):
-        """Run a front-end callback: bad input becomes the banner text instead of a traceback."""
+        """Run a front-end callback: bad input becomes the banner text instead of a traceback.
+
+        With ``clear`` the banner is cleared as the callback starts, so a success clears an old
+        message while a message the callback itself shows (``fail``, a diverged run) stays."""
+        if clear:
+            self.error = ""
         try:
             yield
         except (LabInputError, ValueError, TypeError, KeyError) as e:
@@ -210,21 +215,20 @@ class LabBase(W.VBox):
         except Exception as e:
             log.error("lab callback failed:\n%s", traceback.format_exc())
             self.error = f"{type(e).__name__}: {e}"
-        else:
-            if clear:
-                self.error = ""
 
     @contextmanager
     def api(self):
-        """Run a Python API call: bad input shows the same banner text as a gesture, then raises."""
+        """Run a Python API call: bad input shows the same banner text as a gesture, then raises.
+
+        The banner clears as the call starts (a success clears an old message; a message the call
+        itself shows, such as a diverged run's, stays)."""
+        self.error = ""
         try:
             yield
         except (LabInputError, ValueError, TypeError, KeyError) as e:
             msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
             self.error = str(msg)
             raise
-        else:
-            self.error = ""
 
     # --- following lab.model --------------------------------------------------------------------
     def follow_model(self, check: Callable[[], None]) -> None:

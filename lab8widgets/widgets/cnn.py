@@ -1,0 +1,374 @@
+"""CNNLab: train the lesson's small CNN on real MNIST digits, live, and watch what dropout does.
+
+A thin lab: ``models.cnn`` holds the network (four heads, dropout, activations), the data and the
+fit (the labs' one loop in ``models.train``); ``views.training.TrainingPanel`` holds the settings
+form, Train, the streaming chart and the runs table. This module wires them to one live
+``lab.model``, the "dropout off vs on" preset and the misclassified-digits gallery.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+import threading
+from pathlib import Path
+from typing import Any
+
+import ipywidgets as W
+import numpy as np
+import torch
+import traitlets
+from torch import nn
+
+from ..models.cnn import (
+    OVERFIT,
+    OVERFIT_DROPOUT,
+    CNNData,
+    CNNSettings,
+    cnn_data,
+    evaluate,
+    fit_cnn,
+    make_cnn,
+    misclassified,
+)
+from ..models.train import Run, model_device
+from ..views.training import COLORS, Column, TrainingPanel
+from ._base import LabBase, LabInputError, api_call, reject_unknown
+
+__all__ = ["CNNLab"]
+
+FIELDS = ("head", "activation", "dropout", "dropout_at", "channels", "digits", "train_size",
+          "epochs", "lr", "wd", "bs", "seed")  # fmt: skip
+GALLERY = 24  # misclassified digits shown
+RUN_COLUMNS = (
+    Column("color", ""),
+    Column("run_shown", "#"),
+    Column("model_shown", "model"),
+    Column("dropout_shown", "dropout"),
+    Column("train_n", "train"),
+    Column("epochs_shown", "epochs"),
+    Column("lr", "lr", lambda v: f"{v:.1e}"),
+    Column("train_loss", "train loss"),
+    Column("valid_loss", "valid loss"),
+    Column("accuracy", "accuracy", lambda v: "–" if math.isnan(v) else f"{v:.1%}"),
+    Column("seconds", "s", lambda v: f"{v:.2f}"),
+    Column("status", "status"),
+)
+
+
+class CNNLab(LabBase):
+    """A small CNN on MNIST: pick the head, dropout, activation and channels, press Train.
+
+    ``CNNLab(head="maxpool" | "stride2" | "avgpool" | "concatpool", dropout=0.0,
+    activation="relu", dropout_at="head", channels=8, digits="3 vs 7" | "0-9", train_size=0, ...)``;
+    ``path`` points at your own MNIST (``mnist_png``/``mnist_sample`` layout or an ``.npz``).
+
+    Public state: ``lab.model`` (the live ``nn.Module``: change it in a cell, or assign one, and
+    the valid accuracy and misclassified digits follow), ``lab.data``, ``lab.settings``,
+    ``lab.runs`` (one dict per run), ``lab.history`` (the last run's epochs: ``epoch``,
+    ``train_loss``, ``valid_loss``, ``accuracy`` …), ``lab.misclassified`` ((valid index, true
+    digit, predicted digit) for the current model).
+    """
+
+    def __init__(self, head: str = "maxpool", dropout: float = 0.0, activation: str = "relu",
+                 *, path: str | Path | None = None, **kwargs: Any):  # fmt: skip
+        fields = set(CNNSettings.specs())
+        reject_unknown("CNNLab", {k: v for k, v in kwargs.items() if k not in fields},
+                       sorted({"head", "dropout", "activation", "path", *fields}))  # fmt: skip
+        settings = CNNSettings(head=head, dropout=dropout, activation=activation, **kwargs)
+        super().__init__(title="CNNLab · a small CNN on MNIST digits (Lesson 8)")
+        self.add_class("lab8-cnn")
+        self.path = path
+        self.runs: list[dict] = []
+        self.history: list[dict] = []
+        self.misclassified: list[tuple[int, int, int]] = []
+        self.valid_loss = self.accuracy = math.nan
+        self._lock = threading.RLock()  # held by the trainer each step; readers take it too
+        self._data_cache: dict[tuple, CNNData] = {}
+        self._show_data(self._load(settings), settings.seed)
+        self._model: nn.Module = make_cnn(settings, self.data.n_classes)
+        self._seen: tuple = ()
+        self._build(settings)
+        self._model_changed()
+        self.follow_model(self._check_model)
+
+    # --- data and the live model ------------------------------------------------------------------
+    def _load(self, s: CNNSettings) -> CNNData:
+        key = (s.digits, s.train_size, s.seed)
+        if key not in self._data_cache:
+            self._data_cache[key] = cnn_data(s.digits, s.train_size, seed=s.seed, path=self.path)
+        return self._data_cache[key]
+
+    def _show_data(self, data: CNNData, seed: int) -> None:
+        self.data = data
+        self.source = f"{data.source} · {data.describe()} (split seed {seed})"
+
+    @property
+    def model(self) -> nn.Module:
+        """The live torch module: what Train trains and what every number on screen comes from."""
+        return self._model
+
+    @model.setter
+    def model(self, model: nn.Module) -> None:
+        with self.api():
+            self._check_shape(model, self.data)
+            with self._lock:
+                self._model = model
+        self._model_changed()
+
+    @staticmethod
+    def _check_shape(model: Any, data: CNNData) -> None:
+        if not isinstance(model, nn.Module):
+            raise LabInputError(f"lab.model must be a torch nn.Module, got {type(model).__name__}")
+        x = data.valid_x[:2].to(model_device(model))
+        try:
+            with torch.no_grad():
+                out = model.eval()(x)
+        except Exception as e:
+            raise LabInputError(f"lab.model fails on a batch of 1×28×28 digits: {e}") from None
+        if tuple(out.shape) != (2, data.n_classes):
+            raise LabInputError(
+                f"lab.model must map (N, 1, 28, 28) digits to (N, {data.n_classes}) class "
+                f"scores, got {tuple(out.shape)}"
+            )
+
+    def _fingerprint(self) -> tuple:
+        return (id(self._model), *((p.data_ptr(), p._version) for p in self._model.parameters()))
+
+    def _check_model(self) -> None:
+        """After each notebook cell: re-read the model if it changed (edited, moved, replaced)."""
+        if not self.busy and self._fingerprint() != self._seen:
+            self._model_changed()
+
+    def _model_changed(self) -> None:
+        with self._lock:
+            self._seen = self._fingerprint()
+            d = self.data
+            loss, acc, pred = evaluate(self._model, d.valid_x, d.valid_y)
+        self.valid_loss, self.accuracy = loss, acc
+        self.misclassified = misclassified(pred, d, limit=len(d.valid_y))
+        self._render_model()
+
+    # --- views --------------------------------------------------------------------------------------
+    def _build(self, settings: CNNSettings) -> None:
+        self.compare_button = W.Button(
+            description="Dropout off vs on",
+            icon="clone",
+            layout=W.Layout(width="170px"),
+            tooltip=f"train on {OVERFIT['train_size']} digits for {OVERFIT['epochs']} epochs, "
+            "without and with dropout p=0.5, and overlay the curves",
+        )
+        self.compare_button.add_class("lab8-dropout-compare")
+        self.compare_button.on_click(
+            lambda _b: self._click(lambda: self.compare_dropout(wait=False))
+        )
+        self.panel = TrainingPanel(
+            CNNSettings,
+            FIELDS,
+            settings,
+            on_train=lambda: self._click(lambda: self.fit(wait=False)),
+            on_clear=lambda: self._click(self.clear_runs),
+            on_error=self.fail,
+            on_change=lambda _n, _v: self.clear_error(),
+            buttons=[self.compare_button],
+            columns=RUN_COLUMNS,
+            loss_label="cross-entropy",
+            chart_width="480px",  # leaves the runs table its columns at 1,280 px
+            progress=False,  # LabBase's reserved row has progress and Stop
+        )
+        traitlets.dlink((self, "busy"), (self.panel, "busy"))
+        self.controls = self.panel.form.controls
+        self.model_html = W.HTML(layout=W.Layout(max_width="560px"))
+        self.model_html.add_class("lab8-cnn-model")
+        self.panel.below_chart.children = [self.model_html]
+        self.gallery = W.HTML()
+        self.gallery.add_class("lab8-misclassified")
+        self.body.children = [self.panel, self.gallery]
+        self.panel.show_runs([])
+
+    def _click(self, fn) -> None:
+        with self.guard():
+            fn()
+
+    @property
+    def settings(self) -> CNNSettings:
+        """The controls as a validated CNNSettings (what Train would run)."""
+        return self.panel.settings()
+
+    def _render_model(self) -> None:
+        m, d = self._model, self.data
+        layers = " → ".join(html.escape(n) for n, _ in m.named_children()) or type(m).__name__
+        total = sum(p.numel() for p in m.parameters())
+        dev = model_device(m)
+        where = "" if dev.type == "cpu" else f" · on {dev}"
+        self.model_html.value = (
+            f'<div class="lab8-note"><b>lab.model</b>: {layers} · {total:,} parameters{where}'
+            f"<br>On the {len(d.valid_y):,} valid digits: accuracy <b>{self.accuracy:.1%}</b>, "
+            f"loss {self.valid_loss:.4f} (eval mode: dropout off)</div>"
+        )
+        wrong = self.misclassified[:GALLERY]
+        if not wrong:
+            self.gallery.value = (
+                '<div class="lab8-section">Misclassified valid digits</div>'
+                '<div class="lab8-note">None: every valid digit is classified right.</div>'
+            )
+            return
+        cells = "".join(
+            f'<figure style="margin:0;text-align:center" title="valid #{i}: a {t}, predicted {p}">'
+            f'<img src="{_png(d.valid_x[i, 0].numpy())}" width="56" height="56" '
+            f'style="image-rendering:pixelated;border:1px solid #ddd"/>'
+            f'<figcaption class="lab8-note">{t} → <b style="color:#b00">{p}</b></figcaption>'
+            "</figure>"
+            for i, t, p in wrong
+        )
+        self.gallery.value = (
+            f'<div class="lab8-section">Misclassified valid digits ({len(self.misclassified)} '
+            f"of {len(d.valid_y)}; true → predicted)</div>"
+            f'<div style="display:flex;flex-wrap:wrap;gap:6px">{cells}</div>'
+        )
+
+    def _render_runs(self) -> None:
+        rows, best, best_loss = [], -1, math.inf
+        for i, r in enumerate(self.runs):
+            stopped = r["status"] == "stopped"
+            done = f"{r['epochs_done']:.2f}" if stopped else f"{int(r['epochs_done'])}"
+            p = r["dropout"]
+            rows.append(
+                {
+                    **r,
+                    "run_shown": f"{r['run']} {r['label']}".strip(),
+                    "model_shown": f"{r['head']} · {r['activation']} · {r['channels']}ch",
+                    "dropout_shown": f"{p:g} at {r['dropout_at']}" if p else "off",
+                    "epochs_shown": f"{done}/{r['epochs']}",
+                }
+            )
+            if r["status"] != "diverged" and r["valid_loss"] < best_loss:
+                best, best_loss = i, r["valid_loss"]
+        self.panel.show_runs(rows, best)
+
+    # --- training -----------------------------------------------------------------------------------
+    @api_call
+    def fit(self, epochs: int | None = None, lr: float | None = None, *, fresh: bool = True,
+            wait: bool = True, label: str = "", **changes: Any) -> list[dict]:  # fmt: skip
+        """Train a CNN with fastai's one-cycle recipe; blocks (unless ``wait=False``) while the
+        page streams, and returns the run's per-epoch history (also ``lab.history``).
+
+        ``changes`` are any CNNSettings fields (``head``, ``dropout``, ``activation`` …); the form
+        shows them. ``fresh=False`` keeps training ``lab.model`` instead of building a new one. A
+        diverging lr stops the run, restores the last good weights and raises ValueError.
+        """
+        given = {k: v for k, v in dict(epochs=epochs, lr=lr).items() if v is not None}
+        s = self.settings.replace(**given, **changes)
+        data = self._load(s)  # here, so a bad digits/train_size raises before anything starts
+        self.panel.form.show(s)
+        return self._start(lambda task: self._run(task, s, data, fresh, label), wait)
+
+    @api_call
+    def compare_dropout(self, p: float = 0.5, *, wait: bool = True) -> list[dict]:
+        """The preset "dropout off vs on": two runs on a small training set (``OVERFIT``), with the
+        form's head, activation and channels, first without dropout, then with ``p`` on every conv
+        activation. Without dropout the valid loss turns and climbs (the model memorises its 100
+        digits); with it, it rises far less. The preset's split and weights use a fixed seed, so
+        it shows the same curves every time. Returns the two runs."""
+        base = self.settings.replace(**OVERFIT, dropout=0.0)
+        on = base.replace(**{**OVERFIT_DROPOUT, "dropout": p})
+        data = self._load(base)
+
+        def both(task):
+            start = len(self.runs)
+            for s, label in ((base, "dropout off"), (on, f"dropout {p:g}")):
+                if task.stopped:
+                    break
+                self._run(task, s, data, True, label, raise_diverged=False)
+            return self.runs[start:]
+
+        self.panel.form.show(on)
+        return self._start(both, wait)
+
+    def _start(self, fn, wait: bool):
+        task = self.run_task(fn)
+        if not wait:
+            return []
+        try:
+            self.wait()
+        except KeyboardInterrupt:
+            self.stop()
+            self.wait()
+            raise
+        if task.exception is not None:
+            raise task.exception
+        return task.result
+
+    def _run(self, task, s: CNNSettings, data: CNNData, fresh: bool, label: str = "",
+             raise_diverged: bool = True):  # fmt: skip
+        with self._lock:
+            if fresh:
+                model = make_cnn(s, data.n_classes).to(model_device(self._model))
+            else:
+                model = self._model
+            self._check_shape(model, data)  # fresh=False on other digits: refused, nothing changed
+            self._model = model
+        self._show_data(data, s.seed)
+        n = (self.runs[-1]["run"] + 1) if self.runs else 1
+        color = COLORS[(n - 1) % len(COLORS)]
+        self.panel.add_run(n, f"#{n} {label}".strip(), color, epochs=s.epochs)
+        task.report(0.0, f"run #{n}: training…")
+
+        def on_event(ev):
+            self.panel.on_event(n, ev)
+            if ev.kind in ("step", "epoch"):
+                text = f"run #{n} · epoch {ev.epoch:.2f} · train {ev.train_loss:.4f}"
+                if ev.kind == "epoch":
+                    text += f" · valid {ev.valid_loss:.4f} · accuracy {ev.get('accuracy', 0):.1%}"
+                task.report(ev.fraction, text)
+
+        run = fit_cnn(model, data, s, callback=on_event, should_stop=lambda: task.stopped,
+                      lock=self._lock)  # fmt: skip
+        self._finish(n, color, label, s, data, run)
+        if run.status == "diverged" and raise_diverged:
+            raise LabInputError(run.message)
+        return self.history
+
+    def _finish(self, n: int, color: str, label: str, s: CNNSettings, data: CNNData, run: Run):
+        self.history = [dict(h) for h in run.history]
+        last = run.history[-1] if run.history else {}
+        done = last.get("epoch", 0)
+        self.runs.append(
+            dict(
+                run=n, color=color, label=label, **s.asdict(),
+                train_n=len(data.train_y), epochs_done=done if run.status == "stopped" else int(done),
+                train_loss=last.get("train_loss", math.nan),
+                valid_loss=last.get("valid_loss", math.nan),
+                accuracy=last.get("accuracy", math.nan), seconds=run.seconds,
+                status=run.status, message=run.message, history=self.history,
+            )
+        )  # fmt: skip
+        self.panel.end_run(n, run.history)
+        self._render_runs()
+        self._model_changed()
+        text = f"Run #{n}: {run.message}"
+        if run.history and run.status != "diverged":
+            text += f" Valid accuracy {self.accuracy:.1%} in {run.seconds:.2f} s."
+        self.panel.say(text)
+        if run.status == "diverged":
+            self.error = run.message
+
+    @api_call
+    def clear_runs(self) -> None:
+        """Forget every run and its curves (lab.model stays as it is)."""
+        if self.busy:
+            raise LabInputError("A run is in progress: press Stop first.")
+        self.runs = []
+        self.panel.clear()
+        self._render_runs()
+
+
+def _png(img: np.ndarray) -> str:
+    """A grayscale digit in [0, 1] as a PNG data URI (white ink on black, as MNIST stores it)."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray((np.clip(img, 0, 1) * 255).astype(np.uint8)).save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()

@@ -1,0 +1,126 @@
+"""CNNLab in Chromium under ``lab8widgets serve cnn`` (offline: the shipped MNIST digits): press the
+real buttons, pick and type in the real controls, then check the page *and* the kernel's state."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+
+
+def wait_kernel(lab, expr: str, ok, timeout: float = 60.0, every: float = 0.2):
+    """Poll ``expr`` in the kernel until ``ok(value)``; return the value."""
+    deadline = time.monotonic() + timeout
+    got = None
+    while time.monotonic() < deadline:
+        got = lab.kernel(expr)
+        if ok(got):
+            return got
+        time.sleep(every)
+    raise AssertionError(f"{expr} = {got!r} did not satisfy the condition in {timeout}s")
+
+
+def set_number(page, name: str, value) -> None:
+    """Type into a setting's number box and commit it (Enter), as a learner would."""
+    box = page.locator(f".lab8-setting-{name} input")
+    box.fill(str(value))
+    box.press("Enter")
+
+
+def pick(page, name: str, value: str) -> None:
+    page.locator(f".lab8-setting-{name} select").select_option(value)
+
+
+def table_rows(page) -> list[list[str]]:
+    """The runs table as text cells, header row left out."""
+    return page.evaluate(
+        """() => Array.from(document.querySelectorAll('.lab8-runs tr')).slice(1)
+              .map(tr => Array.from(tr.querySelectorAll('td')).map(td => td.innerText.trim()))"""
+    )
+
+
+def test_train_stop_and_the_runs_table_agrees_with_history(open_lab):
+    lab = open_lab("cnn")
+    page = lab.page
+    assert "shipped with lab8widgets" in page.locator(".lab8-source").inner_text()
+    set_number(page, "epochs", 300)
+    wait_kernel(lab, "lab.settings.epochs", lambda v: v == 300)
+    page.click(".lab8-train")
+    wait_kernel(lab, "lab.busy", lambda v: v is True, timeout=20, every=0.05)
+    # the valid curve streams in while the run goes on
+    page.wait_for_function(
+        """() => Array.from(document.querySelectorAll('.lab8-chart path.line'))
+              .some(p => ((p.getAttribute('d') || '').match(/L/g) || []).length >= 2)""",
+        timeout=60_000,
+    )
+    assert lab.kernel("lab.busy") is True, "the run ended before Stop could be pressed"
+    page.locator(".lab8-stop").click()
+    wait_kernel(lab, "lab.busy", lambda v: v is False, timeout=30)
+    page.wait_for_function("() => document.querySelectorAll('.lab8-runs tr').length === 2")
+    run = lab.kernel(
+        "{k: lab.runs[-1][k] for k in ('status', 'epochs', 'epochs_done')} | "
+        "{'same': lab.runs[-1]['history'] == lab.history, 'last': lab.history[-1]}"
+    )
+    assert run["status"] == "stopped" and run["same"] is True
+    assert 0 < run["epochs_done"] < 300 and run["last"]["epoch"] == run["epochs_done"]
+    # the row on the page is lab.history's last entry
+    (row,) = table_rows(page)
+    last = run["last"]
+    assert f"{run['epochs_done']:.2f}/300" in row
+    assert f"{last['valid_loss']:.4f}" in row and f"{last['train_loss']:.4f}" in row
+    assert f"{last['accuracy']:.1%}" in row and "stopped" in row
+    # the model holds the last finished step: its valid loss is the one recorded
+    assert lab.kernel(
+        "abs(__import__('lab8widgets.models.cnn', fromlist=['x']).evaluate(lab.model, "
+        "lab.data.valid_x, lab.data.valid_y)[0] - lab.history[-1]['valid_loss']) < 1e-5"
+    )
+    assert not page.locator(".lab8-train").is_disabled()
+
+
+def test_pick_head_bad_dropout_then_train_shows_misclassified(open_lab):
+    lab = open_lab("cnn")
+    page = lab.page
+    pick(page, "head", "concatpool")
+    pick(page, "activation", "mish")
+    set_number(page, "dropout", 1)
+    banner = page.locator(".lab8-error")
+    page.wait_for_function(
+        "() => document.querySelector('.lab8-error').innerText.includes('dropout must be')"
+    )
+    assert "got 1" in banner.inner_text()
+    set_number(page, "dropout", 0.25)
+    set_number(page, "epochs", 3)
+    wait_kernel(lab, "(lab.settings.head, lab.settings.dropout, lab.settings.epochs)",
+                lambda v: v == ("concatpool", 0.25, 3))  # fmt: skip
+    assert banner.inner_text().strip() == ""
+    page.click(".lab8-train")
+    wait_kernel(lab, "len(lab.runs) == 1 and not lab.busy", bool, timeout=90)
+    assert lab.kernel("type(lab.model.pool).__name__") == "AdaptiveConcatPool2d"
+    assert lab.kernel("type(lab.model.act1).__name__") == "Mish"
+    shown = min(lab.kernel("len(lab.misclassified)"), 24)
+    page.wait_for_function(
+        "(n) => document.querySelectorAll('.lab8-misclassified img').length === n", arg=shown
+    )
+    acc = lab.kernel("lab.accuracy")
+    assert f"{acc:.1%}" in page.locator(".lab8-cnn-model").inner_text()
+    lab.screenshot(DOCS / "cnn.png")
+
+
+def test_dropout_off_vs_on_preset_overlays_two_runs(open_lab):
+    lab = open_lab("cnn")
+    page = lab.page
+    page.click(".lab8-dropout-compare")
+    wait_kernel(lab, "len(lab.runs) == 2 and not lab.busy", bool, timeout=120)
+    rows = table_rows(page)
+    assert [r[1] for r in rows] == ["1 dropout off", "2 dropout 0.5"]
+    assert "off" in rows[0] and "0.5 at conv" in rows[1]
+    page.wait_for_function("() => document.querySelectorAll('.lab8-chart path.line').length === 4")
+    rise = lab.kernel(
+        "[max(0, r['history'][-1]['valid_loss'] - min(h['valid_loss'] for h in r['history'])) "
+        "for r in lab.runs]"
+    )
+    assert rise[0] > 0.2 and rise[1] < 0.3 * rise[0]
