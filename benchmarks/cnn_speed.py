@@ -55,7 +55,11 @@ def main() -> int:
         action="store_true",
         help="run fastai on one intra-op thread, as ours runs (default: torch's default threads)",
     )
+    ap.add_argument("--quick", action="store_true", help="smoke run (CI): one seed, one epoch")
     args = ap.parse_args()
+    if args.quick:
+        args.seeds = 1
+        RECIPE["epochs"] = 1
     warnings.filterwarnings("ignore", category=FutureWarning)
     os.environ.setdefault("LAB8WIDGETS_OFFLINE", "1")
 
@@ -82,6 +86,7 @@ def main() -> int:
               f"{fa_acc[-1]:>10.1%}")  # fmt: skip
     result = dict(
         head=args.head,
+        quick=args.quick,
         fastai_threads=1 if args.fastai_one_thread else "default",
         seeds=args.seeds,
         ours_s=round(statistics.median(ours_t), 3),

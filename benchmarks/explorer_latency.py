@@ -150,7 +150,10 @@ def main() -> None:
     ap.add_argument("--gestures", type=int, default=40)
     ap.add_argument("--path", default=str(ROOT.parent / "shared" / "data"))
     ap.add_argument("--only", choices=("all", "top"))
+    ap.add_argument("--quick", action="store_true", help="smoke run (CI): a few gestures, top only")
     args = ap.parse_args()
+    if args.quick:
+        args.gestures, args.only = 3, "top"
     from playwright.sync_api import sync_playwright
 
     runs = {}
@@ -183,6 +186,7 @@ def main() -> None:
         "brush_to_views_p95_ms": round(p95, 2),
         "n_points": main_run["n_points"],
         "mark": main_run["mark"],
+        "quick": args.quick,
     }
     if "all" in runs and "top" in runs:
         out["top1000_p50_ms"] = round(statistics.median(runs["top"]["times"]), 2)

@@ -25,6 +25,8 @@ KEYS = {
         "stock_drag_last_stage_p95_ms",
     },
     "collab_speed.py": {"ours_s", "ours_mse", "fastai_s", "fastai_mse", "ratio"},
+    "cnn_speed.py": {"ours_s", "ours_accuracy", "fastai_s", "fastai_accuracy", "ratio"},
+    "explorer_latency.py": {"brush_to_views_p50_ms", "brush_to_views_p95_ms", "n_points"},
 }
 
 
