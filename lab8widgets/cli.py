@@ -13,6 +13,16 @@ def _lab_list() -> str:
     return "\n".join(f"  {name:<{width}}  {text}" for name, text in LABS.items())
 
 
+def _add_preheat_flag(p_serve: argparse.ArgumentParser) -> None:
+    """``--no-preheat`` (issue 12): don't keep kernels ready ahead of learners."""
+    p_serve.add_argument(
+        "--no-preheat",
+        action="store_true",
+        help="don't keep a kernel per lab running ahead of learners (saves ~0.7 GB per lab; "
+        "a lab's first widget then takes ~3 s instead of ~1 s)",
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="lab8widgets", description="Live labs for fast.ai Part 1, Lesson 8."
@@ -23,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     p_serve.add_argument("--port", type=int, default=8866, help="port to listen on (default 8866)")
     p_serve.add_argument("--ip", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p_serve.add_argument("--no-browser", action="store_true", help="don't open a browser")
+    _add_preheat_flag(p_serve)
     sub.add_parser("list", help="list the labs")
     args, extra = parser.parse_known_args(argv)
 
@@ -52,7 +63,14 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
-    serve(args.lab, port=args.port, ip=args.ip, open_browser=not args.no_browser, extra=extra)
+    serve(
+        args.lab,
+        port=args.port,
+        ip=args.ip,
+        open_browser=not args.no_browser,
+        extra=extra,
+        preheat=not args.no_preheat,
+    )
     return 0
 
 
