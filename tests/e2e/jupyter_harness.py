@@ -215,7 +215,13 @@ def console_guard(page, errors: list[str], local_only: bool = True) -> None:
     page.on("request", on_request)
 
 
-def run_all(page, server: JupyterServer | None = None, notebook: str = "", timeout: float = 120):
+def run_all(
+    page,
+    server: JupyterServer | None = None,
+    notebook: str = "",
+    timeout: float = 120,
+    ready: str = ".lab8-lab",
+):
     """Run every cell with the front end's own menu (Run > Run All Cells), as a learner would.
 
     JupyterLab and Notebook 7 share the Lumino menu bar. The click waits for the page's kernel to
@@ -245,7 +251,7 @@ def run_all(page, server: JupyterServer | None = None, notebook: str = "", timeo
         except Exception:  # noqa: BLE001 - playwright's TimeoutError; try the menu again
             continue
     left = max(1.0, deadline - time.monotonic())
-    page.wait_for_selector(".lab8-lab", state="visible", timeout=left * 1000)
+    page.wait_for_selector(ready, state="visible", timeout=left * 1000)
 
 
 def cell_center(page, scope: str, row: int, col: int, cell: int) -> tuple[float, float]:
