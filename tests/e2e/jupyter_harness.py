@@ -264,12 +264,13 @@ def cell_center(page, scope: str, row: int, col: int, cell: int) -> tuple[float,
 def drag_kernel_cell(
     page, kernel, row: int = 0, col: int = 1, dy: int = 60, name: str = "kernel-0"
 ):
-    """Drag one cell of ConvLab's kernel ``name`` up by ``dy`` px (0.1 per 4 px) with the mouse."""
+    """Drag one cell of ConvLab's kernel ``name`` up by ``dy`` px (0.1 per 4 px; down when < 0)."""
     cell = kernel.eval(f"lab._grids['{name}'].cell")
     x, y = cell_center(page, f".lab8-conv-{name} .lab8-grid", row, col, cell)
     page.mouse.move(x, y)
     page.mouse.down()
-    for d in range(4, dy + 1, 4):
+    step = 4 if dy > 0 else -4  # up raises the value, down lowers it
+    for d in range(step, dy + step, step):
         page.mouse.move(x, y - d)
         page.wait_for_timeout(20)
     page.mouse.up()
