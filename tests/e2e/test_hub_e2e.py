@@ -120,7 +120,9 @@ def login_and_open(browser, hub: Hub, name: str, errors: list[str]):
         "console",
         lambda m: (
             errors.append(f"{name}: {m.text}")
-            if m.type == "error" and not any(p.search(m.text) for p in IGNORED_CONSOLE)
+            if m.type == "error"
+            and MATHJAX_FAILED not in m.text
+            and not any(p.search(m.text) for p in IGNORED_CONSOLE)
             else None
         ),
     )
