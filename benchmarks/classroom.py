@@ -37,6 +37,7 @@ from lab8widgets.server import free_port  # noqa: E402
 from tests.e2e.harness import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 
 KERNEL_GB = 0.75  # resident size of a ConvLab kernel (torch + the lab), measured below too
+HEADROOM_GB = 4.0  # left to the rest of the machine (a shared box: others work on it too)
 STEP_MS = 150  # one drag step every 150 ms: a learner exploring, not a stress test
 WATCH = """() => {
   const el = document.querySelector('.lab8-conv-conv1-0 .lab8-grid');
@@ -238,7 +239,7 @@ def main() -> None:
     rows = []
     for n in args.learners:
         # each learner's kernel, the pool and its refills must fit beside what runs already
-        need = (n + 2 * args.pool) * KERNEL_GB + 1.0
+        need = (n + 2 * args.pool) * KERNEL_GB + HEADROOM_GB
         if need > mem_available_gb():
             print(f"skip N={n}: needs ~{need:.0f} GB, {mem_available_gb():.1f} GB available")
             continue

@@ -18,8 +18,8 @@ def _add_preheat_flag(p_serve: argparse.ArgumentParser) -> None:
     p_serve.add_argument(
         "--no-preheat",
         action="store_true",
-        help="don't keep a kernel per lab running ahead of learners (saves ~0.7 GB per lab; "
-        "a lab's first widget then takes ~3 s instead of ~1 s)",
+        help="don't keep a kernel per lab running ahead of learners (saves ~0.75 GB per lab; "
+        "a learner's first widget then waits for Python and torch to start)",
     )
 
 

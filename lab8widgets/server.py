@@ -200,9 +200,9 @@ def extension_argv(root: Path, notebook: Path | None) -> list[str]:
 def preheat_argv(root: Path, notebook: Path | None, preheat: bool) -> list[str]:
     """Keep a kernel per lab notebook running the notebook before anyone asks (Voila's preheat).
 
-    A learner's first widget then waits on a page render, not on a kernel start and torch import
-    (~3 s -> under 1.5 s). On for the shipped labs (``--no-preheat`` turns it off); a learner's own
-    notebook is never run ahead of a request. Voila refills the pool a second after each use;
+    A learner's first widget then waits on a page render, not on a kernel start and torch import.
+    On for the shipped labs (``--no-preheat`` turns it off); a learner's own notebook is never run
+    ahead of a request. Voila refills the pool ``FILL_DELAY`` seconds after each use;
     ``--VoilaConfiguration.default_pool_size=N`` keeps N kernels ready per notebook.
     """
     if not preheat or not is_shipped(root, notebook):
