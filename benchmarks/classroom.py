@@ -221,7 +221,8 @@ async def round_for(n: int, steps: int, preheat: bool, pool: int) -> dict:
             "repaints_timed": len(rts),
             "kernels": len(pids),
             "preheated_before": len(idle_kernels),
-            "kernel_mb": round(sum(mem) / max(len(mem), 1)),
+            # a learner's kernel after the lab ran (a refill may still be starting: not the mean)
+            "kernel_mb": round(max(mem, default=0)),
             "total_mb": round(sum(mem)),
         }
     finally:
