@@ -27,6 +27,10 @@ def test_conv_drag_a_kernel_cell(open_notebook):
     page.wait_for_selector(".lab8-conv-conv1-0 .lab8-grid", timeout=60_000)
     assert kernel.eval("lab.model.conv1.weight[0, 0, 0].tolist()") == [-1, -1, -1]
     before = int(page.get_attribute(".lab8-conv-conv1-0 .lab8-grid", "data-version"))
+    # make the lab's cell the active one first: the notebook scrolls an activated cell into view, and
+    # doing that mid-drag would move the canvas under the pointer
+    page.click(".jp-CodeCell .jp-InputPrompt")
+    page.wait_for_timeout(300)
     drag_kernel_cell(page, kernel, row=0, col=1, dy=60)  # 15 steps of 0.1: -1 -> 0.5
     wait_kernel(kernel, "round(lab.model.conv1.weight[0, 0, 0, 1].item(), 4)", 0.5)
     # the page shows what the model now computes: conv1's first channel sums to the kernel's value
