@@ -21,6 +21,16 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _add_preheat_flag(p_serve: argparse.ArgumentParser) -> None:
+    """``--no-preheat`` (issue 12): don't keep kernels ready ahead of learners."""
+    p_serve.add_argument(
+        "--no-preheat",
+        action="store_true",
+        help="don't keep a kernel per lab running ahead of learners (saves ~0.75 GB per lab; "
+        "a learner's first widget then waits for Python and torch to start)",
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="lab8widgets", description="Live labs for fast.ai Part 1, Lesson 8."
@@ -45,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         "minute if the browser died.",
     )
     p_serve.add_argument("--no-browser", action="store_true", help="don't open a browser")
+    _add_preheat_flag(p_serve)
     sub.add_parser("list", help="list the labs")
     args, extra = parser.parse_known_args(argv)
 
@@ -81,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         open_browser=not args.no_browser,
         cull_idle=args.cull_idle,
         extra=extra,
+        preheat=not args.no_preheat,
     )
     return 0
 

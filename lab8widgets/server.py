@@ -222,6 +222,7 @@ def voila_argv(
     nodelay: bool = True,
     cull_idle: float = CULL_IDLE,
     extra: list[str] | None = None,
+    preheat: bool = True,
 ) -> list[str]:
     """The command-line settings ``serve`` gives Voila (also used by tests and benchmarks)."""
     extra = list(extra or [])
@@ -247,6 +248,7 @@ def voila_argv(
         argv.append(f"--Voila.kernel_websocket_connection_class={NODELAY_CLASS}")
     # a setting given in ``extra`` replaces ours (traitlets refuses one given twice)
     given = {a.split("=", 1)[0] for a in extra if a.startswith("--")}
+    argv += extension_argv(root, notebook) + preheat_argv(root, notebook, preheat)
     return [a for a in argv if a.split("=", 1)[0] not in given] + extra
 
 
@@ -336,6 +338,7 @@ def serve(
     open_browser: bool = True,
     cull_idle: float = CULL_IDLE,
     extra: list[str] | None = None,
+    preheat: bool = True,
 ) -> None:
     """Run the Voila server until interrupted (blocking)."""
     root, notebook = resolve_lab(target)
@@ -358,5 +361,60 @@ def serve(
             open_browser=open_browser,
             cull_idle=cull_idle,
             extra=extra,
+            preheat=preheat,
         )
     )
+
+
+# --- Where the labs run (issue 12): which front-end extensions a page loads, preheated kernels ---
+
+# The federated JupyterLab extensions the shipped labs render with. Voila 0.5 loads every installed
+# one, and with Notebook 7 beside it `@jupyter-notebook/lab-extension` fails in Voila's page (a
+# module-federation error on every page); an allowlist keeps the page to what the labs need.
+LAB_EXTENSIONS = (
+    "@jupyter-widgets/jupyterlab-manager",
+    "@voila-dashboards/widgets-manager8",
+    "@voila-dashboards/widgets-manager7",
+    "anywidget",
+    "bqplot",
+    "bqscales",
+    "jupyterlab_pygments",
+)
+# Application plugins of the notebook front ends: no widget in them, and they break Voila's page.
+# A learner's own notebook may need any widget extension, so it only loses these.
+APP_EXTENSIONS = ("@jupyter-notebook/lab-extension",)
+FILL_DELAY = 8  # seconds before a used preheated kernel is replaced
+
+
+def is_shipped(root: Path, notebook: Path | None) -> bool:
+    """True when ``serve`` shows the project's own notebooks (a lab by name, or the lab folder)."""
+    try:
+        ours = notebooks_dir()
+    except FileNotFoundError:
+        return False
+    return root.resolve() == ours and (notebook is None or notebook.resolve().parent == ours)
+
+
+def extension_argv(root: Path, notebook: Path | None) -> list[str]:
+    """Voila settings that keep a page to the front-end extensions it can use."""
+    if is_shipped(root, notebook):
+        return [f"--VoilaConfiguration.extension_allowlist={name}" for name in LAB_EXTENSIONS]
+    return [f"--VoilaConfiguration.extension_denylist={name}" for name in APP_EXTENSIONS]
+
+
+def preheat_argv(root: Path, notebook: Path | None, preheat: bool) -> list[str]:
+    """Keep a kernel per lab notebook running the notebook before anyone asks (Voila's preheat).
+
+    A learner's first widget then waits on a page render, not on a kernel start and torch import.
+    On for the shipped labs (``--no-preheat`` turns it off); a learner's own notebook is never run
+    ahead of a request. Voila refills the pool ``FILL_DELAY`` seconds after each use;
+    ``--VoilaConfiguration.default_pool_size=N`` keeps N kernels ready per notebook.
+    """
+    if not preheat or not is_shipped(root, notebook):
+        return []
+    # the refill waits until the page that took the kernel has loaded (on 2 cores a kernel start
+    # importing torch slows the page it follows by seconds)
+    return [
+        "--VoilaConfiguration.preheat_kernel=True",
+        f"--VoilaKernelManager.fill_delay={FILL_DELAY}",
+    ]

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from .harness import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, Kernel, Server, wait_for_new_kernel
+from .harness import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, Kernel, Server
+from .jupyter_harness import voila_page_kernel_file
 
 IGNORED_CONSOLE = [re.compile(p) for p in (r"favicon\.ico", r"Download the React DevTools")]
 # Stock Voila's lab template links Font Awesome from a CDN; offline that request fails. `serve` uses
@@ -102,10 +103,9 @@ def open_lab(browser, _servers, request):
                 )
 
         page.on("request", on_request)
-        before = server.kernel_files()
         page.goto(server.url + path, wait_until="domcontentloaded", timeout=timeout)
         page.wait_for_selector(ready, state="visible", timeout=timeout)
-        kernel = Kernel(wait_for_new_kernel(server, before))
+        kernel = Kernel(voila_page_kernel_file(page, server))  # preheated: not the newest kernel
         lp = LabPage(page, server, kernel, errors)
         opened.append((lp, context, kernel))
         return lp

@@ -1,0 +1,118 @@
+"""Where the labs run (issue 12), without a browser: what `serve` tells Voila (front-end extensions,
+preheated kernels), the server extension's websocket class, and the shipped JupyterHub config."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from types import SimpleNamespace
+
+import pytest
+from jupyter_server.services.kernels.connection.channels import ZMQChannelsWebsocketConnection
+from traitlets.config import Config
+
+from lab8widgets import cli, serverext
+from lab8widgets.server import (
+    LAB_EXTENSIONS,
+    NoDelayKernelWebsocketConnection,
+    resolve_lab,
+    voila_argv,
+)
+
+
+def settings(argv: list[str], key: str) -> list[str]:
+    return [a.split("=", 1)[1] for a in argv if a.startswith(f"--{key}=")]
+
+
+def test_shipped_labs_load_only_their_extensions_and_are_preheated():
+    root, nb = resolve_lab("conv")
+    argv = voila_argv(root, nb, 8866)
+    assert settings(argv, "VoilaConfiguration.extension_allowlist") == list(LAB_EXTENSIONS)
+    assert "@jupyter-notebook/lab-extension" not in LAB_EXTENSIONS
+    assert settings(argv, "VoilaConfiguration.preheat_kernel") == ["True"]
+    root, nb = resolve_lab(None)  # the whole lab folder too
+    assert settings(voila_argv(root, nb, 8866), "VoilaConfiguration.preheat_kernel") == ["True"]
+
+
+def test_no_preheat_and_a_learners_own_notebook(tmp_path):
+    root, nb = resolve_lab("conv")
+    assert not settings(
+        voila_argv(root, nb, 8866, preheat=False), "VoilaConfiguration.preheat_kernel"
+    )
+    own = tmp_path / "mine.ipynb"
+    shutil.copy(nb, own)
+    root, nb = resolve_lab(str(own))
+    argv = voila_argv(root, nb, 8866)
+    assert not settings(argv, "VoilaConfiguration.preheat_kernel")  # never run ahead of a request
+    assert not settings(argv, "VoilaConfiguration.extension_allowlist")  # any widget may be needed
+    assert settings(argv, "VoilaConfiguration.extension_denylist") == [
+        "@jupyter-notebook/lab-extension"
+    ]
+
+
+@pytest.mark.parametrize(("flags", "want"), [([], True), (["--no-preheat"], False)])
+def test_cli_no_preheat(monkeypatch, flags, want):
+    seen = {}
+    monkeypatch.setattr(cli, "port_free", lambda ip, port: True)
+    monkeypatch.setattr(cli, "serve", lambda *a, **k: seen.update(k))
+    assert cli.main(["serve", "conv", "--no-browser", *flags]) == 0
+    assert seen["preheat"] is want
+
+
+def fake_server(cls):
+    app = SimpleNamespace(
+        web_app=SimpleNamespace(settings={"kernel_websocket_connection_class": cls}, handlers=[]),
+        base_url="/user/ada/",
+        log=logging.getLogger("test"),
+        kernel_websocket_connection_class=cls,
+    )
+    app.web_app.add_handlers = lambda host, handlers: app.web_app.handlers.extend(handlers)
+    return app
+
+
+def test_serverext_sets_the_nodelay_websocket():
+    app = fake_server(ZMQChannelsWebsocketConnection)
+    serverext._load_jupyter_server_extension(app)
+    assert (
+        app.web_app.settings["kernel_websocket_connection_class"]
+        is NoDelayKernelWebsocketConnection
+    )
+    assert app.web_app.handlers[0][0] == "/user/ada/lab8widgets/status"
+    assert serverext._jupyter_server_extension_points() == [{"module": "lab8widgets.serverext"}]
+
+
+def test_serverext_keeps_a_class_the_server_chose():
+    class Mine(ZMQChannelsWebsocketConnection):
+        pass
+
+    app = fake_server(Mine)
+    serverext._load_jupyter_server_extension(app)
+    assert app.web_app.settings["kernel_websocket_connection_class"] is Mine
+
+
+def load_hub_config(monkeypatch, **env) -> Config:
+    from lab8widgets.hub import CONFIG
+
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    c = Config()
+    exec(compile(open(CONFIG).read(), CONFIG, "exec"), {"get_config": lambda: c, "c": c})
+    return c
+
+
+def test_hub_config(monkeypatch):
+    c = load_hub_config(
+        monkeypatch, LAB8_HUB_PASSWORD="pw", LAB8_HUB_USERS="ada,grace", LAB8_HUB_PORT="9000"
+    )
+    assert c.JupyterHub.bind_url == "http://127.0.0.1:9000"
+    assert c.DummyAuthenticator.password == "pw"
+    assert c.Authenticator.allowed_users == {"ada", "grace"}
+    assert "--ServerApp.jpserver_extensions=lab8widgets.serverext=True" in c.Spawner.args
+    assert "--VoilaConfiguration.template=lab8" in c.Spawner.args
+    assert c.JupyterHub.spawner_class == "jupyterhub.spawner.SimpleLocalProcessSpawner"
+
+
+def test_hub_config_needs_a_password(monkeypatch):
+    monkeypatch.delenv("LAB8_HUB_PASSWORD", raising=False)
+    with pytest.raises(SystemExit, match="LAB8_HUB_PASSWORD"):
+        load_hub_config(monkeypatch)
