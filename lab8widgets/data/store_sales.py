@@ -282,7 +282,7 @@ def synthetic_store_sales(
             "StoreType": types[s_idx],
             "Assortment": assort[s_idx],
             "Promo": promo_day[d_idx],
-            "StateHoliday": hol,
+            "StateHoliday": hol != "0",  # the course keeps it as a flag
             "CompetitionDistance": distance[s_idx],
         }
     )
