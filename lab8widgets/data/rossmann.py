@@ -246,7 +246,9 @@ def _load(folder: Path) -> StoreSales:
     ):
         dup = df[key][df[key].duplicated()]
         if len(dup):
-            raise ValueError(f"{folder / name}: {key} {dup.iloc[0]!r} appears more than once")
+            v = dup.iloc[0]
+            shown = repr(v) if isinstance(v, str) else str(v)
+            raise ValueError(f"{folder / name}: {key} {shown} appears more than once")
     bad_day = ~train["DayOfWeek"].between(1, 7)
     if bad_day.any():
         raise ValueError(_at(folder / "train.csv", bad_day.to_numpy(), "DayOfWeek must be 1..7"))

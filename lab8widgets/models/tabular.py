@@ -767,9 +767,14 @@ def compare_fastai(
     ``result.learner``; its valid loss is fastai's own (MSE on the same validation rows).
     """
     epochs, lr, wd, bs = check_fit_args(epochs, lr, wd, bs)
-    from fastai.callback.core import Callback, CancelFitException
-    from fastai.losses import MSELossFlat
-    from fastai.tabular.learner import tabular_config, tabular_learner
+    # .all also patches fit_one_cycle, no_bar and no_logging onto Learner
+    from fastai.tabular.all import (
+        Callback,
+        CancelFitException,
+        MSELossFlat,
+        tabular_config,
+        tabular_learner,
+    )
 
     if y_range == "auto":
         y_range = data.default_y_range()
