@@ -301,7 +301,7 @@ def synthetic_store_sales(
 def region_positions(states: pd.DataFrame | None = None) -> pd.DataFrame:
     """Map coordinates (x east, y north, in km from the centre) of each region, indexed by State.
 
-    An equirectangular projection at Germany's mean latitude: good to a few km at this scale, and
+    An equirectangular projection at the regions' mean latitude (distances within ~2% here), and
     what a Procrustes fit to the map should compare with (degrees of longitude are shorter).
     """
     states = rossmann_regions() if states is None else states
