@@ -89,11 +89,15 @@ def one_hot_lookup(model: Any, name: str, category: Any) -> dict[str, np.ndarray
         raise KeyError(f"{category!r} is not a category of {name!r}; choose one of {classes[1:]}")
     emb = model.embeds[names.index(name)]
     idx = classes.index(category)
+    dev = emb.weight.device
     with torch.no_grad():
-        one_hot = torch.nn.functional.one_hot(torch.tensor(idx), len(classes)).float()
+        one_hot = torch.nn.functional.one_hot(torch.tensor(idx, device=dev), len(classes)).float()
         product = one_hot @ emb.weight
-        lookup = emb(torch.tensor([idx]))[0]
-    return {"one_hot": one_hot.numpy(), "product": product.numpy(), "lookup": lookup.numpy()}
+        lookup = emb(torch.tensor([idx], device=dev))[0]
+    return {
+        k: v.cpu().numpy()
+        for k, v in (("one_hot", one_hot), ("product", product), ("lookup", lookup))
+    }
 
 
 def pca2(x: np.ndarray) -> np.ndarray:
