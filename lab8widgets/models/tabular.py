@@ -50,6 +50,7 @@ DEFAULT_LAYERS = (200, 100)  # fastai tabular_learner's default
 DEFAULT_PS = (0.001, 0.01)  # the course's Rossmann dropout
 DEFAULT_EMBED_P = 0.04
 DEFAULT_BS = 512
+FOREACH = False  # measured: a per-tensor loop costs less CPU than foreach here
 DIVERGE_FACTOR = 3.0  # a running loss this many times its first window's is "diverged"
 Event = dict[str, Any]
 
@@ -115,7 +116,8 @@ class TabularModel(nn.Module):
         self.embeds = nn.ModuleList()
         for ni, nf in emb_szs:
             emb = nn.Embedding(int(ni), int(nf))
-            nn.init.trunc_normal_(emb.weight.data, std=0.01)  # fastai's Embedding init
+            with torch.no_grad():  # fastai's Embedding init: N(0, 1) folded into ±2, × 0.01
+                emb.weight.normal_().fmod_(2).mul_(0.01)
             self.embeds.append(emb)
         self.emb_drop = nn.Dropout(embed_p)
         self.bn_cont = nn.BatchNorm1d(n_cont) if n_cont else None
@@ -340,7 +342,7 @@ def fit_tabular(
     decay = [p for nm, p in model.named_parameters() if nm not in no_wd]
     plain = [p for nm, p in model.named_parameters() if nm in no_wd]
     groups = [{"params": decay, "weight_decay": wd}, {"params": plain, "weight_decay": 0.0}]
-    opt = torch.optim.AdamW(groups, lr=lr, betas=(0.95, 0.99), eps=1e-5, foreach=False)
+    opt = torch.optim.AdamW(groups, lr=lr, betas=(0.95, 0.99), eps=1e-5, foreach=FOREACH)
     gen = torch.Generator()
     gen.manual_seed(0 if seed is None else int(seed))
     lock = lock if lock is not None else nullcontext()
