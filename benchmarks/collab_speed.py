@@ -11,11 +11,14 @@ building DataLoaders). Prints one side-by-side table per data set and the speed 
     python benchmarks/collab_speed.py --check    # exit 1 when a target is missed
 
 Targets: lab.fit at least 10x faster than fastai's recipe, valid MSE no worse than fastai's + 0.005.
+The last line is one JSON object (the first data set's figures): ours_s, ours_mse, fastai_s,
+fastai_mse, ratio.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import statistics
@@ -26,7 +29,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 LATEST_SMALL = ROOT.parent / "shared" / "data" / "ml-latest-small"
-RECIPE = dict(epochs=5, lr=5e-3, wd=0.1, n_factors=50, y_range=(0, 5.5))
+sys.path.insert(0, str(ROOT))  # this checkout's package, not another installed copy
+from lab8widgets.models.train import FitSettings  # noqa: E402
+
+FIT = FitSettings(epochs=5, lr=5e-3, wd=0.1, bs=64)  # the book's fit_one_cycle at fastai's bs
+MODEL = dict(n_factors=50, y_range=(0, 5.5))
+RECIPE = dict(epochs=FIT.epochs, lr=FIT.lr, wd=FIT.wd, **MODEL)
 SPEED_TARGET, MSE_SLACK = 10.0, 0.005
 
 
@@ -54,7 +62,7 @@ def row(name: str, bs: int, mse: float, seconds: float, note: str = "") -> str:
     return f"  {name:<34} {bs:>5}  {mse:>9.4f}  {seconds:>11.2f}  {note}"
 
 
-def bench(ratings: str, path: Path | None, quick: bool, repeats: int) -> bool:
+def bench(ratings: str, path: Path | None, quick: bool, repeats: int) -> dict:
     from lab8widgets import CollabLab
     from lab8widgets.models.collab import fit_fastai
 
@@ -66,7 +74,7 @@ def bench(ratings: str, path: Path | None, quick: bool, repeats: int) -> bool:
     print(f"  {'engine':<34} {'bs':>5}  {'valid MSE':>9}  {'fit seconds':>11}")
 
     # fastai on this (main) thread with its default threads: its fastest setting, as users run it
-    fa = fit_fastai(d, **RECIPE, bs=64, seed=0)
+    fa = fit_fastai(d, **RECIPE, bs=FIT.bs, seed=0)
     assert sorted(fa.learner.dls.valid.items.index) == sorted(d.valid_idx.tolist())
     print(row("fastai collab_learner (the book)", 64, fa.valid_mse, fa.seconds))
 
@@ -101,7 +109,17 @@ def bench(ratings: str, path: Path | None, quick: bool, repeats: int) -> bool:
         f"  {d.n_users - 1:,} users x {d.n_items - 1:,} titles; fastai validated on the same "
         f"{len(d.valid_idx):,} rows (lab.data.valid_idx); lab.fit ran in the lab's worker thread"
     )
-    return fast_ok and mse_ok
+    return dict(
+        ok=fast_ok and mse_ok,
+        data=ratings,
+        ours_s=round(ours_s, 4),
+        ours_mse=round(ours_mse, 5),
+        ours_bs=ours_bs,
+        fastai_s=round(fa.seconds, 4),
+        fastai_mse=round(fa.valid_mse, 5),
+        fastai_bs=FIT.bs,
+        ratio=round(ratio, 2),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -121,15 +139,15 @@ def main(argv: list[str] | None = None) -> int:
         "Recipe: n_factors=50, y_range=(0, 5.5), fit_one_cycle(5, 5e-3, wd=0.1), MSE loss; "
         "80/20 split with fastai's RandomSplitter(seed=42); items by title."
     )
-    ok = True
+    ok, results = True, []
     if (args.latest_small / "ratings.csv").is_file():
-        ok &= bench("ml-latest-small", args.latest_small, args.quick, args.repeats)
+        results.append(bench("ml-latest-small", args.latest_small, args.quick, args.repeats))
     else:
         print(f"\nml-latest-small: not found at {args.latest_small} (pass --latest-small)")
         ok = False
     try:
         movielens("ml-100k", download=False)
-        ok &= bench("ml-100k", None, args.quick, args.repeats)
+        results.append(bench("ml-100k", None, args.quick, args.repeats))
     except FileNotFoundError:
         print(f"\nml-100k: not in the fastai cache ({fastai_data_dir() / 'ml-100k'}), skipped")
     print(
@@ -139,6 +157,10 @@ def main(argv: list[str] | None = None) -> int:
         "Its valid MSE is lower mainly because fastai 2.8's tabular DataLoader draws training rows "
         "with replacement (TabWeightedDL), so each epoch sees ~63% of them; lab.fit shuffles."
     )
+    ok = ok and all(r["ok"] for r in results)
+    head = results[0] if results else {}
+    keys = ("data", "ours_s", "ours_mse", "fastai_s", "fastai_mse", "ratio", "ours_bs", "fastai_bs")
+    print(json.dumps({k: head.get(k) for k in keys} | {"targets_met": ok}))
     return 0 if ok or not args.check else 1
 
 

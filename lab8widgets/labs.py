@@ -38,6 +38,7 @@ LABS: tuple[Lab, ...] = (
     Lab("index", "lab8widgets.widgets.index:LabIndex", "The lab index: every lab with a one-line description"),
     Lab("conv", "lab8widgets.widgets.conv:ConvLab", "ConvLab: the conv-example spreadsheet as a live, draggable torch model"),
     Lab("collab", "lab8widgets.widgets.collab:CollabLab", "CollabLab: retrain collaborative filtering on MovieLens, side by side with fastai"),
+    Lab("explorer", "lab8widgets.widgets.explorer:EmbeddingExplorer", "EmbeddingExplorer: PCA map, biases and neighbours of a trained recommender, linked; play the new user"),
 )  # fmt: skip
 
 

@@ -8,14 +8,19 @@ import logging
 import threading
 import time
 import traceback
+import weakref
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
+from functools import wraps
+from pathlib import Path
 from typing import Any
 
 import ipywidgets as W
 import traitlets
 
 log = logging.getLogger("lab8widgets")
+
+STYLESHEET = Path(__file__).resolve().parent.parent / "static" / "lab8.css"
 
 
 class LabInputError(ValueError):
@@ -124,11 +129,15 @@ class LabBase(W.VBox):
         self.stop_button.on_click(lambda _b: self.stop())
         self._busy_row = W.HBox(
             [self._progress_bar, self.stop_button, self._status_label],
-            layout=W.Layout(display="none", align_items="center", gap="8px"),
+            # always laid out, only hidden: showing it never moves the controls under the pointer
+            layout=W.Layout(
+                visibility="hidden", align_items="center", gap="8px", min_height="32px"
+            ),
         )
         self.body = W.VBox()
         self.body.add_class("lab8-body")
-        self.children = [self._header, self._banner, self._busy_row, self.body]
+        self._style = W.HTML(f"<style>{_stylesheet()}</style>", layout=W.Layout(display="none"))
+        self.children = [self._style, self._header, self._banner, self._busy_row, self.body]
         self.title = title
         self._render_header()
         self._render_banner()
@@ -165,7 +174,7 @@ class LabBase(W.VBox):
 
     @traitlets.observe("busy", "progress", "status")
     def _on_busy(self, _change=None) -> None:
-        self._busy_row.layout.display = "" if self.busy else "none"
+        self._busy_row.layout.visibility = "visible" if self.busy else "hidden"
         self._progress_bar.value = self.progress
         self._status_label.value = self.status
 
@@ -179,7 +188,12 @@ class LabBase(W.VBox):
 
     @contextmanager
     def guard(self, clear: bool = True):
-        """Run a front-end callback: bad input becomes the banner text instead of a traceback."""
+        """Run a front-end callback: bad input becomes the banner text instead of a traceback.
+
+        With ``clear`` the banner is cleared as the callback starts, so a success clears an old
+        message while a message the callback itself shows (``fail``, a diverged run) stays."""
+        if clear:
+            self.error = ""
         try:
             yield
         except (LabInputError, ValueError, TypeError, KeyError) as e:
@@ -188,9 +202,43 @@ class LabBase(W.VBox):
         except Exception as e:
             log.error("lab callback failed:\n%s", traceback.format_exc())
             self.error = f"{type(e).__name__}: {e}"
-        else:
-            if clear:
-                self.error = ""
+
+    @contextmanager
+    def api(self):
+        """Run a Python API call: bad input shows the same banner text as a gesture, then raises.
+
+        The banner clears as the call starts (a success clears an old message; a message the call
+        itself shows, such as a diverged run's, stays)."""
+        self.error = ""
+        try:
+            yield
+        except (LabInputError, ValueError, TypeError, KeyError) as e:
+            msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
+            self.error = str(msg)
+            raise
+
+    # --- following lab.model --------------------------------------------------------------------
+    def follow_model(self, check: Callable[[], None]) -> None:
+        """Call ``check()`` after every notebook cell, so a change made to ``lab.model`` in a cell is
+        picked up (``check`` compares what it last drew with the model and redraws if needed)."""
+        try:
+            from IPython import get_ipython
+        except ImportError:  # pragma: no cover - IPython ships with ipywidgets
+            return
+        ip = get_ipython()
+        if ip is None or not hasattr(ip, "events"):
+            return
+        ref = weakref.WeakMethod(check) if hasattr(check, "__self__") else (lambda: check)
+
+        def after_execute(*_args):
+            fn = ref()
+            if fn is None:
+                ip.events.unregister("post_execute", after_execute)
+                return
+            with self.guard(clear=False):
+                fn()
+
+        ip.events.register("post_execute", after_execute)
 
     # --- background work ----------------------------------------------------------------------
     def run_task(self, fn: Callable[[BackgroundTask], Any], on_done=None) -> BackgroundTask:
@@ -224,3 +272,24 @@ class LabBase(W.VBox):
                 return False
             self._task.join(0.05 if left is None else min(0.05, left))
         return True
+
+
+def api_call(method: Callable) -> Callable:
+    """Decorator for a lab's public methods: one error path with the gestures (see ``LabBase.api``)."""
+
+    @wraps(method)
+    def wrapper(self: LabBase, *args: Any, **kwargs: Any) -> Any:
+        with self.api():
+            return method(self, *args, **kwargs)
+
+    return wrapper
+
+
+_CSS_CACHE: list[str] = []
+
+
+def _stylesheet() -> str:
+    """The one stylesheet every lab shares (``static/lab8.css``), read once per process."""
+    if not _CSS_CACHE:
+        _CSS_CACHE.append(STYLESHEET.read_text(encoding="utf-8") if STYLESHEET.exists() else "")
+    return _CSS_CACHE[0]

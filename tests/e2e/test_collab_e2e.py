@@ -51,7 +51,7 @@ def test_train_streams_the_curve_and_adds_a_run(open_lab):
     assert "synthetic" in lab.kernel("lab.source")
     assert "synthetic" in page.locator(".lab8-source").inner_text().lower()
     set_number(page, "lab8-epochs", 40)
-    wait_kernel(lab, "lab.controls['epochs'].value", lambda v: v == 40)
+    wait_kernel(lab, "lab.settings.epochs", lambda v: v == 40)
 
     page.click(".lab8-train")
     wait_kernel(lab, "lab.busy", lambda v: v is True, timeout=20, every=0.05)
@@ -87,7 +87,7 @@ def test_stop_mid_run_keeps_the_finished_steps(open_lab):
     lab = open_lab("collab")
     page = lab.page
     set_number(page, "lab8-epochs", 500)
-    wait_kernel(lab, "lab.controls['epochs'].value", lambda v: v == 500)
+    wait_kernel(lab, "lab.settings.epochs", lambda v: v == 500)
     page.click(".lab8-train")
     wait_kernel(lab, "lab.progress", lambda v: v > 0.005, timeout=60, every=0.1)
     page.locator(".lab8-stop").click()
@@ -116,7 +116,7 @@ def test_change_weight_decay_and_train_again(open_lab):
     page.click(".lab8-train")
     wait_kernel(lab, "len(lab.runs) == 1 and not lab.busy", bool, timeout=60)
     set_number(page, "lab8-wd", 0.02)
-    wait_kernel(lab, "lab.controls['wd'].value", lambda v: abs(v - 0.02) < 1e-12)
+    wait_kernel(lab, "lab.settings.wd", lambda v: v == 0.02)  # exactly what was typed
     page.click(".lab8-train")
     wait_kernel(lab, "len(lab.runs) == 2 and not lab.busy", bool, timeout=60)
     assert lab.kernel("[r['wd'] for r in lab.runs]") == [0.1, 0.02]
@@ -196,3 +196,152 @@ def test_book_ablation_overlay_screenshot(open_lab):
     page.evaluate("window.scrollTo(0, 0)")
     lab.screenshot(DOCS / "collab.png")
     assert (DOCS / "collab.png").stat().st_size > 10_000
+
+
+CONTROLS = (
+    ".lab8-model-kind, .lab8-lab .lab8-settings > *, .lab8-train, .lab8-compare, .lab8-ablation, "
+    ".lab8-clear, .lab8-yscale, .lab8-min-ratings, .lab8-similar-input, .lab8-similar-k, "
+    ".lab8-similar-button"
+)
+
+
+def boxes(page) -> list:
+    return page.evaluate(
+        """(sel) => Array.from(document.querySelectorAll(sel)).map(e => {
+              const r = e.getBoundingClientRect();
+              return [e.className, Math.round(r.x), Math.round(r.y), Math.round(r.width),
+                      Math.round(r.height)];
+           })""",
+        CONTROLS,
+    )
+
+
+def test_controls_keep_their_place_while_a_run_shows_progress_and_stop(open_lab):
+    lab = open_lab("collab")
+    page = lab.page
+    set_number(page, "lab8-epochs", 300)
+    wait_kernel(lab, "lab.settings.epochs", lambda v: v == 300)
+    before = boxes(page)
+    assert len(before) >= 12
+    page.click(".lab8-train")
+    wait_kernel(lab, "lab.progress", lambda v: v > 0.002, timeout=60, every=0.1)
+    page.wait_for_selector(".lab8-stop", state="visible")
+    during = boxes(page)
+    assert during == before, "a control moved when the progress row appeared"
+    page.locator(".lab8-stop").click()
+    wait_kernel(lab, "lab.busy", lambda v: v is False, timeout=30)
+    page.wait_for_function("() => document.querySelectorAll('.lab8-runs tr').length === 2")
+    assert boxes(page) == before
+
+
+def banner(page) -> str:
+    return page.locator(".lab8-error").inner_text()
+
+
+def test_typed_numbers_are_used_exactly_or_refused_with_the_range(open_lab):
+    lab = open_lab("collab")
+    page = lab.page
+    cases = [
+        ("lab8-lr", "100", "lr must be a number in (0, 10], got 100", "0.005"),
+        ("lab8-lr", "1e309", "got inf", "0.005"),
+        ("lab8-lr", "NaN", "got nan", "0.005"),
+        ("lab8-lr", "abc", "got 'abc'", "0.005"),
+        ("lab8-wd", "1000", "wd must be a number in [0, 100], got 1000", "0.1"),
+        ("lab8-wd", "abc", "got 'abc'", "0.1"),
+        ("lab8-factors", "2.5", "n_factors must be an integer from 1 to 1000, got 2.5", "50"),
+        ("lab8-factors", "0", "got 0", "50"),
+        ("lab8-factors", "100000", "got 100000", "50"),
+        ("lab8-epochs", "0", "epochs must be an integer from 1 to 1000, got 0", "5"),
+    ]
+    for cls, typed, says, back in cases:
+        set_number(page, cls, typed)
+        page.wait_for_selector(f".lab8-error:has-text({says!r})", timeout=10_000)
+        page.wait_for_function(
+            "([sel, v]) => document.querySelector(sel).value === v",
+            arg=[f".{cls} input", back],
+            timeout=10_000,
+        )
+    settings = "(lab.settings.lr, lab.settings.wd, lab.settings.n_factors, lab.settings.epochs)"
+    assert lab.kernel(settings) == (0.005, 0.1, 50, 5)  # the last good values
+    # a valid value is used exactly, and the banner clears
+    set_number(page, "lab8-lr", "0.0031")
+    set_number(page, "lab8-epochs", "2")
+    wait_kernel(lab, "lab.settings.lr", lambda v: v == 0.0031)
+    assert banner(page).strip() == ""
+    page.click(".lab8-train")
+    wait_kernel(lab, "len(lab.runs) == 1 and not lab.busy", bool, timeout=60)
+    assert lab.kernel("lab.runs[0]['lr']") == 0.0031
+    # min ratings beyond every movie: said, not an empty table
+    set_number(page, "lab8-min-ratings", "100000")
+    page.wait_for_selector(".lab8-error:has-text('more than any movie has')", timeout=10_000)
+
+
+def test_divergence_is_said_and_the_nan_guard_is_reachable(open_lab):
+    lab = open_lab("collab")
+    page = lab.page
+    # lr 1 on the plain dot product: the loss runs away without ever being NaN
+    page.locator(".lab8-yrange input").uncheck()
+    page.locator(".lab8-bias input").uncheck()
+    set_number(page, "lab8-wd", "0")
+    set_number(page, "lab8-lr", "1")
+    wait_kernel(
+        lab,
+        "(lab.settings.lr, lab.settings.wd, lab.settings.y_range, lab.settings.bias)",
+        lambda v: v == (1.0, 0.0, False, False),
+    )
+    page.click(".lab8-train")
+    wait_kernel(lab, "len(lab.runs) == 1 and not lab.busy", bool, timeout=60)
+    page.wait_for_selector(".lab8-error:has-text('grew to')", timeout=10_000)
+    assert "diverged" in page.locator(".lab8-runs").inner_text()
+    assert lab.kernel("lab.runs[0]['status']") == "diverged"
+    # lr 10 with wd 100: the weights overflow within a few steps, the NaN/inf guard stops it
+    set_number(page, "lab8-wd", "100")
+    set_number(page, "lab8-lr", "10")
+    wait_kernel(lab, "lab.settings.lr", lambda v: v == 10)
+    page.click(".lab8-train")
+    wait_kernel(lab, "len(lab.runs) == 2 and not lab.busy", bool, timeout=60)
+    page.wait_for_selector(".lab8-error:has-text('Loss became')", timeout=10_000)
+    assert lab.kernel("lab.runs[1]['status']") == "diverged"
+    assert lab.kernel("all(bool(p.isfinite().all()) for p in lab.model.parameters())")
+
+
+def y_ticks(page) -> list[str]:
+    return page.evaluate(
+        """() => Array.from(document.querySelectorAll('.lab8-chart g.axis'))
+              .filter(g => g.querySelector('.tick'))
+              .map(g => Array.from(g.querySelectorAll('.tick text')).map(t => t.textContent))
+              .pop() || []"""
+    )
+
+
+def test_loss_chart_keeps_its_axes_across_scales_and_clearing(open_lab):
+    """The harness fails this test on any console error (null paths, translate(0,NaN))."""
+    lab = open_lab("collab")
+    page = lab.page
+    set_number(page, "lab8-epochs", 3)
+    page.click(".lab8-train")
+    wait_kernel(lab, "len(lab.runs) == 1 and not lab.busy", bool, timeout=60)
+    page.wait_for_function("() => document.querySelectorAll('.lab8-runs tr').length === 2")
+    page.locator(".lab8-yscale button", has_text="linear").click()
+    wait_kernel(lab, "lab.panel.yscale", lambda v: v == "linear")
+    page.wait_for_timeout(500)
+    ticks = y_ticks(page)
+    assert len([t for t in ticks if t.strip()]) >= 3, ticks
+    assert not page.evaluate(
+        "() => Array.from(document.querySelectorAll('.lab8-chart path')).some("
+        "p => (p.getAttribute('d') || '').includes('null') || (p.getAttribute('d') || '').includes('NaN'))"
+    )
+    page.locator(".lab8-yscale button", has_text="log").click()
+    wait_kernel(lab, "lab.panel.yscale", lambda v: v == "log")
+    page.wait_for_timeout(500)
+    ticks = [t for t in y_ticks(page) if t.strip()]
+    assert len(set(ticks)) >= 2 and set(ticks) != {"0.00"}, ticks
+    page.click(".lab8-clear")
+    wait_kernel(lab, "len(lab.runs)", lambda v: v == 0)
+    page.wait_for_timeout(500)
+    page.locator(".lab8-yscale button", has_text="linear").click()
+    page.wait_for_timeout(500)
+    assert not page.evaluate(
+        "() => Array.from(document.querySelectorAll('.lab8-chart [transform]')).some("
+        "e => (e.getAttribute('transform') || '').includes('NaN'))"
+    )

@@ -48,14 +48,14 @@ def test_background_task_reports_progress_and_stops():
         return "finished"
 
     task = lab.run_task(work)
-    assert lab.busy and lab._busy_row.layout.display == ""
+    assert lab.busy and lab._busy_row.layout.visibility == "visible"
     started.wait(5)
     with pytest.raises(LabInputError, match="Still busy"):
         lab.run_task(work)
     lab.stop_button.click()
     assert lab.wait(5)
     assert task.result == "stopped" and 0 < len(steps) < 1000
-    assert not lab.busy and lab._busy_row.layout.display == "none"
+    assert not lab.busy and lab._busy_row.layout.visibility == "hidden"
     assert 0 < lab.progress < 1
 
 

@@ -35,6 +35,7 @@ from lab8widgets.models.collab import (
     similar_items,
     valid_mse,
 )
+from lab8widgets.models.train import TrainEvent
 
 
 @pytest.fixture(scope="module")
@@ -109,6 +110,18 @@ def test_sigmoid_range_matches_fastai():
 
     x = torch.linspace(-8, 8, 101)
     torch.testing.assert_close(sigmoid_range(x, 0, 5.5), fastai_sigmoid_range(x, 0, 5.5))
+
+
+def test_sigmoid_range_uses_its_low_end():
+    """With a nonzero low (a 1-10 scale), a sigmoid_range that dropped ``+ low`` would fail."""
+    from fastai.layers import sigmoid_range as fastai_sigmoid_range
+
+    x = torch.linspace(-8, 8, 101)
+    torch.testing.assert_close(sigmoid_range(x, 1.0, 10.5), fastai_sigmoid_range(x, 1.0, 10.5))
+    torch.testing.assert_close(sigmoid_range(x, 1.0, 10.5), torch.sigmoid(x) * 9.5 + 1.0)
+    assert float(sigmoid_range(torch.tensor(-1e4), 1.0, 10.5)) == 1.0  # the floor is low, not 0
+    m = DotProductBias(3, 3, 2, y_range=(1.0, 10.5))
+    assert float(m(torch.tensor([[1, 1]]))) > 5.0  # sigmoid(≈0) lands mid-range, not at 4.75
 
 
 def test_emb_sz_rule_matches_fastai():
@@ -286,9 +299,11 @@ def test_sparse_and_dense_training_agree(data):
     b.load_state_dict(a.state_dict())
     ra = fit_collab(a, data, epochs=2, bs=128, seed=1)
     rb = fit_collab(b, data, epochs=2, bs=128, seed=1, dense=True)
-    assert abs(ra.valid_mse - rb.valid_mse) < 0.01
+    # measured 6.8e-5 and 0.0071: eps inside skipped steps is the only difference, so a dropped
+    # weight-decay or momentum catch-up (~0.05 on the weights) fails these
+    assert abs(ra.valid_mse - rb.valid_mse) < 2e-4
     for n, p in a.named_parameters():
-        assert float((p - dict(b.named_parameters())[n]).detach().abs().max()) < 0.02
+        assert float((p - dict(b.named_parameters())[n]).detach().abs().max()) < 0.012
 
 
 def test_streaming_events_and_stop_keep_the_last_finished_step(data):
@@ -304,8 +319,9 @@ def test_streaming_events_and_stop_keep_the_last_finished_step(data):
     assert res.status == "stopped" and res.steps == 250
     assert [h.get("partial", False) for h in res.history] == [False, True]
     assert 1 < res.history[-1]["epoch"] < 2
-    kinds = {e["kind"] for e in events}
-    assert kinds == {"step", "epoch"}
+    kinds = {e.kind for e in events}
+    assert kinds == {"step", "epoch", "stopped"} and events[-1].kind == "stopped"
+    assert all(isinstance(e, TrainEvent) for e in events)
     steps = [e for e in events if e["kind"] == "step"]
     assert len(steps) >= 9 and all(0 < e["epoch"] < 2 for e in steps)
     vx, vy = data.x[data.valid_idx], data.y[data.valid_idx]
@@ -316,10 +332,11 @@ def test_non_finite_loss_stops_and_restores_last_good_weights(data):
     torch.manual_seed(0)
     m = make_model(data, y_range=None)  # with y_range the sigmoid keeps even huge weights finite
     init = {n: p.detach().clone() for n, p in m.named_parameters()}
-    # a learning rate far too high: the loss overflows at once, the initial weights come back
-    res = fit_collab(m, data, epochs=1, lr=1e12, wd=0.0, bs=64)
+    # lr × wd far too high: the weights flip and grow ×39 a step, the loss overflows within the
+    # first report window, and the initial weights come back
+    res = fit_collab(m, data, epochs=1, lr=10, wd=100, bs=64)
     assert res.status == "diverged" and res.history == []
-    assert re_search(r"Loss became (inf|nan) at step \d+ of epoch 1: lr=1e\+12", res.message)
+    assert re_search(r"Loss became (inf|nan) at step \d+ of epoch 1: lr=10 \(wd=100\)", res.message)
     assert "restored the weights from the start of training" in res.message
     for n, p in m.named_parameters():
         assert torch.equal(p.detach(), init[n])
@@ -350,10 +367,29 @@ def re_search(pattern: str, text: str) -> bool:
 def test_high_lr_times_wd_uses_dense_steps_and_diverges_cleanly(data):
     m = make_model(data)
     init = {n: p.detach().clone() for n, p in m.named_parameters()}
-    res = fit_collab(m, data, epochs=2, lr=100.0, wd=0.1, bs=64)  # lr*wd=10: weights flip and grow
+    res = fit_collab(m, data, epochs=2, lr=10.0, wd=1.0, bs=64)  # lr*wd=10: weights flip and grow
     assert res.status == "diverged" and "start of training" in res.message
     for n, p in m.named_parameters():
         assert torch.equal(p.detach(), init[n])
+
+
+def test_a_loss_growing_far_above_its_start_is_divergence(data):
+    """lr 1 on the plain dot product (no y_range, bias or wd): no NaN, but the loss runs away.
+    The run is flagged "diverged", says so, and the starting weights come back."""
+    torch.manual_seed(0)
+    m = make_model(data, y_range=None, bias=False)
+    init = {n: p.detach().clone() for n, p in m.named_parameters()}
+    events = []
+    res = fit_collab(m, data, epochs=5, lr=1.0, wd=0.0, bs=64, callback=events.append)
+    assert res.status == "diverged" and res.history == []
+    assert re_search(r"Train loss grew to [\d.]+, \d+× its start", res.message)
+    assert "lr=1 (wd=0) is too high" in res.message
+    assert events[-1].kind == "diverged" and events[-1].message == res.message
+    for n, p in m.named_parameters():
+        assert torch.equal(p.detach(), init[n])
+    # a sane lr on the same model trains normally
+    ok = fit_collab(make_model(data, y_range=None, bias=False), data, epochs=2, lr=5e-3, bs=64)
+    assert ok.status == "done" and len(ok.history) == 2
 
 
 def test_bad_hyper_parameters_are_named():
@@ -361,11 +397,12 @@ def test_bad_hyper_parameters_are_named():
     df = pd.DataFrame({"user": [1, 2, 3, 1], "item": [1, 2, 1, 2], "rating": [1, 2, 3, 4]})
     d = collab_data(df, valid_pct=0.25)
     for kw, match in [
-        (dict(lr=0), r"lr must be in \(0"),
-        (dict(lr=float("nan")), "lr must be a finite number"),
-        (dict(epochs=0), "epochs must be an integer from 1"),
-        (dict(wd=-1), r"wd must be in \[0"),
-        (dict(bs=0), "bs must be an integer"),
+        (dict(lr=0), r"lr must be a number in \(0, 10\], got 0"),
+        (dict(lr=float("nan")), r"lr must be a number in \(0, 10\], got nan"),
+        (dict(lr=100), r"lr must be a number in \(0, 10\], got 100"),
+        (dict(epochs=0), "epochs must be an integer from 1 to 1000, got 0"),
+        (dict(wd=-1), r"wd must be a number in \[0, 100\], got -1"),
+        (dict(bs=0), "bs must be one of 16, 32, 64"),
     ]:
         with pytest.raises(ValueError, match=match):
             fit_collab(m, d, **kw)

@@ -1,0 +1,116 @@
+"""Reading a trained model: bias tables, similar items, finding a title. Every tensor is read
+through ``.cpu()``, so a model moved to a GPU (``lab.model = lab.model.cuda()``) reads the same."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+from torch import nn
+
+from ..settings import Settings, setting
+from .data import CollabData
+from .fit import check_whole
+from .modules import bias_tables, factor_tables
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["ReadSettings", "bias_table", "find_item", "similar_items"]
+
+
+def find_item(data: CollabData, title: str) -> int:
+    """Index of ``title``: exact, then case-insensitive; else KeyError suggesting close titles."""
+    key = str(title).strip()
+    idx = data._item_lookup.get(key)
+    if idx is not None:
+        return idx
+    folded = key.casefold()
+    exact = [i for t, i in data._item_lookup.items() if t.casefold() == folded]
+    if len(exact) == 1:
+        return exact[0]
+    titles = list(data._item_lookup)
+    by_count = sorted(
+        (t for t in titles if folded and folded in t.casefold()),
+        key=lambda t: -data.item_counts[data._item_lookup[t]],
+    )
+    close = difflib.get_close_matches(key, titles, n=5, cutoff=0.5)
+    seen, hints = set(), []
+    for t in [*by_count[:5], *close]:
+        if t not in seen:
+            seen.add(t)
+            hints.append(t)
+    hint = f" Did you mean: {'; '.join(hints[:5])}?" if hints else " No close matches."
+    raise KeyError(f"{key!r} is not an item in these ratings ({data.n_items - 1:,} titles).{hint}")
+
+
+def bias_table(
+    model: nn.Module,
+    data: CollabData,
+    kind: str = "item",
+    n: int = 10,
+    lowest: bool = True,
+    min_ratings: int = 1,
+) -> pd.DataFrame:
+    """The n lowest (or highest) learned biases with how many training ratings each had."""
+    import pandas as pd
+
+    n = check_whole("n", n, 0, 1 << 30)
+    min_ratings = check_whole("min_ratings", min_ratings, 0, 1 << 30)
+    tables = bias_tables(model)
+    if tables is None:
+        raise ValueError(
+            "this model has no biases (neural net or bias=False): train DotProductBias with bias=True"
+        )
+    bias = (tables[1] if kind == "item" else tables[0]).cpu().numpy()
+    counts = data.item_counts if kind == "item" else data.user_counts
+    names = data.items if kind == "item" else data.users
+    keep = np.flatnonzero(counts >= max(1, min_ratings))
+    keep = keep[keep > 0]
+    order = keep[np.argsort(bias[keep], kind="stable")]
+    if not lowest:
+        order = order[::-1]
+    order = order[:n]
+    label = "title" if kind == "item" else "user"
+    return pd.DataFrame(
+        {
+            label: [names[i] for i in order],
+            "bias": bias[order].astype(float),
+            "n_ratings": counts[order].astype(int),
+        }
+    )
+
+
+def similar_items(
+    model: nn.Module, data: CollabData, title: str, k: int = 5, min_ratings: int = 1
+) -> pd.DataFrame:
+    """Items whose factor vectors point the same way as ``title``'s (cosine similarity)."""
+    import pandas as pd
+
+    k = check_whole("k", k, 0, 1 << 30)
+    min_ratings = check_whole("min_ratings", min_ratings, 0, 1 << 30)
+    idx = find_item(data, title)
+    _, items = factor_tables(model)
+    sims = nn.functional.cosine_similarity(items, items[idx][None], dim=1).cpu().numpy()
+    ok = data.item_counts >= max(1, min_ratings)
+    ok[0] = ok[idx] = False
+    cand = np.flatnonzero(ok)
+    order = cand[np.argsort(-sims[cand], kind="stable")][:k]
+    return pd.DataFrame(
+        {
+            "title": [data.items[i] for i in order],
+            "similarity": sims[order].astype(float),
+            "n_ratings": data.item_counts[order].astype(int),
+        }
+    )
+
+
+@dataclass(frozen=True)
+class ReadSettings(Settings):
+    """How the lab reads a model: neighbours to list, and the fewest training ratings an item
+    (or user) needs to appear in a table (rarely rated ones have biases near 0)."""
+
+    min_ratings: int = setting(1, lo=1, hi=100_000, label="min ratings")
+    k: int = setting(5, lo=1, hi=50, label="k")

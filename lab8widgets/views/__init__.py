@@ -1,0 +1,10 @@
+"""Reusable views with no lesson knowledge: heatmaps, training panels, linked scatters, tables,
+controls generated from settings dataclasses. Labs in ``lab8widgets.widgets`` compose them
+(see CONTRIBUTING.md)."""
+
+from __future__ import annotations
+
+from .scatter import LinkedScatter, link_selection
+from .table import TableView
+
+__all__ = ["LinkedScatter", "TableView", "link_selection"]

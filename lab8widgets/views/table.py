@@ -1,0 +1,229 @@
+"""TableView: a small sortable table of a DataFrame's rows; click a header to sort, a row to pick it.
+
+Python holds the rows and sorts them (the front end only draws what it is sent and reports clicks
+through custom messages), so ``table.frame`` is always what the page shows, in the page's order.
+Rows past ``max_rows`` are counted, not drawn. ``selected`` keys are highlighted; a view with
+``all_keys`` and ``selected`` can join ``link_selection``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Hashable
+from typing import Any
+
+import anywidget
+import numpy as np
+import traitlets
+
+__all__ = ["TableView"]
+
+_ESM = r"""
+function fmtHead(c, sortBy, asc) {
+  return c + (c === sortBy ? (asc ? " ▲" : " ▼") : "");
+}
+function render({ model, el }) {
+  el.classList.add("lab8-tableview");
+  const wrap = document.createElement("div");
+  wrap.style.cssText = "max-height:var(--lab8-table-h,320px);overflow:auto;border:1px solid #e5e7eb;border-radius:4px";
+  const cap = document.createElement("div");
+  cap.className = "lab8-tableview-caption";
+  cap.style.cssText = "font:600 12px system-ui,sans-serif;margin:2px 0";
+  el.append(cap, wrap);
+  function draw() {
+    const cols = model.get("columns"), rows = model.get("rows"), num = model.get("numeric");
+    const sel = new Set(model.get("selected_rows")), sortBy = model.get("sort_by");
+    const asc = model.get("ascending");
+    el.style.setProperty("--lab8-table-h", model.get("height"));
+    const more = model.get("n_rows") - rows.length;
+    cap.textContent = model.get("caption") + (more > 0 ? ` (first ${rows.length} of ${model.get("n_rows")})` : "");
+    const t = document.createElement("table");
+    t.style.cssText = "border-collapse:collapse;font:12px system-ui,sans-serif;color:#222;width:100%";
+    const head = t.createTHead().insertRow();
+    cols.forEach((c, j) => {
+      const th = document.createElement("th");
+      th.textContent = fmtHead(c, sortBy, asc);
+      th.dataset.col = c;
+      th.title = "sort by " + c;
+      th.style.cssText = "position:sticky;top:0;background:#f3f4f6;cursor:pointer;padding:3px 6px;white-space:nowrap;user-select:none;text-align:" + (num[j] ? "right" : "left");
+      th.addEventListener("click", () => model.send({ event: "sort", column: c }));
+      head.appendChild(th);
+    });
+    const body = t.createTBody();
+    rows.forEach((r, i) => {
+      const tr = body.insertRow();
+      tr.dataset.row = i;
+      if (sel.has(i)) { tr.classList.add("lab8-selected"); tr.style.background = "#fff4c2"; }
+      if (model.get("clickable")) {
+        tr.style.cursor = "pointer";
+        tr.addEventListener("click", () => model.send({ event: "row", row: i }));
+      }
+      r.forEach((v, j) => {
+        const td = tr.insertCell();
+        td.textContent = v;
+        td.style.cssText = "padding:1px 6px;border-top:1px solid #eee;white-space:nowrap;" + (num[j] ? "text-align:right;font-variant-numeric:tabular-nums" : "");
+      });
+    });
+    wrap.replaceChildren(t);
+  }
+  draw();
+  model.on("change", draw);
+}
+export default { render };
+"""
+
+
+def _fmt(v: Any, digits: int) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, (bool, np.bool_)):
+        return str(bool(v))
+    if isinstance(v, (int, np.integer)):
+        return f"{int(v):,}"
+    if isinstance(v, (float, np.floating)):
+        f = float(v)
+        if math.isnan(f):
+            return "–"
+        return f"{f:.{digits}f}" if abs(f) < 1e5 else f"{f:.3g}"
+    return str(v)
+
+
+class TableView(anywidget.AnyWidget):
+    """Rows of a DataFrame, sortable by clicking a header; ``key`` names the column that keys rows.
+
+    ``on_row_click(fn)`` calls ``fn(key)`` when a row is clicked (the row's index when no ``key``).
+    """
+
+    _esm = _ESM
+    columns = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    rows = traitlets.List().tag(sync=True)  # formatted cells of the drawn rows
+    numeric = traitlets.List(traitlets.Bool()).tag(sync=True)
+    n_rows = traitlets.Int(0).tag(sync=True)
+    caption = traitlets.Unicode("").tag(sync=True)
+    sort_by = traitlets.Unicode("").tag(sync=True)
+    ascending = traitlets.Bool(True).tag(sync=True)
+    clickable = traitlets.Bool(False).tag(sync=True)
+    height = traitlets.Unicode("320px").tag(sync=True)
+    selected_rows = traitlets.List(traitlets.Int()).tag(sync=True)
+    selected = traitlets.List()  # keys (Python side only)
+
+    def __init__(
+        self,
+        frame: Any = None,
+        key: str | None = None,
+        *,
+        caption: str = "",
+        max_rows: int = 200,
+        digits: int = 3,
+        height: str = "320px",
+    ):
+        import pandas as pd
+
+        super().__init__(caption=caption, height=height)
+        self.add_class("lab8-table-view")
+        self.key = key
+        self.max_rows = int(max_rows)
+        self.digits = int(digits)
+        self._callbacks: list[Callable[[Hashable], Any]] = []
+        self._frame = pd.DataFrame()
+        self._shown_keys: list = []
+        self.on_msg(self._on_msg)
+        self.set_frame(frame if frame is not None else pd.DataFrame())
+
+    # --- data -------------------------------------------------------------------------------------
+    @property
+    def frame(self):
+        """The table's rows in the order shown (all of them, also those past ``max_rows``)."""
+        return self._frame
+
+    @property
+    def all_keys(self) -> list:
+        """Key of every row, in the order shown."""
+        if self.key is None or self.key not in self._frame.columns:
+            return list(self._frame.index)  # also an empty table with no columns yet
+        return list(self._frame[self.key])
+
+    def set_frame(self, frame) -> None:
+        """Show ``frame`` (kept sorted by the current sort column when it still has it)."""
+        import pandas as pd
+
+        if not isinstance(frame, pd.DataFrame):
+            raise TypeError(f"TableView shows a pandas DataFrame, got {type(frame).__name__}")
+        if self.key is not None and len(frame.columns) and self.key not in frame.columns:
+            raise KeyError(f"key column {self.key!r} is not in the frame ({list(frame.columns)})")
+        self._frame = frame
+        if self.sort_by and self.sort_by in frame.columns:
+            self._frame = self._sorted(frame, self.sort_by, self.ascending)
+        elif self.sort_by:
+            self.sort_by = ""
+        self._push()
+
+    def sort(self, column: str, ascending: bool | None = None) -> None:
+        """Sort by ``column``; without ``ascending``, numbers go largest first and text A→Z."""
+        if column not in self._frame.columns:
+            raise KeyError(f"no column {column!r}; columns are {list(self._frame.columns)}")
+        if ascending is None:
+            ascending = not _is_numeric(self._frame[column])
+        self._frame = self._sorted(self._frame, column, bool(ascending))
+        with self.hold_sync():
+            self.sort_by = column
+            self.ascending = bool(ascending)
+            self._push()
+
+    @staticmethod
+    def _sorted(frame, column: str, ascending: bool):
+        return frame.sort_values(column, ascending=ascending, kind="stable", na_position="last")
+
+    def _push(self) -> None:
+        f = self._frame
+        shown = f.iloc[: self.max_rows]
+        has_key = self.key is not None and self.key in f.columns
+        self._shown_keys = list(shown[self.key]) if has_key else list(shown.index)
+        with self.hold_sync():
+            self.columns = [str(c) for c in f.columns]
+            self.numeric = [_is_numeric(f[c]) for c in f.columns]
+            self.rows = [
+                [_fmt(v, self.digits) for v in row] for row in shown.itertuples(index=False)
+            ]
+            self.n_rows = len(f)
+            self._mark_selected()
+
+    # --- selection and clicks ---------------------------------------------------------------------
+    @traitlets.observe("selected")
+    def _on_selected(self, _change=None) -> None:
+        self._mark_selected()
+
+    def _mark_selected(self) -> None:
+        want = set(self.selected)
+        self.selected_rows = [i for i, k in enumerate(self._shown_keys) if k in want]
+
+    def on_row_click(self, callback: Callable[[Hashable], Any], remove: bool = False) -> None:
+        """Call ``callback(key)`` when a row is clicked in the page."""
+        if remove:
+            self._callbacks.remove(callback)
+        else:
+            self._callbacks.append(callback)
+        self.clickable = bool(self._callbacks)
+
+    def _on_msg(self, _widget, content: dict, _buffers) -> None:
+        event = content.get("event") if isinstance(content, dict) else None
+        if event == "sort":
+            col = content.get("column")
+            if col not in self._frame.columns:
+                return
+            if col == self.sort_by:
+                self.sort(col, not self.ascending)
+            else:
+                self.sort(col)
+        elif event == "row":
+            i = content.get("row")
+            if isinstance(i, int) and 0 <= i < len(self._shown_keys):
+                key = self._shown_keys[i]
+                for cb in list(self._callbacks):
+                    cb(key)
+
+
+def _is_numeric(col) -> bool:
+    import pandas as pd
+
+    return bool(pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col))

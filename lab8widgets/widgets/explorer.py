@@ -1,0 +1,691 @@
+"""EmbeddingExplorer: what a recommender learned, in linked views, and the bootstrapping problem.
+
+A thin lab over ``lab8widgets.models.explore``: a PCA map of the item (or user) factors, biases
+against rating counts, a table of the selection, cosine neighbours and a new user's recommendations,
+all read from the live model. The views are ``LinkedScatter``/``TableView`` joined by
+``link_selection``, so brushing, lassoing or clicking anywhere selects the same titles everywhere,
+and ``explorer.selected`` is that selection in Python (settable too).
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping
+from typing import Any
+
+import bqplot as bq
+import ipywidgets as W
+import numpy as np
+import traitlets
+
+from ..models import explore as X
+from ..views import LinkedScatter, TableView, link_selection
+from ._base import LabBase, LabInputError
+
+__all__ = ["EmbeddingExplorer"]
+
+QUESTIONNAIRE = 8  # popular titles offered for rating, the lesson's "questionnaire" answer
+STARS = ("–", "1", "2", "3", "4", "5")
+BOOTSTRAP_TEXT = (
+    "<b>The bootstrapping problem.</b> A new user has no ratings, so the model has no vector for "
+    "them. The lesson lists the choices: give them the <i>average user</i> (the mean of all user "
+    "vectors, right table), or ask a short <i>questionnaire</i> of popular titles and fit a vector "
+    "to the answers. Rate a few titles: a user vector and bias are fitted with every item factor "
+    "frozen, and the recommendations follow at once."
+)
+_CSS = """<style>
+.lab8-explorer .lab8-note{font:12px system-ui,sans-serif;color:#444;line-height:1.4}
+.lab8-explorer .lab8-section{font:600 13px system-ui,sans-serif;margin:6px 0 2px}
+.lab8-explorer .widget-label{min-width:0}
+.lab8-explorer .lab8-rate .widget-toggle-buttons .widget-toggle-button{width:28px;padding:0}
+.lab8-explorer .lab8-rate-title{width:230px;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
+</style>"""
+
+
+def _row(*children: W.Widget, **layout: Any) -> W.HBox:
+    return W.HBox(
+        list(children),
+        layout=W.Layout(
+            **{"align_items": "center", "gap": "8px", "flex_flow": "row wrap", **layout}
+        ),
+    )
+
+
+def _panel(*children: W.Widget, basis: str = "360px", min_width: str = "280px") -> W.VBox:
+    return W.VBox(list(children), layout=W.Layout(flex=f"1 1 {basis}", min_width=min_width))
+
+
+def _field(ev: Any, name: str, default: Any = None) -> Any:
+    """A training event's field, whether events are dicts or typed records."""
+    return ev.get(name, default) if isinstance(ev, Mapping) else getattr(ev, name, default)
+
+
+def _report(task: Any, ev: Any, epochs: int) -> None:
+    step, total = _field(ev, "step", 0), _field(ev, "total", 0) or 1
+    epoch = _field(ev, "epoch", 0.0) or 0.0
+    task.report(step / total, f"training DotProductBias on start: epoch {epoch:.1f} of {epochs}")
+
+
+def _section(text: str) -> W.HTML:
+    return W.HTML(f'<div class="lab8-section">{html.escape(text)}</div>')
+
+
+class EmbeddingExplorer(LabBase):
+    """Explore a trained collaborative-filtering model.
+
+    ``source``: a ``CollabLab`` (followed as its runs finish), a fastai collab ``Learner``, a
+    ``DotProductBias``/``CollabNN`` with ``data=`` its ``CollabData``, or ``None`` with ``names=``
+    and ``factors=`` (plus ``bias=``, ``counts=``). ``genres=`` maps titles to "A|B" genre strings.
+    """
+
+    selected = traitlets.List()
+
+    def __init__(
+        self,
+        source: Any = None,
+        data: Any = None,
+        *,
+        names: Any = None,
+        factors: Any = None,
+        bias: Any = None,
+        counts: Any = None,
+        genres: Any = None,
+        n_top: int = 1000,
+        **kwargs: Any,
+    ):
+        super().__init__(
+            title="EmbeddingExplorer · what a recommender learned (Lesson 8)", **kwargs
+        )
+        self.add_class("lab8-explorer")
+        self.lab = None
+        self._model = None
+        self._genres = self._genre_map(genres)
+        self._read = self._reader(source, data, names, factors, bias, counts)
+        self.factors: X.Factors = self._read()
+        self.space = "items"
+        self.n_top = X._whole("n_top", n_top, 3, 1 << 30)
+        self.user_ratings: dict = {}
+        self.recommendations = None  # DataFrame: the new user's top titles
+        self.average_recommendations = None  # DataFrame: the average user's (no ratings)
+        self._last_neighbours: tuple | None = None
+        self._build()
+        self._render()
+        if self.lab is not None:
+            self.lab.observe(self._on_lab_busy, "busy")
+
+    # --- sources ----------------------------------------------------------------------------------
+    @staticmethod
+    def _genre_map(genres: Any) -> dict | None:
+        if genres is None:
+            return None
+        if hasattr(genres, "columns"):  # a DataFrame with title and genres columns
+            cols = {str(c).lower(): c for c in genres.columns}
+            if "title" not in cols or "genres" not in cols:
+                raise ValueError(
+                    f"genres needs title and genres columns, got {list(genres.columns)}"
+                )
+            g = genres[[cols["title"], cols["genres"]]].drop_duplicates(cols["title"])
+            return dict(
+                zip(g[cols["title"]].astype(str), g[cols["genres"]].astype(str), strict=True)
+            )
+        if isinstance(genres, Mapping):
+            return {str(k): str(v) for k, v in genres.items()}
+        raise TypeError(f"genres must be a dict or a DataFrame, got {type(genres).__name__}")
+
+    def _reader(self, source, data, names, factors, bias, counts):
+        """A function that reads the current model into ``Factors`` (called again on refresh)."""
+        from torch import nn
+
+        from .collab import CollabLab
+
+        if isinstance(source, CollabLab):
+            lab = self.lab = source
+            if self._genres is None and getattr(lab, "truth", None) is not None:
+                from ..data.synthetic import group_name
+
+                t = lab.truth
+                self._genres = {
+                    s: group_name(int(g)) for s, g in zip(t.titles, t.item_group, strict=True)
+                }
+            if self._genres is None:
+                frame = getattr(lab, "ratings", None)  # a hook CollabLab may offer
+                if frame is not None and hasattr(frame, "columns") and "genres" in frame.columns:
+                    self._genres = self._genre_map(frame)
+
+            def read():
+                self._model = lab.model
+                runs = f"run #{lab.runs[-1]['run']}" if lab.runs else "untrained"
+                return X.from_collab(
+                    lab.model, lab.data, self._genres, f"CollabLab's model ({runs})"
+                )
+
+        elif isinstance(source, nn.Module):
+            if data is None:
+                raise TypeError(
+                    f"a {type(source).__name__} needs data=, the CollabData it was trained on"
+                )
+
+            def read():
+                self._model = source
+                return X.from_collab(source, data, self._genres, f"a {type(source).__name__}")
+
+        elif source is None and factors is not None:
+            if names is None:
+                raise TypeError("factors= needs names=, one per row")
+            f0 = X.from_factors(
+                names, factors, bias, counts, source="your factor matrix", genres=self._genres
+            )
+
+            def read():
+                return f0
+
+        elif source is not None and hasattr(source, "dls") and hasattr(source, "model"):
+
+            def read():
+                self._model = source.model
+                return X.from_learner(source, self._genres, "a fastai collab_learner")
+
+        else:
+            raise TypeError(
+                "EmbeddingExplorer needs a CollabLab, a fastai collab Learner, a DotProductBias or "
+                "CollabNN with data=, or names= and factors=; got "
+                f"{type(source).__name__ if source is not None else 'nothing'}"
+            )
+        return read
+
+    @property
+    def model(self):
+        """The live torch module shown (None for a plain factor matrix)."""
+        return self._model
+
+    @classmethod
+    def default(cls, epochs: int = 15, **kwargs: Any) -> EmbeddingExplorer:
+        """The served lab: MovieLens 100k (fastai cache or download) else labelled synthetic ratings,
+        and a DotProductBias trained on start in the background, with progress."""
+        from .. import data as D
+        from ..models.collab import collab_data, fit_collab, make_model
+
+        try:
+            r = D.movielens("ml-100k")
+            frame, src, genres, truth = r.ratings, r.source, r.ratings, None
+        except FileNotFoundError:
+            syn = D.synthetic_ratings()
+            frame, src, genres, truth = syn.ratings, syn.source, syn.ratings, syn.truth
+        data = collab_data(frame)
+        model = make_model(data, 50, data.default_y_range())
+        ex = cls(model, data, genres=genres, **kwargs)
+        ex.truth = truth
+        ex.data_source = src
+
+        def train(task):
+            res = fit_collab(
+                model,
+                data,
+                epochs,
+                1e-2,
+                0.1,
+                256 if len(data.train_idx) > 50_000 else 64,
+                callback=lambda ev: _report(task, ev, epochs),
+                should_stop=lambda: task.stopped,
+            )
+            ex.refresh()  # before busy turns False, so a waiting caller sees the trained model
+            ex.source = (
+                f"{src} · DotProductBias, 50 factors, {res.history[-1]['epoch'] if res.history else 0}"
+                f" of {epochs} epochs on start"
+            )
+            return res
+
+        ex.source = f"{src} · training a DotProductBias on start…"
+        ex.run_task(train)
+        return ex
+
+    # --- the views -------------------------------------------------------------------------------
+    def _build(self) -> None:
+        self._space = W.ToggleButtons(
+            options=[("Movies", "items"), ("Users", "users")], style={"button_width": "70px"}
+        )
+        self._space.add_class("lab8-space")
+        self._n_top = W.BoundedIntText(
+            value=self.n_top,
+            min=3,
+            max=1_000_000,
+            description="PCA over the most-rated",
+            style={"description_width": "initial"},
+            layout=W.Layout(width="240px"),
+        )
+        self._n_top.add_class("lab8-ntop")
+        self._pc_x = W.Dropdown(description="x", layout=W.Layout(width="120px"))
+        self._pc_y = W.Dropdown(description="y", layout=W.Layout(width="120px"))
+        for w in (self._pc_x, self._pc_y):
+            w.style.description_width = "14px"
+        self._color = W.Dropdown(
+            description="colour",
+            layout=W.Layout(width="230px"),
+            style={"description_width": "44px"},
+        )
+        self._color.add_class("lab8-colour")
+        self.pca = LinkedScatter([], [], [], title="PCA of the factors", height="380px")
+        self.pca.add_class("lab8-pca")
+        self.bias_view = LinkedScatter(
+            [1.0], [0.0], ["_"], title="Bias vs number of ratings", x_log=True,
+            x_label="ratings in the training set (log)", y_label="learned bias", height="380px",
+        )  # fmt: skip
+        self.bias_view.add_class("lab8-biasview")
+        self._no_bias = W.HTML(layout=W.Layout(display="none"))
+        self._no_bias.add_class("lab8-nobias")
+        self._scree_scale = bq.OrdinalScale()
+        ys = bq.LinearScale(min=0.0)
+        self._scree = bq.Bars(
+            x=[], y=[], scales={"x": self._scree_scale, "y": ys}, colors=["#7f7f7f"]
+        )
+        self.scree = bq.Figure(
+            marks=[self._scree],
+            axes=[
+                bq.Axis(scale=self._scree_scale, label="component"),
+                bq.Axis(scale=ys, orientation="vertical", tick_format=".0%", num_ticks=4),
+            ],
+            title="Explained variance",
+            fig_margin={"top": 36, "bottom": 40, "left": 46, "right": 8},
+            layout=W.Layout(width="calc(100% - 4px)", height="220px", max_width="460px"),
+        )
+        self._extremes = W.HTML()
+        self._extremes.add_class("lab8-extremes")
+        self.table = TableView(key="title", caption="Selection", height="260px")
+        self.table.add_class("lab8-selection")
+        self.table.on_row_click(lambda key: self._click(lambda: self._show_neighbours(key)))
+        self._link = link_selection(self.pca, self.bias_view, self)
+
+        self._nb_title = W.Combobox(
+            placeholder="a title", ensure_option=False, layout=W.Layout(width="260px")
+        )
+        self._nb_title.add_class("lab8-nb-title")
+        self._nb_k = W.BoundedIntText(
+            value=10, min=1, max=100, description="k", layout=W.Layout(width="110px")
+        )
+        self._nb_min = W.BoundedIntText(
+            value=X.default_min_ratings(self.factors.item_counts), min=0, max=1_000_000,
+            description="min ratings", style={"description_width": "initial"}, layout=W.Layout(width="150px"),
+        )  # fmt: skip
+        self._nb_min.add_class("lab8-nb-min")
+        self._nb_button = W.Button(
+            description="Neighbours", button_style="info", layout=W.Layout(width="110px")
+        )
+        self._nb_button.add_class("lab8-nb-button")
+        self._nb_button.on_click(
+            lambda _b: self._click(lambda: self._show_neighbours(self._nb_title.value))
+        )
+        self._nb_title.on_submit(
+            lambda _w: self._click(lambda: self._show_neighbours(self._nb_title.value))
+        )
+        self.nb_table = TableView(
+            key="title", caption="Nearest by cosine similarity", height="260px"
+        )
+        self.nb_table.add_class("lab8-neighbours")
+
+        self._rate_rows = W.VBox()
+        self._rate_rows.add_class("lab8-rate")
+        self._rate_title = W.Combobox(
+            placeholder="another title", ensure_option=False, layout=W.Layout(width="230px")
+        )
+        self._rate_title.add_class("lab8-rate-add")
+        self._rate_stars = W.FloatText(
+            value=4.0,
+            description="stars",
+            layout=W.Layout(width="130px"),
+            style={"description_width": "36px"},
+        )
+        self._rate_stars.add_class("lab8-rate-stars")
+        self._rate_button = W.Button(description="Rate", layout=W.Layout(width="60px"))
+        self._rate_button.add_class("lab8-rate-button")
+        self._rate_button.on_click(lambda _b: self._click(self._rate_typed))
+        self._reset = W.Button(description="Forget my ratings", layout=W.Layout(width="140px"))
+        self._reset.on_click(lambda _b: self._click(self.reset_user))
+        self.rec_table = TableView(key="title", caption="Recommended for you", height="300px")
+        self.rec_table.add_class("lab8-recs")
+        self.avg_table = TableView(key="title", caption="Average user (no ratings)", height="300px")
+        self.avg_table.add_class("lab8-avg")
+
+        for w, fn in (
+            (self._space, self._on_space),
+            (self._n_top, self._on_n_top),
+            (self._pc_x, self._on_axes),
+            (self._pc_y, self._on_axes),
+            (self._color, self._on_color),
+        ):
+            w.observe(lambda _c, fn=fn: self._click(fn), "value")
+
+        self.body.children = [
+            W.HTML(_CSS, layout=W.Layout(display="none")),
+            W.HTML(
+                '<div class="lab8-note">Brush (drag a box), lasso or click points in either chart: '
+                "the selection is the same in every view and in <code>explorer.selected</code>. "
+                "Click a table row for its neighbours.</div>"
+            ),
+            _row(self._space, self._n_top, self._pc_x, self._pc_y, self._color),
+            _row(
+                self.pca,
+                _panel(self.bias_view, self._no_bias, basis="340px"),
+                _panel(self.scree, basis="200px", min_width="200px"),
+                align_items="flex-start",
+            ),
+            self._extremes,
+            _row(
+                _panel(_section("Selection"), self.table, basis="420px"),
+                _panel(
+                    _section("Neighbours"),
+                    _row(self._nb_title, self._nb_k, self._nb_min, self._nb_button),
+                    self.nb_table,
+                    basis="380px",
+                ),
+                align_items="flex-start",
+            ),
+            _section("A new user"),
+            W.HTML(f'<div class="lab8-note">{BOOTSTRAP_TEXT}</div>'),
+            _row(
+                _panel(
+                    self._rate_rows,
+                    _row(self._rate_title, self._rate_stars, self._rate_button, self._reset),
+                    basis="420px",
+                ),
+                _panel(self.rec_table, basis="260px", min_width="240px"),
+                _panel(self.avg_table, basis="260px", min_width="240px"),
+                align_items="flex-start",
+            ),
+        ]
+
+    def _click(self, fn) -> None:
+        if getattr(self, "_rendering", False):
+            return
+        with self.guard():
+            fn()
+
+    # --- drawing -----------------------------------------------------------------------------------
+    def _space_arrays(self):
+        """(names, factors, counts, bias) of the items or the users."""
+        f = self.factors
+        if self.space == "users":
+            if f.user_factors is None:
+                raise LabInputError("this source has no user factors: only movies can be shown")
+            return f.users, f.user_factors, f.user_counts, f.user_bias
+        return f.items, f.item_factors, f.item_counts, f.item_bias
+
+    def _render(self) -> None:
+        """Everything from ``self.factors``: map, biases, scree, options, tables."""
+        f = self.factors
+        names, fac, counts, bias = self._space_arrays()
+        self._map = X.pca_map(fac, names, counts, self.n_top)
+        self._frame = self._make_frame(names, counts, bias)
+        nc = self._map.coords.shape[1]
+        opts = [(f"PC{i + 1}", i) for i in range(nc)]
+        color_opts = [("none", "none")]
+        if self.space == "items":
+            color_opts.append(("decade", "decade"))
+            if f.genres is not None:
+                gs = sorted({g for s in f.genres for g in s.split("|") if g})
+                color_opts[1:1] = [("main genre", "main")] + [(f"genre: {g}", f"g:{g}") for g in gs]
+        self._rendering = True  # the controls' observers wait: one draw below
+        try:
+            for w, v in ((self._pc_x, 0), (self._pc_y, 1)):
+                if [o[1] for o in w.options] != [o[1] for o in opts]:
+                    w.options = opts
+                if w.value is None or w.value >= nc:
+                    w.value = v
+            if [o[1] for o in self._color.options] != [o[1] for o in color_opts]:
+                self._color.options = color_opts
+                self._color.value = "main" if any(o[1] == "main" for o in color_opts) else "none"
+        finally:
+            self._rendering = False
+        self._draw_map()
+        self._draw_bias(names, counts, bias)
+        self._scree_scale.domain = [f"PC{i + 1}" for i in range(nc)]
+        with self._scree.hold_sync():
+            self._scree.x = [f"PC{i + 1}" for i in range(nc)]
+            self._scree.y = self._map.explained
+        self._nb_title.options = self._popular(600) if self.space == "items" else []
+        self._rate_title.options = self._nb_title.options
+        if self.space == "items":
+            self._build_questionnaire()
+        self._update_table()
+        self._redo_user()
+        if self._last_neighbours is not None:
+            try:
+                self.neighbours(*self._last_neighbours)
+            except (KeyError, ValueError):
+                self._last_neighbours = None
+        self.source = (f.source + " · " if f.source else "") + f"{f.kind}, {f.n_items:,} titles"
+
+    def _make_frame(self, names, counts, bias):
+        import pandas as pd
+
+        label = "title" if self.space == "items" else "user"
+        cols = {label: list(names)}
+        cols["bias"] = bias.numpy().astype(float) if bias is not None else np.nan
+        cols["n_ratings"] = counts if counts is not None else -1
+        if self.space == "items" and self.factors.item_mean is not None:
+            cols["mean_rating"] = self.factors.item_mean
+        frame = pd.DataFrame(cols)
+        frame["x"] = np.nan
+        frame["y"] = np.nan
+        return frame
+
+    def _draw_map(self) -> None:
+        m, names = self._map, self._space_arrays()[0]
+        i, j = self._pc_x.value or 0, self._pc_y.value if self._pc_y.value is not None else 1
+        keys = [names[r] for r in m.rows]
+        self._frame["x"] = np.nan
+        self._frame["y"] = np.nan
+        self._frame.loc[m.rows, "x"] = m.coords[:, i]
+        self._frame.loc[m.rows, "y"] = m.coords[:, j]
+        self.pca.set_data(m.coords[:, i], m.coords[:, j], keys, color=self._colors(m.rows))
+        ratio = m.explained
+        what = "movie" if self.space == "items" else "user"
+        self.pca.x_axis.label = f"PC{i + 1} ({ratio[i]:.0%})"
+        self.pca.y_axis.label = f"PC{j + 1} ({ratio[j]:.0%})"
+        self.pca.figure.title = f"PCA of the {len(m.rows):,} most-rated {what}s' factors"
+
+        def ends(c):
+            low, high = m.extremes[c]
+            return (
+                f"<b>PC{c + 1}</b> ← {html.escape('; '.join(map(str, low[:3])))} "
+                f"<span style='color:#999'>…</span> {html.escape('; '.join(map(str, high[:3])))} →"
+            )
+
+        self._extremes.value = f'<div class="lab8-note">{ends(i)}<br>{ends(j)}</div>'
+
+    def _colors(self, rows) -> list | None:
+        c = self._color.value or "none"
+        if c == "none":
+            self.pca.legend.value = ""
+            return None
+        if c == "decade":
+            y = self.factors.years[rows]
+            return ["unknown" if np.isnan(v) else f"{int(v) // 10 * 10}s" for v in y]
+        gen = [self.factors.genres[r] for r in rows]
+        if c == "main":
+            return [g.split("|")[0] or "(none)" for g in gen]
+        g = c[2:]
+        return [g if g in s.split("|") else "other" for s in gen]
+
+    def _draw_bias(self, names, counts, bias) -> None:
+        if bias is None or counts is None:
+            self._no_bias.value = (
+                '<div class="lab8-note" style="padding:8px;border:1px dashed #ccc">This model has no '
+                "biases (a neural net, or DotProductBias with bias=False), so there is no bias view. "
+                "Every other view works.</div>"
+            )
+            self._no_bias.layout.display = ""
+            self.bias_view.layout.display = "none"
+            self.bias_view.set_data([], [], [])
+            return
+        self._no_bias.layout.display = "none"
+        self.bias_view.layout.display = ""
+        keep = np.flatnonzero(np.asarray(counts) > 0)
+        b = bias.numpy()
+        self.bias_view.set_data(
+            np.asarray(counts)[keep].astype(float), b[keep], [names[r] for r in keep]
+        )
+        self.bias_view.y_axis.label = f"learned {'movie' if self.space == 'items' else 'user'} bias"
+
+    def _popular(self, n: int) -> list[str]:
+        c = self.factors.item_counts
+        order = np.argsort(-c, kind="stable") if c is not None else np.arange(self.factors.n_items)
+        return [str(self.factors.items[i]) for i in order[:n]]
+
+    def _build_questionnaire(self) -> None:
+        titles = self._popular(QUESTIONNAIRE)
+        titles += [t for t in self.user_ratings if t not in titles]
+        if [r._title for r in self._rate_rows.children] == titles:
+            return
+        rows = []
+        for n, t in enumerate(titles):
+            stars = W.ToggleButtons(
+                options=list(STARS), value=self._star_text(t), style={"button_width": "28px"}
+            )
+            stars.add_class(f"lab8-stars-{n}")
+            stars.observe(lambda c, t=t: self._click(lambda: self._on_star(t, c["new"])), "value")
+            label = W.HTML(
+                f'<span class="lab8-note" title="{html.escape(t)}">{html.escape(t)}</span>'
+            )
+            label.add_class("lab8-rate-title")
+            row = _row(label, stars)
+            row._title = t
+            rows.append(row)
+        self._rate_rows.children = rows
+
+    def _star_text(self, title: str) -> str:
+        v = self.user_ratings.get(title)
+        return "–" if v is None else (str(int(v)) if float(v).is_integer() and 1 <= v <= 5 else "–")
+
+    # --- events ------------------------------------------------------------------------------------
+    def _on_space(self) -> None:
+        self.space = self._space.value
+        self.selected = []
+        self.table.key = "title" if self.space == "items" else "user"
+        self._render()
+
+    def _on_n_top(self) -> None:
+        self.n_top = X._whole("n_top", self._n_top.value, 3, 1 << 30)
+        self._render()
+
+    def _on_axes(self) -> None:
+        if self._pc_x.value is not None and self._pc_y.value is not None:
+            self._draw_map()
+            self._update_table()
+
+    def _on_color(self) -> None:
+        m = self._map
+        self.pca.set_color(self._colors(m.rows))
+
+    def _on_lab_busy(self, change) -> None:
+        if not change["new"]:  # a CollabLab run (or comparison) just finished
+            with self.guard(clear=False):
+                self.refresh()
+
+    def _on_star(self, title: str, value: str) -> None:
+        ratings = dict(self.user_ratings)
+        if value == "–":
+            ratings.pop(title, None)
+        else:
+            ratings[title] = float(value)
+        self.new_user(ratings)
+
+    def _rate_typed(self) -> None:
+        title = self.factors.items[X.find_name(self.factors, self._rate_title.value)]
+        self.new_user({**self.user_ratings, title: self._rate_stars.value})
+        self._build_questionnaire()
+
+    # --- selection -----------------------------------------------------------------------------------
+    @property
+    def all_keys(self) -> list:
+        """Every key that can be selected: the titles (or user ids when users are shown)."""
+        return list(self._space_arrays()[0])
+
+    @traitlets.validate("selected")
+    def _valid_selected(self, proposal) -> list:
+        want = list(proposal["value"])
+        if self.space == "items" and want:
+            known = self.factors._lookup
+            bad = [t for t in want if str(t) not in known]
+            for t in bad:
+                try:
+                    want[want.index(t)] = self.factors.items[X.find_name(self.factors, t)]
+                except KeyError as e:
+                    self.fail(e.args[0])
+                    raise
+            return list(dict.fromkeys(want))
+        return list(dict.fromkeys(want))
+
+    @traitlets.observe("selected")
+    def _on_selected(self, _change=None) -> None:
+        if hasattr(self, "table"):
+            self._update_table()
+
+    def _update_table(self) -> None:
+        label = "title" if self.space == "items" else "user"
+        sel = set(self.selected)
+        rows = self._frame[self._frame[label].isin(sel)] if sel else self._frame.iloc[:0]
+        self.table.set_frame(rows)
+        self.table.caption = (
+            f"{len(rows):,} selected" if sel else "Nothing selected: brush, lasso or click points"
+        )
+
+    # --- public API ----------------------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Re-read the model (after a run, or after changing it in a notebook cell)."""
+        self.factors = self._read()
+        self._render()
+
+    def neighbours(self, title: str, k: int = 10, min_ratings: int | None = None):
+        """The k nearest titles to ``title`` by cosine similarity of the item factors, among titles
+        with at least ``min_ratings`` training ratings; they are selected in every view."""
+        try:
+            nb = X.neighbours(self.factors, title, k, min_ratings)
+        except (KeyError, ValueError) as e:
+            self.fail(e.args[0] if isinstance(e, KeyError) else str(e))
+            raise
+        found = self.factors.items[X.find_name(self.factors, title)]
+        self._last_neighbours = (found, k, min_ratings)
+        self.nb_table.set_frame(nb)
+        self.nb_table.caption = f"Nearest to {found} by cosine similarity"
+        if self.space == "items":
+            self.selected = [found, *nb["title"]]
+        return nb
+
+    def _show_neighbours(self, title: str) -> None:
+        self._nb_title.value = str(title)
+        self.neighbours(title, self._nb_k.value, self._nb_min.value)
+
+    def new_user(self, ratings: Mapping, k: int = 10, min_ratings: int | None = None):
+        """Recommendations for a new user who gave ``ratings`` (title -> stars): a user vector and bias
+        fitted with the item factors frozen. Never includes a rated title."""
+        f = self.factors
+        try:
+            user = X.fit_new_user(f, ratings)
+            recs = X.recommend(f, ratings, k, min_ratings, user=user)
+            avg = X.recommend(f, {}, k, min_ratings)
+        except (KeyError, ValueError, TypeError) as e:
+            self.fail(e.args[0] if isinstance(e, KeyError) else str(e))
+            raise
+        self.user_ratings = {f.items[X.find_name(f, t)]: float(s) for t, s in ratings.items()}
+        self._new_user_args = (k, min_ratings)
+        self.recommendations, self.average_recommendations = recs, avg
+        self.rec_table.set_frame(recs)
+        self.rec_table.caption = (
+            f"Recommended for you ({len(self.user_ratings)} rated)"
+            if self.user_ratings
+            else "Recommended for you (rate something)"
+        )
+        self.avg_table.set_frame(avg)
+        self.clear_error()
+        return recs
+
+    def reset_user(self) -> None:
+        """Forget the new user's ratings (back to the average user)."""
+        self.new_user({})
+        self._rate_rows.children = []
+        self._build_questionnaire()
+
+    def _redo_user(self) -> None:
+        k, mr = getattr(self, "_new_user_args", (10, None))
+        keep = {t: s for t, s in self.user_ratings.items() if t in self.factors._lookup}
+        self.new_user(keep, k, mr)

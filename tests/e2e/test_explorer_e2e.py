@@ -1,0 +1,186 @@
+"""EmbeddingExplorer in Chromium under ``lab8widgets serve explorer`` (offline, so on synthetic
+ratings, with a DotProductBias trained on start): brush the PCA map with the mouse and rate movies
+by clicking stars, then check the page *and* the kernel's state."""
+
+from __future__ import annotations
+
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from .harness import Server
+
+pytestmark = pytest.mark.e2e
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def warm_server(_servers):
+    """Start the module's server and render the page once, so a first kernel's imports (slow on a
+    busy machine) do not count against a test's page-load timeout."""
+    key = ("explorer", False)
+    if key not in _servers:
+        _servers[key] = Server("explorer")
+    with urllib.request.urlopen(_servers[key].url, timeout=300) as r:
+        r.read()
+
+
+def wait_kernel(lab, expr: str, ok, timeout: float = 60.0, every: float = 0.2):
+    deadline = time.monotonic() + timeout
+    got = None
+    while time.monotonic() < deadline:
+        got = lab.kernel(expr)
+        if ok(got):
+            return got
+        time.sleep(every)
+    raise AssertionError(f"{expr} = {got!r} did not satisfy the condition in {timeout}s")
+
+
+def trained(lab) -> None:
+    wait_kernel(lab, "explorer.busy", lambda v: v is False, timeout=180, every=0.5)
+    assert "epochs on start" in lab.kernel("explorer.source")
+    assert not lab.kernel("explorer.error")
+
+
+def table_titles(page, cls: str) -> list[str]:
+    return page.evaluate(
+        """(cls) => Array.from(document.querySelectorAll(`.${cls} tbody tr`))
+              .map(tr => tr.cells[0].textContent)""",
+        cls,
+    )
+
+
+def brush(page, box, x0: float, y0: float, x1: float, y1: float) -> None:
+    """Drag a rectangle from (x0, y0) to (x1, y1), fractions of the plot area, as a learner would."""
+    px = lambda f: box["x"] + f * box["width"]  # noqa: E731
+    py = lambda f: box["y"] + f * box["height"]  # noqa: E731
+    page.mouse.move(px(x0), py(y0))
+    page.mouse.down()
+    for i in range(1, 9):
+        t = i / 8
+        page.mouse.move(px(x0 + t * (x1 - x0)), py(y0 + t * (y1 - y0)))
+    page.mouse.up()
+
+
+def plot_area(page, cls: str) -> dict:
+    area = page.locator(
+        f".{cls} svg.svg-figure .plotarea_events, .{cls} svg.svg-figure rect.plotarea_background"
+    )
+    return area.first.bounding_box()
+
+
+def test_brush_on_the_map_fills_the_table_and_selected(open_lab):
+    lab = open_lab("explorer")
+    page = lab.page
+    trained(lab)
+    assert "synthetic" in page.locator(".lab8-source").inner_text().lower()
+    page.wait_for_selector(".lab8-pca svg.svg-figure")
+    box = plot_area(page, "lab8-pca")
+    assert box and box["width"] > 200
+    brush(page, box, 0.05, 0.05, 0.6, 0.6)
+    sel = wait_kernel(lab, "explorer.selected", lambda v: len(v) > 0, timeout=30)
+    # the kernel's selection is exactly the points inside the brush, in data coordinates
+    inside = lab.kernel(
+        "(lambda s, bx, by: sorted(k for k, x, y in zip(s.all_keys, s.mark.x, s.mark.y)"
+        " if min(bx) <= x <= max(bx) and min(by) <= y <= max(by)))"
+        "(explorer.pca, explorer.pca.brush.selected_x, explorer.pca.brush.selected_y)"
+    )
+    assert sorted(sel) == inside and len(inside) >= 3
+    # every linked view follows: the bias view in Python, the table in the page
+    assert sorted(lab.kernel("explorer.bias_view.selected")) == sorted(sel)
+    page.wait_for_function(
+        "(n) => document.querySelectorAll('.lab8-selection tbody tr').length === n",
+        arg=min(len(sel), 200),
+        timeout=10_000,
+    )
+    assert (
+        table_titles(page, "lab8-selection")
+        == lab.kernel("list(explorer.table.frame['title'])")[:200]
+    )
+    assert set(table_titles(page, "lab8-selection")) <= set(sel)
+    # a header click sorts the page's table by bias, largest first (Python sorts, the page shows it)
+    page.locator(".lab8-selection th", has_text="bias").click()
+    wait_kernel(lab, "explorer.table.sort_by", lambda v: v == "bias", timeout=10)
+    biases = lab.kernel("list(explorer.table.frame['bias'])")
+    assert biases == sorted(biases, reverse=True)
+    page.wait_for_function(
+        "(t) => document.querySelector('.lab8-selection tbody tr td').textContent === t",
+        arg=lab.kernel("explorer.table.frame['title'].iloc[0]"),
+        timeout=10_000,
+    )
+    # a second, smaller brush replaces the selection
+    brush(page, box, 0.55, 0.55, 0.95, 0.95)
+    wait_kernel(lab, "explorer.selected", lambda v: v != sel, timeout=30)
+    # and from Python back to the page: clearing empties the table
+    lab.run("explorer.selected = []")
+    page.wait_for_function(
+        "() => document.querySelectorAll('.lab8-selection tbody tr').length === 0", timeout=10_000
+    )
+
+
+def test_rating_three_movies_changes_the_recommendations(open_lab):
+    lab = open_lab("explorer")
+    page = lab.page
+    trained(lab)
+    page.wait_for_selector(".lab8-recs tbody tr")
+    before = table_titles(page, "lab8-recs")
+    average = lab.kernel("list(explorer.average_recommendations['title'])")
+    assert before == average  # no ratings yet: the average user's answer
+    rated = lab.kernel("[r._title for r in explorer._rate_rows.children[:3]]")
+    for i, stars in enumerate(("5", "5", "1")):
+        page.locator(f".lab8-stars-{i} button", has_text=stars).first.click()
+        wait_kernel(lab, "len(explorer.user_ratings)", lambda v, n=i + 1: v == n, timeout=20)
+    assert lab.kernel("explorer.user_ratings") == {
+        rated[0]: 5.0,
+        rated[1]: 5.0,
+        rated[2]: 1.0,
+    }
+    recs = lab.kernel("list(explorer.recommendations['title'])")
+    assert recs != average and not set(rated) & set(recs)
+    page.wait_for_function(
+        """(want) => JSON.stringify(Array.from(document.querySelectorAll('.lab8-recs tbody tr'))
+              .map(tr => tr.cells[0].textContent)) === JSON.stringify(want)""",
+        arg=recs,
+        timeout=10_000,
+    )
+    assert table_titles(page, "lab8-avg") == average  # the average user stays beside it
+    assert "3 rated" in page.locator(".lab8-recs").inner_text()
+    # a typed rating outside the scale: a message, the recommendations kept
+    page.locator(".lab8-rate-add input").fill(average[0])
+    page.locator(".lab8-rate-stars input").fill("9")
+    page.locator(".lab8-rate-stars input").press("Enter")
+    page.locator(".lab8-rate-button").click()
+    page.wait_for_selector(".lab8-error [role=alert]", timeout=10_000)
+    assert "outside" in page.locator(".lab8-error").inner_text()
+    assert lab.kernel("list(explorer.recommendations['title'])") == recs
+
+
+def test_layout_fits_narrow_and_wide_pages(open_lab):
+    lab = open_lab("explorer")
+    page = lab.page
+    trained(lab)
+    for width in (850, 1280):
+        page.set_viewport_size({"width": width, "height": 900})
+        page.wait_for_timeout(500)
+        over = page.evaluate(
+            """() => {
+              const root = document.querySelector('.lab8-explorer').getBoundingClientRect();
+              const bad = [];
+              for (const el of document.querySelectorAll('.lab8-explorer .jupyter-widgets, .lab8-explorer svg.svg-figure')) {
+                const r = el.getBoundingClientRect();
+                if (r.width && r.right > root.right + 1) bad.push(el.className.baseVal || el.className);
+              }
+              return [document.documentElement.scrollWidth, bad.slice(0, 5)];
+            }"""
+        )
+        assert over[0] <= width and over[1] == [], (width, over)
+    page.set_viewport_size({"width": 1280, "height": 800})
+    lab.run(
+        "explorer.neighbours(explorer.factors.items[int(explorer.factors.item_counts.argmax())], k=8)"
+    )
+    page.wait_for_timeout(800)
+    DOCS.mkdir(exist_ok=True)
+    lab.screenshot(DOCS / "explorer.png")
+    assert (DOCS / "explorer.png").stat().st_size > 10_000

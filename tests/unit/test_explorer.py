@@ -1,0 +1,198 @@
+"""EmbeddingExplorer outside a kernel: sources, linked selection through simulated browser changes,
+neighbours, the new user, and bad input (banner + exception, last good state kept)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from lab8widgets.data import synthetic_ratings
+from lab8widgets.models.collab import collab_data, fit_collab, make_model
+from lab8widgets.widgets.explorer import EmbeddingExplorer
+
+
+def browser_sets(widget, **state) -> None:
+    widget._handle_msg(
+        {
+            "content": {"data": {"method": "update", "state": state, "buffer_paths": []}},
+            "buffers": [],
+        }
+    )
+
+
+def click_row(table, row: int) -> None:
+    table._handle_msg(
+        {
+            "content": {"data": {"method": "custom", "content": {"event": "row", "row": row}}},
+            "buffers": [],
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def setup():
+    syn = synthetic_ratings()
+    data = collab_data(syn.ratings)
+    torch.manual_seed(0)
+    model = make_model(data, 50, data.default_y_range())
+    fit_collab(model, data, 10, 1e-2, 0.1, 64)
+    return syn, data, model
+
+
+@pytest.fixture
+def ex(setup):
+    syn, data, model = setup
+    return EmbeddingExplorer(model, data, genres=syn.ratings)
+
+
+def test_brush_on_the_map_selects_everywhere(ex):
+    keys = ex.pca.all_keys
+    browser_sets(ex.pca.brush, brushing=True)
+    browser_sets(ex.pca.mark, selected=[0, 5, 9])
+    browser_sets(ex.pca.brush, brushing=False)
+    want = [keys[0], keys[5], keys[9]]
+    assert sorted(ex.selected) == sorted(want)
+    assert sorted(ex.bias_view.selected) == sorted(want)
+    idx = {k: i for i, k in enumerate(ex.bias_view.all_keys)}
+    assert sorted(ex.bias_view.mark.selected) == sorted(idx[k] for k in want)
+    assert sorted(ex.table.all_keys) == sorted(want)
+    row = ex.table.frame.set_index("title").loc[keys[5]]
+    i = ex.factors.items.index(keys[5])
+    assert row["bias"] == pytest.approx(float(ex.model.movie_bias.detach()[i + 1]))
+    assert row["n_ratings"] == ex.factors.item_counts[i]
+    assert row["x"] == pytest.approx(ex.pca.mark.x[5]) and row["y"] == pytest.approx(
+        ex.pca.mark.y[5]
+    )
+
+
+def test_lasso_on_the_bias_view_and_python_selection(ex):
+    ex.bias_view.mode = "lasso"
+    browser_sets(ex.bias_view.mark, selected=[1, 2])
+    want = [ex.bias_view.all_keys[1], ex.bias_view.all_keys[2]]
+    assert sorted(ex.selected) == sorted(want)
+    assert sorted(ex.pca.selected) == sorted(k for k in want if k in ex.pca.all_keys)
+    title = ex.factors.items[10]
+    ex.selected = [title.upper()]  # typed loosely: resolved to the title
+    assert ex.selected == [title] and ex.table.all_keys == [title]
+    assert ex.pca.selected == ([title] if title in ex.pca.all_keys else [])
+    ex.selected = []
+    assert ex.table.n_rows == 0 and "Nothing selected" in ex.table.caption
+    assert ex.pca.mark.selected is None
+
+
+def test_unknown_title_selected_from_python(ex):
+    ex.selected = [ex.factors.items[3]]
+    with pytest.raises(KeyError, match="Did you mean"):
+        ex.selected = ["Synthetic film 00"]
+    assert "Did you mean" in ex.error
+    assert ex.selected == [ex.factors.items[3]]  # the last good selection stays
+
+
+def test_neighbours_listed_and_selected(ex):
+    title = ex.factors.items[int(np.argmax(ex.factors.item_counts))]
+    nb = ex.neighbours(title, k=5)
+    assert list(ex.nb_table.frame["title"]) == list(nb["title"])
+    assert ex.selected[0] == title and set(ex.selected[1:]) == set(nb["title"])
+    # clicking a row of the selection table asks for that title's neighbours
+    second = ex.table.all_keys[1]
+    click_row(ex.table, 1)
+    assert ex.nb_table.caption.startswith(f"Nearest to {second} ")
+    assert ex.selected[0] == second
+    shown = list(ex.nb_table.frame["title"])
+    with pytest.raises(KeyError, match="not a title"):
+        ex.neighbours("No Such Film (1900)")
+    assert "not a title" in ex.error
+    assert list(ex.nb_table.frame["title"]) == shown  # last good list kept
+
+
+def test_new_user_updates_both_tables(ex):
+    avg = ex.new_user({})
+    assert list(ex.avg_table.frame["title"]) == list(ex.average_recommendations["title"])
+    assert list(avg["title"]) == list(ex.average_recommendations["title"])
+    group_a = [t for t in ex.factors.items if "Group A" in t][:3]
+    recs = ex.new_user({t: 5 for t in group_a}, k=8)
+    assert list(ex.rec_table.frame["title"]) == list(recs["title"]) and len(recs) == 8
+    assert not set(group_a) & set(recs["title"])
+    assert ex.user_ratings == {t: 5.0 for t in group_a}
+    with pytest.raises(ValueError, match="outside this data's scale"):
+        ex.new_user({group_a[0]: 6})
+    assert "outside" in ex.error
+    assert list(ex.rec_table.frame["title"]) == list(recs["title"])  # kept
+
+
+def test_colour_by_genre_and_decade(ex):
+    ex._color.value = "main"
+    assert ex.pca.mark.color is not None and "Group A" in ex.pca.legend.value
+    ex._color.value = "g:Group B"
+    assert "other" in ex.pca.legend.value
+    ex._color.value = "none"
+    assert ex.pca.mark.color is None
+
+
+def test_users_instead_of_movies(ex, setup):
+    _, data, model = setup
+    ex._space.value = "users"
+    assert ex.space == "users" and len(ex.pca.all_keys) == min(1000, data.n_users - 1)
+    browser_sets(ex.pca.mark, selected=[0])
+    assert ex.selected == [ex.pca.all_keys[0]] and ex.table.columns[0] == "user"
+    u = ex.selected[0]
+    assert ex.table.frame["bias"].iloc[0] == pytest.approx(
+        float(model.user_bias.detach()[data.users.index(u)])
+    )
+    ex._space.value = "items"
+    assert ex.selected == [] and ex.table.columns[:1] in ([], ["title"])
+
+
+def test_pca_count_and_components(ex):
+    ex._n_top.value = 50
+    assert len(ex.pca.all_keys) == 50
+    ex._pc_x.value, ex._pc_y.value = 2, 0
+    assert ex.pca.x_axis.label.startswith("PC3") and ex.pca.y_axis.label.startswith("PC1")
+    assert "PC3" in ex._extremes.value and len(ex._scree.y) >= 3
+
+
+def test_model_without_biases(setup):
+    _, data, _ = setup
+    net = make_model(data, use_nn=True)
+    ex = EmbeddingExplorer(net, data)
+    assert ex.bias_view.layout.display == "none" and "no biases" in ex._no_bias.value
+    assert len(ex.neighbours(ex.factors.items[0], k=3)) == 3
+    assert len(ex.new_user({ex.factors.items[0]: 4.0}, k=3)) == 3
+    assert np.isnan(ex.table.frame["bias"]).all() if len(ex.table.frame) else True
+
+
+def test_follows_a_collab_lab():
+    from lab8widgets.widgets.collab import CollabLab
+
+    lab = CollabLab("synthetic")
+    ex = EmbeddingExplorer(lab)
+    assert "CollabLab" in ex.source and "untrained" in ex.source
+    assert "Group A" in ex.pca.legend.value  # planted groups named from the lab's truth
+    lab.fit(epochs=2, n_factors=8)
+    assert "run #1" in ex.source
+    assert ex.factors.item_factors.shape[1] == 8
+    assert torch.equal(ex.factors.item_bias, lab.model.movie_bias.detach()[1:])
+
+
+def test_plain_factor_matrix_and_bad_sources():
+    names = [f"thing {i}" for i in range(40)]
+    fac = np.random.default_rng(0).normal(size=(40, 5))
+    ex = EmbeddingExplorer(names=names, factors=fac, counts=np.arange(40))
+    assert "factor matrix" in ex.source and ex.bias_view.layout.display == "none"
+    assert len(ex.neighbours("thing 1", k=3, min_ratings=0)) == 3
+    with pytest.raises(TypeError, match="needs a CollabLab"):
+        EmbeddingExplorer("ml-100k")
+    with pytest.raises(TypeError, match="needs data="):
+        EmbeddingExplorer(torch.nn.Linear(2, 2))
+    with pytest.raises(TypeError, match="unexpected keyword argument"):
+        EmbeddingExplorer(names=names, factors=fac, colour="red")
+
+
+def test_default_trains_on_start(monkeypatch):
+    monkeypatch.setenv("LAB8WIDGETS_OFFLINE", "1")
+    monkeypatch.setenv("FASTAI_HOME", "/nonexistent-lab8")
+    ex = EmbeddingExplorer.default(epochs=2)
+    assert ex.wait(120)
+    assert "synthetic" in ex.source and "2 of 2 epochs" in ex.source and not ex.error
+    assert torch.equal(ex.factors.item_factors, ex.model.movie_factors.detach()[1:])
