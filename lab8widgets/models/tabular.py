@@ -3,9 +3,9 @@
 ``tabular_data`` (in ``tabular_data.py``) prepares a DataFrame as fastai's ``TabularPandas`` does
 and splits it by date as the course does for Rossmann. ``TabularModel`` is fastai's: an
 embedding per categorical column, the continuous columns batch-normed, then Linear → ReLU →
-BatchNorm → Dropout blocks, laid out so fastai's ``state_dict`` loads into it. ``fit_tabular`` is a
-plain-torch ``fit_one_cycle`` (AdamW, fastai's schedule, no weight decay on norms and biases) that
-keeps the data in tensors and runs on one thread; ``compare_fastai`` runs fastai's own
+BatchNorm → Dropout blocks, laid out so fastai's ``state_dict`` loads into it. ``fit_tabular`` is
+``fit_one_cycle`` through the shared loop of ``lab8widgets.models.train`` (dense AdamW, fastai's
+schedule, no weight decay on norms and biases), data kept in tensors, one thread; ``compare_fastai`` runs fastai's own
 ``tabular_learner`` on the same rows, split and sizes. No widget code; fastai is imported lazily.
 """
 
@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -25,8 +25,9 @@ import torch
 from torch import nn
 
 from ._threads import one_thread
-from .collab import one_cycle
+from .settings import setting
 from .tabular_data import NA, TabularData, get_emb_sz, tabular_data
+from .train import FitSettings, Run, TrainEvent, fit
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -50,9 +51,7 @@ DEFAULT_LAYERS = (200, 100)  # fastai tabular_learner's default
 DEFAULT_PS = (0.001, 0.01)  # the course's Rossmann dropout
 DEFAULT_EMBED_P = 0.04
 DEFAULT_BS = 512
-FOREACH = False  # measured: a per-tensor loop costs less CPU than foreach here
-DIVERGE_FACTOR = 3.0  # a running loss this many times its first window's is "diverged"
-Event = dict[str, Any]
+DIVERGE_FACTOR = 4.0  # a loss this many times the starting valid loss is "diverged"
 
 
 # --- the model ----------------------------------------------------------------------------------
@@ -229,28 +228,38 @@ def partial_dependence(
 # --- training ------------------------------------------------------------------------------------
 
 
-@dataclass
-class FitResult:
-    """What a run did: per-epoch history, fitting seconds and how it ended."""
-
-    history: list[dict] = field(default_factory=list)
-    seconds: float = 0.0
-    status: str = "done"  # done | stopped | diverged
-    message: str = ""
-    steps: int = 0
-    bs: int = 0
-    learner: Any = None  # fastai's Learner, for compare_fastai
+class FitResult(Run):
+    """The shared loop's :class:`Run`, with the course's metric names: per-epoch history
+    (epoch, train_loss, valid_loss, valid_mse, exp_rmspe, seconds), fitting seconds, status."""
 
     @property
     def valid_mse(self) -> float:
         return self.history[-1]["valid_mse"] if self.history else float("nan")
 
 
+@dataclass(frozen=True)
+class TabularFit(FitSettings):
+    """``fit_one_cycle(epochs, lr, wd=wd)`` at ``bs`` with the course's Rossmann defaults.
+
+    Wider than :class:`FitSettings` where a tabular learner may go: any batch size, and an lr up to
+    1e6 so a diverging run is flagged by the loop rather than refused here.
+    """
+
+    epochs: int = setting(5, lo=1, hi=1000, label="epochs")
+    lr: float = setting(1e-2, lo=0, hi=1e6, lo_open=True, log=True, label="lr")
+    wd: float = setting(0.2, lo=0, hi=1e3, label="wd")
+    bs: int = setting(DEFAULT_BS, lo=2, hi=1 << 20, label="bs")
+
+
 @torch.no_grad()
 def evaluate(model: nn.Module, data: TabularData, chunk: int = 16384) -> tuple[float, float]:
     """(MSE, exp_rmspe) on the validation rows; exp_rmspe is the course's Rossmann metric."""
     pred = torch.from_numpy(predict(model, data, data.valid_idx, chunk)).double()
-    y = data.y[data.valid_idx].double()
+    return _metrics(pred, data.y[data.valid_idx])
+
+
+def _metrics(pred: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+    pred, y = pred.reshape(-1).double(), y.reshape(-1).double()
     mse = float(((pred - y) ** 2).mean())
     ey = torch.exp(y)
     rmspe = float(torch.sqrt((((ey - torch.exp(pred)) / ey) ** 2).mean()))
@@ -261,50 +270,22 @@ def _device(model: nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
-def _snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+def mse_flat(pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """fastai's ``MSELossFlat``: the model's (n, 1) output against (n,) targets."""
+    return nn.functional.mse_loss(pred.reshape(-1), y.reshape(-1))
 
 
-def _no_wd_names(model: nn.Module) -> set[str]:
-    """fastai's ``wd_bn_bias=False``: no weight decay on norm layers and biases."""
-    out = set()
-    for mname, mod in model.named_modules():
-        prefix = f"{mname}." if mname else ""
-        own = [n for n, _ in mod.named_parameters(recurse=False)]
-        if isinstance(mod, (nn.BatchNorm1d, nn.LayerNorm)):
-            out.update(prefix + n for n in own)
-        elif "bias" in own:
-            out.add(prefix + "bias")
-    return out
+def _course_metrics(pred: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+    mse, rmspe = _metrics(pred, y)
+    return {"valid_mse": mse, "exp_rmspe": rmspe}
 
 
 def check_fit_args(epochs: Any, lr: Any, wd: Any, bs: Any) -> tuple[int, float, float, int]:
     """Validate what a learner types; a ValueError names the bad one and its range."""
-
-    def whole(name, v, lo, hi):
-        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or not lo <= int(v) <= hi:
-            raise ValueError(f"{name} must be an integer from {lo} to {hi}, got {v!r}")
-        return int(v)
-
-    def real(name, v, lo, hi, lo_open=True):
-        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(float(v)):
-            raise ValueError(f"{name} must be a finite number, got {v!r}")
-        v = float(v)
-        if (v <= lo if lo_open else v < lo) or v > hi:
-            raise ValueError(
-                f"{name} must be in {'(' if lo_open else '['}{lo:g}, {hi:g}], got {v:g}"
-            )
-        return v
-
-    return (
-        whole("epochs", epochs, 1, 1000),
-        real("lr", lr, 0, 1e6),
-        real("wd", wd, 0, 1e3, lo_open=False),
-        whole("bs", bs, 2, 1 << 20),
-    )
+    s = TabularFit(epochs=epochs, lr=lr, wd=wd, bs=bs)
+    return s.epochs, s.lr, s.wd, s.bs
 
 
-@one_thread()
 def fit_tabular(
     model: nn.Module,
     data: TabularData,
@@ -314,7 +295,7 @@ def fit_tabular(
     bs: int = DEFAULT_BS,
     *,
     seed: int | None = 0,
-    callback: Callable[[Event], Any] | None = None,
+    callback: Callable[[TrainEvent], Any] | None = None,
     should_stop: Callable[[], bool] | None = None,
     reports_per_epoch: int = 10,
     lock: Any = None,
@@ -323,136 +304,41 @@ def fit_tabular(
     div_final: float = 1e5,
     moms: tuple[float, float, float] = (0.95, 0.85, 0.95),
 ) -> FitResult:
-    """Train with fastai's ``fit_one_cycle(epochs, lr, wd=wd)`` recipe: MSE, AdamW, one cycle.
+    """fastai's ``fit_one_cycle(epochs, lr, wd=wd)`` with MSE, run by the shared fit loop.
 
-    ``callback(event)`` streams ``{"kind": "step", ...}`` (running train loss)
-    ``reports_per_epoch`` times an epoch and ``{"kind": "epoch", ..., "valid_mse", "exp_rmspe"}``
-    after each; ``should_stop()`` is checked every step (a stop keeps the last step's weights). A
-    non-finite loss, or a running loss ``DIVERGE_FACTOR`` times its first window's, stops the run
-    with status "diverged" and restores the weights of the last epoch that ended well.
+    The loop (``lab8widgets.models.train.fit``, dense AdamW) streams ``TrainEvent`` values to
+    ``callback`` (read them as ``ev["kind"]``, ``ev["valid_mse"]``), checks ``should_stop()`` each
+    step and flags a diverging run, restoring the last good epoch's weights. Metrics are the
+    course's: ``valid_mse`` and ``exp_rmspe`` on the validation rows. ``seed`` fixes the shuffle
+    and the dropout masks without touching torch's global generator.
     """
-    epochs, lr, wd, bs = check_fit_args(epochs, lr, wd, bs)
-    tr = data.train_idx
-    n = len(tr)
-    bs = min(bs, n)
-    per_epoch = max(1, n // bs)  # fastai drops the last partial training batch
-    total = per_epoch * epochs
-    lrs, b1s = one_cycle(total, lr, div=div, div_final=div_final, pct_start=pct_start, moms=moms)
-    no_wd = _no_wd_names(model)
-    decay = [p for nm, p in model.named_parameters() if nm not in no_wd]
-    plain = [p for nm, p in model.named_parameters() if nm in no_wd]
-    groups = [{"params": decay, "weight_decay": wd}, {"params": plain, "weight_decay": 0.0}]
-    opt = torch.optim.AdamW(groups, lr=lr, betas=(0.95, 0.99), eps=1e-5, foreach=FOREACH)
-    gen = torch.Generator()
-    gen.manual_seed(0 if seed is None else int(seed))
-    lock = lock if lock is not None else nullcontext()
-    every = max(1, per_epoch // max(1, reports_per_epoch))
-    emit = callback or (lambda e: None)
-    res = FitResult(bs=bs)
-    good, good_epochs = _snapshot(model), 0
-    first_window: float | None = None
-    t0 = epoch_start = time.perf_counter()
-    dev = _device(model)  # a learner may have moved the model to a GPU: follow it
-    x_cat, x_cont, y = data.x_cat[tr].to(dev), data.x_cont[tr].to(dev), data.y[tr].to(dev)
-    step = 0
-
-    def diverge(why: str) -> FitResult:
-        with lock:
-            model.load_state_dict(good)
-        del res.history[good_epochs:]
-        back = f"the end of epoch {good_epochs}" if good_epochs else "the start of training"
-        res.status, res.steps, res.seconds = "diverged", step, time.perf_counter() - t0
-        res.message = f"{why}: lr={lr:g} is too high. Stopped and restored the weights from {back}."
-        emit(dict(kind="diverged", message=res.message, step=step, total=total))
-        return res
-
+    settings = TabularFit(epochs=epochs, lr=lr, wd=wd, bs=bs)
+    tr, va = data.train_idx, data.valid_idx
+    train = ((data.x_cat[tr], data.x_cont[tr]), data.y[tr])
+    valid = ((data.x_cat[va], data.x_cont[va]), data.y[va])
     with torch.random.fork_rng(devices=[]):
         if seed is not None:
             torch.manual_seed(int(seed))  # dropout masks
-        model.train()
-        for epoch in range(epochs):
-            perm = torch.randperm(n, generator=gen)
-            run, run_n, win, win_n = 0.0, 0, 0.0, 0
-            for b in range(per_epoch):
-                if should_stop is not None and should_stop():
-                    with lock:
-                        mse, rmspe = evaluate(model, data)
-                    done = epoch + b / per_epoch
-                    now = time.perf_counter()
-                    if run_n or not res.history:
-                        res.history.append(
-                            dict(
-                                epoch=round(done, 3),
-                                train_loss=run / run_n if run_n else float("nan"),
-                                valid_mse=mse,
-                                exp_rmspe=rmspe,
-                                seconds=now - epoch_start,
-                                partial=True,
-                            )
-                        )
-                        emit(dict(kind="epoch", **res.history[-1], step=step, total=total))
-                    res.status, res.steps, res.seconds = "stopped", step, now - t0
-                    res.message = (
-                        f"Stopped after {step} of {total} steps (epoch {done:.2f} of {epochs})."
-                    )
-                    return res
-                idx = perm[b * bs : (b + 1) * bs].to(dev)
-                for g in opt.param_groups:
-                    g["lr"] = float(lrs[step])
-                    g["betas"] = (float(b1s[step]), 0.99)
-                with lock:
-                    pred = model(x_cat[idx], x_cont[idx]).squeeze(-1)
-                    loss = nn.functional.mse_loss(pred, y[idx])
-                    lv = float(loss.detach())
-                    if not math.isfinite(lv):
-                        return diverge(f"Loss became {lv} at step {b + 1} of epoch {epoch + 1}")
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    opt.step()
-                step += 1
-                run += lv
-                run_n += 1
-                win += lv
-                win_n += 1
-                if (b + 1) % every == 0:
-                    w = win / win_n
-                    if first_window is None:
-                        first_window = w
-                    elif w > DIVERGE_FACTOR * first_window:
-                        return diverge(
-                            f"Train loss grew to {w:.3g}, {w / first_window:.0f}× its start"
-                        )
-                    if b + 1 < per_epoch:
-                        emit(
-                            dict(
-                                kind="step",
-                                epoch=epoch + (b + 1) / per_epoch,
-                                train_loss=w,
-                                step=step,
-                                total=total,
-                                seconds=time.perf_counter() - t0,
-                            )
-                        )
-                    win, win_n = 0.0, 0
-            with lock:
-                mse, rmspe = evaluate(model, data)
-            now = time.perf_counter()
-            entry = dict(
-                epoch=epoch + 1,
-                train_loss=run / max(run_n, 1),
-                valid_mse=mse,
-                exp_rmspe=rmspe,
-                seconds=now - epoch_start,
-            )
-            epoch_start = now
-            res.steps, res.seconds = step, now - t0
-            if not math.isfinite(mse):
-                return diverge(f"Valid loss became {mse} after epoch {epoch + 1}")
-            res.history.append(entry)
-            good, good_epochs = _snapshot(model), epoch + 1
-            emit(dict(kind="epoch", **entry, step=step, total=total))
-    res.message = f"Trained {epochs} epoch(s), {total} steps of {bs} rows."
-    return res
+        run = fit(
+            model,
+            mse_flat,
+            train,
+            valid,
+            settings,
+            metrics=_course_metrics,
+            optimizer="dense",
+            callback=callback,
+            should_stop=should_stop,
+            seed=seed,
+            lock=lock,
+            reports_per_epoch=reports_per_epoch,
+            diverge_factor=DIVERGE_FACTOR,
+            pct_start=pct_start,
+            div=div,
+            div_final=div_final,
+            moms=moms,
+        )
+    return FitResult(**{f.name: getattr(run, f.name) for f in fields(run)})
 
 
 # --- fastai on the same rows ----------------------------------------------------------------------
@@ -488,7 +374,7 @@ def compare_fastai(
     y_range: Sequence[float] | None | str = "auto",
     *,
     seed: int | None = 0,
-    callback: Callable[[Event], Any] | None = None,
+    callback: Callable[[TrainEvent], Any] | None = None,
     should_stop: Callable[[], bool] | None = None,
     reports_per_epoch: int = 10,
     to: Any = None,
@@ -537,8 +423,8 @@ def compare_fastai(
             self.win, self.win_n = self.win + lv, self.win_n + 1
             if self.iter + 1 < per_epoch and (self.iter + 1) % every == 0:
                 emit(
-                    dict(
-                        kind="step",
+                    TrainEvent(
+                        "step",
                         epoch=self.epoch + (self.iter + 1) / per_epoch,
                         train_loss=self.win / self.win_n,
                         step=self.step,
@@ -553,15 +439,30 @@ def compare_fastai(
 
         def after_epoch(self):
             now = time.perf_counter()
+            mse = float(self.recorder.values[-1][1])
+            train = self.sum / max(self.n, 1)
             entry = dict(
                 epoch=self.epoch + 1,
-                train_loss=self.sum / max(self.n, 1),
-                valid_mse=float(self.recorder.values[-1][1]),
+                train_loss=train,
+                valid_loss=mse,
+                valid_mse=mse,
                 seconds=now - self.e0,
             )
             self.e0 = now
             res.history.append(entry)
-            emit(dict(kind="epoch", **entry, step=self.step, total=total))
+            emit(
+                TrainEvent(
+                    "epoch",
+                    epoch=self.epoch + 1,
+                    step=self.step,
+                    total=total,
+                    seconds=now - self.t0,
+                    train_loss=train,
+                    valid_loss=mse,
+                    metrics={"valid_mse": mse},
+                    window_loss=self.win / self.win_n if self.win_n else train,
+                )
+            )
 
     stream = Stream()
     np_state = np.random.get_state()
@@ -593,4 +494,6 @@ def compare_fastai(
         if res.status == "stopped"
         else f"fastai trained {epochs} epoch(s), {total} steps of {bs} rows."
     )
+    emit(TrainEvent(res.status, epoch=res.epochs_done, step=res.steps, total=total,
+                    seconds=res.seconds, message=res.message))  # fmt: skip
     return res

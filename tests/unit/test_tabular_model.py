@@ -23,6 +23,7 @@ from lab8widgets.models.tabular import (
     tabular_data,
     tabular_model,
 )
+from lab8widgets.models.train import RowAdamW, TrainEvent
 
 from .test_rossmann import FIXTURE
 
@@ -214,20 +215,28 @@ def test_any_dataframe_without_dates_splits_at_random():
 def test_fit_streams_and_follows_fastai_one_cycle(small):
     _, data = small
     model = tabular_model(data)
-    events, lrs = [], []
-    orig = torch.optim.AdamW.step
+    events, made, steps = [], [], []
+    init, step = RowAdamW.__init__, RowAdamW.step
 
-    def spy(self, *a, **k):
-        lrs.append((self.param_groups[0]["lr"], self.param_groups[0]["betas"][0]))
-        return orig(self, *a, **k)
+    def spy_init(self, model, lrs, moms, wd, *a, **k):
+        made.append((np.asarray(lrs), np.asarray(moms), wd, k.get("dense")))
+        return init(self, model, lrs, moms, wd, *a, **k)
 
-    torch.optim.AdamW.step = spy
+    def spy_step(self, *a, **k):
+        steps.append(self.t)
+        return step(self, *a, **k)
+
+    RowAdamW.__init__, RowAdamW.step = spy_init, spy_step
     try:
         res = fit_tabular(model, data, epochs=2, lr=5e-3, bs=256, callback=events.append)
     finally:
-        torch.optim.AdamW.step = orig
+        RowAdamW.__init__, RowAdamW.step = init, step
+    # the shared loop's optimizer, dense (BatchNorm, dropout: no row path), on fastai's one cycle
     want_lr, want_mom = one_cycle(res.steps, 5e-3)
-    assert np.allclose([x for x, _ in lrs], want_lr) and np.allclose([m for _, m in lrs], want_mom)
+    ((lrs, moms, wd, dense),) = made
+    assert dense and wd == 0.2 and len(steps) == res.steps
+    assert np.allclose(lrs, want_lr) and np.allclose(moms, want_mom)
+    assert all(isinstance(e, TrainEvent) for e in events)
     assert res.steps == 2 * (len(data.train_idx) // 256)
     kinds = [e["kind"] for e in events]
     assert kinds.count("epoch") == 2 and kinds.count("step") >= 10
