@@ -39,6 +39,7 @@ LABS: tuple[Lab, ...] = (
     Lab("conv", "lab8widgets.widgets.conv:ConvLab", "ConvLab: the conv-example spreadsheet as a live, draggable torch model"),
     Lab("collab", "lab8widgets.widgets.collab:CollabLab", "CollabLab: retrain collaborative filtering on MovieLens, side by side with fastai"),
     Lab("explorer", "lab8widgets.widgets.explorer:EmbeddingExplorer", "EmbeddingExplorer: PCA map, biases and neighbours of a trained recommender, linked; play the new user"),
+    Lab("entity", "lab8widgets.widgets.entity:EntityLab", "EntityLab: train fastai's tabular model on store sales; its state embeddings redraw the map of Germany"),
 )  # fmt: skip
 
 
