@@ -127,6 +127,23 @@ class EntityLab(LabBase):
         if self.positions is not None:
             known = set(data.classes[STATE][1:])
             self.positions = self.positions.loc[[s for s in self.positions.index if s in known]]
+            if len(self.positions) < 3:  # too few states to fit a map to
+                self.positions = None
+
+    @api_call
+    def load(self, data: Any = None, cat_names=None, cont_names=None, y_name=None, path=None,
+             *, n_stores: int = 120) -> None:  # fmt: skip
+        """Show other data (same choices as the constructor) with a fresh model. Bad data raises
+        and shows the banner; the lab keeps what it showed."""
+        loaded = load(data, cat_names, cont_names, y_name, path, n_stores)
+        if self.busy:
+            raise LabInputError("Still training: press Stop or wait before loading other data.")
+        with self._lock:
+            self._set_data(*loaded)
+            self.selected = []
+            self._show_keys()
+        self.clear_runs()
+        self.refresh()
 
     @property
     def model(self):
@@ -159,15 +176,12 @@ class EntityLab(LabBase):
         traitlets.dlink((self, "busy"), (self.panel, "busy"))
 
         # States: embedding (Procrustes-aligned) beside the map
-        keys = [] if self.positions is None else list(self.positions.index)
-        pos = self.positions
         self.state_map = _labelled(LinkedScatter(
-            [] if pos is None else pos["x"], [] if pos is None else pos["y"], keys,
-            title="Map of Germany (state centres)", x_label="km east", y_label="km north",
-            height="340px",
+            [], [], [], title="Map of Germany (state centres)", x_label="km east",
+            y_label="km north", height="340px",
         ))  # fmt: skip
         self.state_emb = _labelled(LinkedScatter(
-            np.zeros(len(keys)), np.zeros(len(keys)), keys,
+            [], [], [],
             title="State embeddings (PCA, aligned to the map)", x_label="PC → east",
             y_label="PC → north", height="340px",
         ))  # fmt: skip
@@ -230,6 +244,17 @@ class EntityLab(LabBase):
         self.tabs.add_class("lab8-entity-tabs")
         self.body.children = [self.panel, self.tabs]
         self.layout.max_width = "1280px"
+        self._show_keys()
+
+    def _show_keys(self) -> None:
+        """Points of the state views and the column choices for the current data."""
+        pos = self.positions
+        keys = [] if pos is None else list(pos.index)
+        self.state_map.set_data(
+            [] if pos is None else pos["x"], [] if pos is None else pos["y"], keys
+        )
+        self.state_emb.set_data(np.zeros(len(keys)), np.zeros(len(keys)), keys)
+        self.column_pick.options = self.data.cat_names
         self._column_changed()
 
     # --- selection ---------------------------------------------------------------------------------
@@ -276,7 +301,7 @@ class EntityLab(LabBase):
 
     def _draw_states(self) -> None:
         if self.positions is None:
-            self.map_html.value = _note(f"no {STATE!r} column: nothing to put on the map")
+            self.map_html.value = _note(f"no {STATE!r} column with 3+ known states: no map")
             return
         proj = P.projection(self.model, STATE, self.positions).loc[self.state_emb.all_keys]
         self.state_emb.set_data(proj["x"], proj["y"])
