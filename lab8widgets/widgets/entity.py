@@ -238,11 +238,19 @@ class EntityLab(LabBase):
                    layout=W.Layout(flex="1 1 320px", min_width="300px")),
         ], layout=_wrap())  # fmt: skip
 
-        self.tabs = W.Tab([states_box, calendar_box, sizes_box])
-        for i, t in enumerate(("States", "Weekdays and months", "Embedding sizes")):
-            self.tabs.set_title(i, t)
-        self.tabs.add_class("lab8-entity-tabs")
-        self.body.children = [self.panel, self.tabs]
+        # one section in the page at a time: a bqplot figure drawn while hidden (a Tab's other
+        # pages) has no size and draws negative rectangles, so the others leave the DOM
+        self.sections = {"States": states_box, "Weekdays and months": calendar_box,
+                         "Embedding sizes": sizes_box}  # fmt: skip
+        self.view_pick = W.ToggleButtons(
+            options=list(self.sections), style={"button_width": "170px"}
+        )
+        self.view_pick.add_class("lab8-entity-views")
+        self.section = W.Box([states_box], layout=W.Layout(width="100%"))
+        self.view_pick.observe(
+            lambda c: setattr(self.section, "children", [self.sections[c["new"]]]), "value"
+        )
+        self.body.children = [self.panel, self.view_pick, self.section]
         self.layout.max_width = "1280px"
         self._show_keys()
 

@@ -82,7 +82,7 @@ def test_train_click_a_state_and_see_the_rings(open_lab):
     assert "HH" in labels and "BY" in labels
 
     # the weekday and month rings
-    page.locator(".lab8-entity-tabs .lm-TabBar-tab", has_text="Weekdays").click()
+    page.locator(".lab8-entity-views button", has_text="Weekdays").click()
     page.wait_for_function(
         """() => { const p = document.querySelector('.lab8-entity-ring-weekday path.line');
                    return p && ((p.getAttribute('d') || '').match(/[ML]/g) || []).length === 8; }""",
@@ -91,4 +91,5 @@ def test_train_click_a_state_and_see_the_rings(open_lab):
     assert page.locator(".lab8-entity-ring-weekday .dot").count() == 7
     assert page.locator(".lab8-entity-ring-month .dot").count() == 12
     assert "Mon" in texts(page, ".lab8-entity-ring-weekday .dot_text")
-    assert "Calendar score" in page.locator(".lab8-entity-tabs").inner_text()
+    assert "Calendar score" in page.locator(".lab8-lab").inner_text()
+    assert lab.kernel("lab.view_pick.value") == "Weekdays and months"
