@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 
 from .harness import Server
 
 pytestmark = pytest.mark.e2e
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"  # ignored by git
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -93,3 +95,18 @@ def test_train_click_a_state_and_see_the_rings(open_lab):
     assert "Mon" in texts(page, ".lab8-entity-ring-weekday .dot_text")
     assert "Calendar score" in page.locator(".lab8-lab").inner_text()
     assert lab.kernel("lab.view_pick.value") == "Weekdays and months"
+
+    # the layout fits from 1280 down to 850 px: panels wrap, nothing sticks out on the right
+    for width in (1280, 850):
+        page.set_viewport_size({"width": width, "height": 900})
+        page.locator(".lab8-entity-views button", has_text="States").click()
+        page.wait_for_selector(".lab8-entity-map .dot")
+        page.wait_for_timeout(500)
+        right = page.evaluate(
+            """() => Math.max(...Array.from(document.querySelectorAll(
+                   '.lab8-lab .bqplot, .lab8-runs, .lab8-entity-views, .lab8-table-view'))
+                   .map(e => e.getBoundingClientRect().right))"""
+        )
+        assert right <= width, f"something reaches x={right} at a {width}px wide window"
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"entity-{width}.png"), full_page=True)
