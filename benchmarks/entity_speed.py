@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     ours_cpu = time.process_time() - c0
     ours_rmspe = ours.history[-1]["exp_rmspe"]
     print(
-        f"  {'fit_tabular (plain torch, 1 thread)':<36} {ours.valid_mse:>10.5f}  "
+        f"  {'fit_tabular (shared loop, 1 thread)':<36} {ours.valid_mse:>10.5f}  "
         f"{ours_rmspe:>9.4f}  {ours.seconds:>11.2f}  {ours_cpu:>11.2f}"
     )
     ratio = fa.seconds / ours.seconds
