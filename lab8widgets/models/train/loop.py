@@ -236,8 +236,10 @@ def fit(
                 xb, yb = _map(xb, lambda t: t.to(device)), yb.to(device)
                 with lock:
                     leaves, xl = opt.gather(xb)
-                    pred = (
-                        functional_call(model, leaves, _args(xl)) if leaves else model(*_args(xl))
+                    pred = (  # gathered rows stand in for their tables (no weights are tied)
+                        functional_call(model, leaves, _args(xl), tie_weights=False, strict=False)
+                        if leaves
+                        else model(*_args(xl))
                     )
                     loss = loss_func(pred, yb)
                     lv = float(loss.detach())
