@@ -49,7 +49,8 @@ explorer
 
 INSTALL = """() => {
   const st = (window.__lab8x = {t0: 0, t1: 0, n: 0});
-  document.addEventListener('mouseup', () => { st.t0 = performance.now(); st.t1 = 0; }, true);
+  // pointerup on window: d3-brush stops the mouseup's propagation, so a document listener misses it
+  window.addEventListener('pointerup', () => { st.t0 = performance.now(); st.t1 = 0; }, true);
   const target = document.querySelector('.lab8-selection');
   new MutationObserver(() => {
     if (!st.t0 || st.t1) return;
@@ -93,11 +94,19 @@ def measure(n_top: int, path: str, gestures: int, browser) -> dict:
         load_s = time.perf_counter() - t
         n_points = kernel.eval("len(explorer.pca.all_keys) + len(explorer.bias_view.all_keys)")
         mark = kernel.eval("type(explorer.pca.mark).__name__")
+        n_map = kernel.eval("len(explorer.pca.all_keys)")
+        page.wait_for_function(  # every point drawn before the first gesture
+            "(n) => document.querySelectorAll('.lab8-pca .dot').length >= n",
+            arg=n_map,
+            timeout=600_000,
+        )
         page.wait_for_timeout(1500)
         page.evaluate(INSTALL)
         area = page.locator(".lab8-pca svg.svg-figure .plotarea_events").first.bounding_box()
-        rects = ((0.1, 0.1, 0.5, 0.55), (0.45, 0.4, 0.9, 0.9))
+        # two overlapping boxes, each begun outside the other (a press inside a brush moves it)
+        rects = ((0.3, 0.3, 0.55, 0.7), (0.75, 0.7, 0.5, 0.3))
         times: list[float] = []
+        missed = 0
         for i in range(gestures + 3):
             x0, y0, x1, y1 = rects[i % 2]
             px = lambda f: area["x"] + f * area["width"]  # noqa: E731
@@ -109,8 +118,14 @@ def measure(n_top: int, path: str, gestures: int, browser) -> dict:
                 page.mouse.move(px(x0 + k * (x1 - x0)), py(y0 + k * (y1 - y0)))
                 page.wait_for_timeout(15)
             page.mouse.up()
-            page.wait_for_function("() => window.__lab8x.t1 > 0", timeout=30_000)
+            try:
+                page.wait_for_function("() => window.__lab8x.t1 > 0", timeout=60_000)
+            except Exception:  # the selection did not change (or never came): count it, go on
+                missed += 1
+                print(f"    gesture {i}: no table update in 60 s", file=sys.stderr, flush=True)
+                continue
             ms = page.evaluate("() => window.__lab8x.t1 - window.__lab8x.t0")
+            print(f"    gesture {i}: {ms:.1f} ms", file=sys.stderr, flush=True)
             if i >= 3:  # warm-up
                 times.append(ms)
             page.wait_for_timeout(250)
@@ -123,6 +138,7 @@ def measure(n_top: int, path: str, gestures: int, browser) -> dict:
             "load_s": load_s,
             "times": times,
             "selected_last": selected,
+            "missed": missed,
             "errors": errors[:3],
         }
     finally:
@@ -156,13 +172,12 @@ def main() -> None:
             f"  {'every movie' if label == 'all' else '1,000 most-rated'} on the map "
             f"({r['mark']}, {r['n_points']:,} points in the two scatters, page up in {r['load_s']:.0f} s): "
             f"p50 {statistics.median(t):.1f} ms, p95 {pct(t, 0.95):.1f} ms, max {max(t):.1f} ms "
-            f"over {len(t)} gestures" + (f"; console errors: {r['errors']}" if r["errors"] else "")
+            f"over {len(t)} gestures ({r['missed']} without an update)"
+            + (f"; console errors: {r['errors']}" if r["errors"] else "")
         )
-    main_run = runs.get("gl") or runs.get("svg")
+    main_run = runs.get("all") or runs.get("top")
     p95 = pct(main_run["times"], 0.95)
-    print(
-        f"  target p95 ≤ 50 ms ({'gl' if 'gl' in runs else 'svg'}): {'met' if p95 <= 50 else 'NOT met'}"
-    )
+    print(f"  target p95 ≤ 50 ms with the most points: {'met' if p95 <= 50 else 'NOT met'}")
     out = {
         "brush_to_views_p50_ms": round(statistics.median(main_run["times"]), 2),
         "brush_to_views_p95_ms": round(p95, 2),

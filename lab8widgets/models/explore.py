@@ -33,6 +33,7 @@ __all__ = [
     "from_collab",
     "from_factors",
     "from_learner",
+    "genre_map",
     "neighbours",
     "pca_map",
     "predict_for_user",
@@ -283,6 +284,28 @@ def _frozen_head(layers: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
             layers.train(was)
 
     return head
+
+
+def genre_map(genres: Any) -> dict | None:
+    """Title -> "A|B" genres from a dict, a ratings DataFrame with title and genres columns, or the
+    planted truth of ``synthetic_ratings`` (its groups as genres); None when there is nothing."""
+    if genres is None:
+        return None
+    if hasattr(genres, "item_group") and hasattr(genres, "titles"):  # PlantedTruth
+        from ..data.synthetic import group_name
+
+        return {
+            t: group_name(int(g)) for t, g in zip(genres.titles, genres.item_group, strict=True)
+        }
+    if hasattr(genres, "columns"):
+        cols = {str(c).lower(): c for c in genres.columns}
+        if "title" not in cols or "genres" not in cols:
+            raise ValueError(f"genres needs title and genres columns, got {list(genres.columns)}")
+        g = genres[[cols["title"], cols["genres"]]].drop_duplicates(cols["title"])
+        return dict(zip(g[cols["title"]].astype(str), g[cols["genres"]].astype(str), strict=True))
+    if isinstance(genres, Mapping):
+        return {str(k): str(v) for k, v in genres.items()}
+    raise TypeError(f"genres must be a dict or a DataFrame, got {type(genres).__name__}")
 
 
 def _genres_for(titles: Sequence, genres: Mapping | None) -> list | None:

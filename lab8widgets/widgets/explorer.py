@@ -99,7 +99,7 @@ class EmbeddingExplorer(LabBase):
         self.add_class("lab8-explorer")
         self.lab = None
         self._model = None
-        self._genres = self._genre_map(genres)
+        self._genres = X.genre_map(genres)
         self._read = self._reader(source, data, names, factors, bias, counts)
         self.factors: X.Factors = self._read()
         self.space = "items"
@@ -114,24 +114,6 @@ class EmbeddingExplorer(LabBase):
             self.lab.observe(self._on_lab_busy, "busy")
 
     # --- sources ----------------------------------------------------------------------------------
-    @staticmethod
-    def _genre_map(genres: Any) -> dict | None:
-        if genres is None:
-            return None
-        if hasattr(genres, "columns"):  # a DataFrame with title and genres columns
-            cols = {str(c).lower(): c for c in genres.columns}
-            if "title" not in cols or "genres" not in cols:
-                raise ValueError(
-                    f"genres needs title and genres columns, got {list(genres.columns)}"
-                )
-            g = genres[[cols["title"], cols["genres"]]].drop_duplicates(cols["title"])
-            return dict(
-                zip(g[cols["title"]].astype(str), g[cols["genres"]].astype(str), strict=True)
-            )
-        if isinstance(genres, Mapping):
-            return {str(k): str(v) for k, v in genres.items()}
-        raise TypeError(f"genres must be a dict or a DataFrame, got {type(genres).__name__}")
-
     def _reader(self, source, data, names, factors, bias, counts):
         """A function that reads the current model into ``Factors`` (called again on refresh)."""
         from torch import nn
@@ -140,17 +122,10 @@ class EmbeddingExplorer(LabBase):
 
         if isinstance(source, CollabLab):
             lab = self.lab = source
-            if self._genres is None and getattr(lab, "truth", None) is not None:
-                from ..data.synthetic import group_name
-
-                t = lab.truth
-                self._genres = {
-                    s: group_name(int(g)) for s, g in zip(t.titles, t.item_group, strict=True)
-                }
-            if self._genres is None:
-                frame = getattr(lab, "ratings", None)  # a hook CollabLab may offer
-                if frame is not None and hasattr(frame, "columns") and "genres" in frame.columns:
-                    self._genres = self._genre_map(frame)
+            if self._genres is None:  # the planted groups, or a ratings frame's genres column
+                self._genres = X.genre_map(
+                    getattr(lab, "truth", None) or getattr(lab, "ratings", None)
+                )
 
             def read():
                 self._model = lab.model
@@ -300,7 +275,12 @@ class EmbeddingExplorer(LabBase):
         )
         self._nb_title.add_class("lab8-nb-title")
         self._nb_k = W.BoundedIntText(
-            value=10, min=1, max=100, description="k", layout=W.Layout(width="110px")
+            value=10,
+            min=1,
+            max=100,
+            description="k",
+            layout=W.Layout(width="100px"),
+            style={"description_width": "14px"},
         )
         self._nb_min = W.BoundedIntText(
             value=X.default_min_ratings(self.factors.item_counts), min=0, max=1_000_000,

@@ -5,26 +5,34 @@ by clicking stars, then check the page *and* the kernel's state."""
 from __future__ import annotations
 
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
-
-from .harness import Server
 
 pytestmark = pytest.mark.e2e
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def warm_server(_servers):
-    """Start the module's server and render the page once, so a first kernel's imports (slow on a
-    busy machine) do not count against a test's page-load timeout."""
-    key = ("explorer", False)
-    if key not in _servers:
-        _servers[key] = Server("explorer")
-    with urllib.request.urlopen(_servers[key].url, timeout=300) as r:
-        r.read()
+class _PatientBrowser:
+    """The harness's browser, with pages that wait longer for Voila's first response: the served
+    notebook imports torch and builds the explorer before the page is sent, which on a busy shared
+    machine can pass Playwright's default 30 s."""
+
+    def __init__(self, browser):
+        self._browser = browser
+
+    def new_context(self, **kwargs):
+        context = self._browser.new_context(**kwargs)
+        context.set_default_navigation_timeout(240_000)
+        return context
+
+    def __getattr__(self, name):
+        return getattr(self._browser, name)
+
+
+@pytest.fixture(scope="module")
+def browser(browser):
+    return _PatientBrowser(browser)
 
 
 def wait_kernel(lab, expr: str, ok, timeout: float = 60.0, every: float = 0.2):
