@@ -80,6 +80,7 @@ def _labelled(view: LinkedScatter) -> LinkedScatter:
     view.mark.display_names = True
     view.mark.label_display_horizontal_offset = 6
     view.mode = "click"
+    view.figure.fig_margin = {**view.figure.fig_margin, "right": 44}  # room for the last label
     return view
 
 
