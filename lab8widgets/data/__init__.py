@@ -10,15 +10,31 @@ from __future__ import annotations
 
 from .mnist import Digits, mnist_sample
 from .movielens import Ratings, fastai_data_dir, movielens
+from .rossmann import rossmann
+from .store_sales import (
+    StoreSales,
+    StoreSalesTruth,
+    german_states,
+    region_positions,
+    rossmann_regions,
+    synthetic_store_sales,
+)
 from .synthetic import PlantedTruth, SyntheticRatings, synthetic_ratings
 
 __all__ = [
     "Digits",
     "PlantedTruth",
     "Ratings",
+    "StoreSales",
+    "StoreSalesTruth",
     "SyntheticRatings",
     "fastai_data_dir",
+    "german_states",
     "mnist_sample",
     "movielens",
+    "region_positions",
+    "rossmann",
+    "rossmann_regions",
     "synthetic_ratings",
+    "synthetic_store_sales",
 ]

@@ -8,7 +8,6 @@ line to say exactly which line is bad, because a learner's own file deserves a p
 
 from __future__ import annotations
 
-import configparser
 import csv
 import math
 import os
@@ -17,6 +16,8 @@ import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
+
+from ._fastai_cache import fastai_data_dir
 
 if TYPE_CHECKING:  # pandas is imported lazily: `import lab8widgets.data` stays cheap
     import pandas as pd
@@ -80,26 +81,6 @@ _DATASETS = {
         f"untar_data('{GROUPLENS}ml-latest-small.zip')",
     ),
 }
-
-
-def fastai_data_dir() -> Path:
-    """The folder where fastai's ``untar_data`` puts data sets, so we find what a learner already has.
-
-    Mirrors fastai: ``$FASTAI_HOME`` (default ``~/.fastai``), its ``config.ini`` ``data`` key
-    (absolute, or relative to that folder), else ``<home>/data``. Unlike fastai, never writes a
-    config file.
-    """
-    home = Path(os.environ.get("FASTAI_HOME") or "~/.fastai").expanduser().absolute()
-    data: str | None = None
-    cfg_file = home / "config.ini"
-    if cfg_file.is_file():
-        parser = configparser.ConfigParser()
-        try:
-            parser.read(cfg_file, encoding="utf8")
-            data = parser["DEFAULT"].get("data")
-        except (configparser.Error, UnicodeDecodeError, OSError):
-            data = None  # an unreadable config: fall back to fastai's default layout
-    return home / (data or "data")
 
 
 def movielens(

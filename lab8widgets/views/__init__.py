@@ -1,5 +1,6 @@
 """Reusable views with no lesson knowledge: heatmaps, training panels, linked scatters, tables,
-controls generated from settings dataclasses. Labs in ``lab8widgets.widgets`` compose them."""
+controls generated from settings dataclasses. Labs in ``lab8widgets.widgets`` compose them
+(see CONTRIBUTING.md)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """One fit loop for every model of the labs: fastai's ``fit_one_cycle`` recipe in plain torch.
 
 Give it a model, a loss function, train and valid data (``(x, y)`` tensors, shuffled here, or any
-sized iterable of ``(xb, yb)`` batches), :class:`FitSettings` and optionally a metrics function. It
+sized iterable of ``(xb, yb)`` batches; ``x`` may be a tuple of tensors for a model with several
+inputs, as tabular's ``model(x_cat, x_cont)``), :class:`FitSettings` and optionally a metrics function. It
 streams :class:`TrainEvent` values to ``callback``, checks ``should_stop()`` every step, and guards
 the run: a NaN/inf loss, or a loss that grows far above where it started, stops the run with status
 "diverged", a message that says so, and the weights of the last epoch that ended well. The forward
@@ -43,22 +44,40 @@ def snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
+def _is_x(x: Any) -> bool:
+    """A model input: a tensor, or a tuple of tensors (one per ``forward`` argument)."""
+    if isinstance(x, tuple | list):
+        return bool(x) and all(isinstance(t, torch.Tensor) for t in x)
+    return isinstance(x, torch.Tensor)
+
+
 def _is_tensors(data: Any) -> bool:
     return (
         isinstance(data, tuple | list)
         and len(data) == 2
-        and all(isinstance(t, torch.Tensor) for t in data)
+        and _is_x(data[0])
+        and isinstance(data[1], torch.Tensor)
     )
+
+
+def _map(x: Any, f: Callable[[torch.Tensor], torch.Tensor]) -> Any:
+    """``f`` on a tensor input, or on each tensor of a tuple input."""
+    return tuple(f(t) for t in x) if isinstance(x, tuple | list) else f(x)
+
+
+def _args(x: Any) -> tuple:
+    """The positional arguments of ``model(...)`` for input ``x``."""
+    return tuple(x) if isinstance(x, tuple | list) else (x,)
 
 
 def _batches(data: Data, chunk: int, device: torch.device):
     if _is_tensors(data):
         x, y = data
         for i in range(0, len(y), chunk):
-            yield x[i : i + chunk].to(device), y[i : i + chunk].to(device)
+            yield _map(x, lambda t, i=i: t[i : i + chunk].to(device)), y[i : i + chunk].to(device)
     else:
         for xb, yb in data:
-            yield xb.to(device), yb.to(device)
+            yield _map(xb, lambda t: t.to(device)), yb.to(device)
 
 
 @torch.no_grad()
@@ -75,7 +94,7 @@ def evaluate(
     total, n, preds, ys = 0.0, 0, [], []
     try:
         for xb, yb in _batches(valid, chunk, model_device(model)):
-            pred = model(xb)
+            pred = model(*_args(xb))
             total += float(loss_func(pred, yb)) * len(yb)
             n += len(yb)
             if metrics is not None:
@@ -124,7 +143,7 @@ def fit(
     device = model_device(model)
     tensors = _is_tensors(train)
     if tensors:
-        tx, ty = (t.to(device) for t in train)
+        tx, ty = _map(train[0], lambda t: t.to(device)), train[1].to(device)
         n = len(ty)
         bs = min(s.bs, n)
         per_epoch = max(n // bs, 1)
@@ -183,7 +202,7 @@ def fit(
             if tensors:
                 perm = torch.randperm(n, generator=gen).to(device)
                 batches: Iterable = (
-                    (tx[idx], ty[idx])
+                    (_map(tx, lambda t, i=idx: t[i]), ty[idx])
                     for idx in (perm[b * bs : (b + 1) * bs] for b in range(per_epoch))
                 )
             else:
@@ -214,13 +233,13 @@ def fit(
                     emit(TrainEvent("stopped", epoch=done, step=opt.t, total=total,
                                     seconds=res.seconds, message=res.message))  # fmt: skip
                     return res
-                xb, yb = xb.to(device), yb.to(device)
+                xb, yb = _map(xb, lambda t: t.to(device)), yb.to(device)
                 with lock:
                     leaves, xl = opt.gather(xb)
                     pred = (  # gathered rows stand in for their tables (no weights are tied)
-                        functional_call(model, leaves, (xl,), tie_weights=False, strict=False)
+                        functional_call(model, leaves, _args(xl), tie_weights=False, strict=False)
                         if leaves
-                        else model(xl)
+                        else model(*_args(xl))
                     )
                     loss = loss_func(pred, yb)
                     lv = float(loss.detach())

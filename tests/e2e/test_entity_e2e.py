@@ -1,0 +1,112 @@
+"""EntityLab in Chromium under ``lab8widgets serve entity`` (synthetic store sales): train one
+epoch with the real button, click a state on the map and see it highlighted in the embedding view
+and in ``lab.selected``; switch to the weekday/month tab and see the rings drawn."""
+
+from __future__ import annotations
+
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from .harness import Server
+
+pytestmark = pytest.mark.e2e
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"  # ignored by git
+
+
+@pytest.fixture(scope="module", autouse=True)
+def warm_server(_servers):
+    """Render the page once so a first kernel's imports don't count against a page-load timeout."""
+    key = ("entity", False)
+    if key not in _servers:
+        _servers[key] = Server("entity")
+    with urllib.request.urlopen(_servers[key].url, timeout=300) as r:
+        r.read()
+
+
+def wait_kernel(lab, expr: str, ok, timeout: float = 60.0, every: float = 0.2):
+    deadline = time.monotonic() + timeout
+    got = None
+    while time.monotonic() < deadline:
+        got = lab.kernel(expr)
+        if ok(got):
+            return got
+        time.sleep(every)
+    raise AssertionError(f"{expr} = {got!r} did not satisfy the condition in {timeout}s")
+
+
+def texts(page, selector: str) -> list[str]:
+    """textContent of SVG text (Playwright's inner_text is None for SVG)."""
+    return page.evaluate(
+        "(s) => Array.from(document.querySelectorAll(s)).map(t => t.textContent)", selector
+    )
+
+
+def dot_opacities(page, cls: str) -> list[float]:
+    return page.evaluate(
+        """(cls) => Array.from(document.querySelectorAll(`.${cls} .dot`))
+              .map(d => parseFloat(getComputedStyle(d).opacity))""",
+        cls,
+    )
+
+
+def test_train_click_a_state_and_see_the_rings(open_lab):
+    lab = open_lab("entity", timeout=180_000)
+    page = lab.page
+    assert "synthetic" in page.locator(".lab8-source").inner_text().lower()
+    box = page.locator(".lab8-setting-epochs input")
+    box.fill("1")
+    box.press("Enter")
+    page.click(".lab8-train")
+    wait_kernel(lab, "len(lab.history)", lambda v: v == 1, timeout=180, every=0.5)
+    wait_kernel(lab, "lab.busy", lambda v: v is False)
+    assert not lab.kernel("lab.error")
+    page.wait_for_selector(".lab8-runs-table")
+
+    # click HH's dot on the map: selected there, in the embedding view and in Python
+    i = lab.kernel("lab.state_map.all_keys.index('HH')")
+    j = lab.kernel("lab.state_emb.all_keys.index('HH')")
+    page.locator(".lab8-entity-map .dot").nth(i).click()
+    wait_kernel(lab, "lab.selected", lambda v: v == ["HH"])
+    page.wait_for_function(
+        """(j) => { const d = document.querySelectorAll('.lab8-entity-emb .dot');
+                    return d.length > j && parseFloat(getComputedStyle(d[j]).opacity) === 1
+                      && parseFloat(getComputedStyle(d[(j + 1) % d.length]).opacity) < 0.5; }""",
+        arg=j,
+        timeout=20_000,
+    )
+    ops = dot_opacities(page, "lab8-entity-emb")
+    assert ops[j] == 1 and sum(o == 1 for o in ops) == 1
+    assert "HH" in page.locator(".lab8-entity-nearest").inner_text()
+    labels = texts(page, ".lab8-entity-map .dot_text")
+    assert "HH" in labels and "BY" in labels
+
+    # the weekday and month rings
+    page.locator(".lab8-entity-views button", has_text="Weekdays").click()
+    page.wait_for_function(
+        """() => { const p = document.querySelector('.lab8-entity-ring-weekday path.line');
+                   return p && ((p.getAttribute('d') || '').match(/[ML]/g) || []).length === 8; }""",
+        timeout=20_000,
+    )
+    assert page.locator(".lab8-entity-ring-weekday .dot").count() == 7
+    assert page.locator(".lab8-entity-ring-month .dot").count() == 12
+    assert "Mon" in texts(page, ".lab8-entity-ring-weekday .dot_text")
+    assert "Calendar score" in page.locator(".lab8-lab").inner_text()
+    assert lab.kernel("lab.view_pick.value") == "Weekdays and months"
+
+    # the layout fits from 1280 down to 850 px: panels wrap, nothing sticks out on the right
+    for width in (1280, 850):
+        page.set_viewport_size({"width": width, "height": 900})
+        page.locator(".lab8-entity-views button", has_text="States").click()
+        page.wait_for_selector(".lab8-entity-map .dot")
+        page.wait_for_timeout(500)
+        right = page.evaluate(
+            """() => Math.max(...Array.from(document.querySelectorAll(
+                   '.lab8-lab .bqplot, .lab8-runs, .lab8-entity-views, .lab8-table-view'))
+                   .map(e => e.getBoundingClientRect().right))"""
+        )
+        assert right <= width, f"something reaches x={right} at a {width}px wide window"
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"entity-{width}.png"), full_page=True)
