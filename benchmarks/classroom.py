@@ -235,7 +235,10 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=12, help="drag steps per learner (default 12)")
     ap.add_argument("--pool", type=int, default=1, help="preheated kernels kept ready (default 1)")
     ap.add_argument("--no-preheat", action="store_true", help="measure serve --no-preheat")
+    ap.add_argument("--quick", action="store_true", help="smoke run (CI): one learner, 3 steps")
     args = ap.parse_args()
+    if args.quick:
+        args.learners, args.steps = [1], 3
 
     rows = []
     for n in args.learners:
@@ -274,6 +277,7 @@ def main() -> None:
         "max_learners_p95_50ms": max(ok) if ok else 0,
         "kernel_mb": max((r["kernel_mb"] for r in rows), default=None),
         "rows": rows,
+        "quick": args.quick,
     }
     print(f"largest class with round-trip p95 <= 50 ms: {out['max_learners_p95_50ms']}")
     print(json.dumps(out))

@@ -60,7 +60,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n-stores", type=int, default=120)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    p.add_argument("--quick", action="store_true", help="smoke run (CI): 20 stores, 1 epoch")
     args = p.parse_args(argv)
+    if args.quick:
+        args.epochs, args.n_stores, args.check = 1, 20, False
     warnings.filterwarnings("ignore")  # fastai's notices are not results
 
     from lab8widgets.data import synthetic_store_sales
@@ -126,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
                 "ratio": round(ratio, 2),
                 "ours_cpu_s": round(ours_cpu, 3),
                 "fastai_cpu_s": round(fa_cpu, 3),
+                "quick": args.quick,
             }
         )
     )

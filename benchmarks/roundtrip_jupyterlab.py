@@ -72,7 +72,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=100, help="round trips per server (default 100)")
     ap.add_argument("--serve", action="store_true", help="also measure `lab8widgets serve`")
+    ap.add_argument("--quick", action="store_true", help="smoke run (CI): 5 round trips each")
     args = ap.parse_args()
+    if args.quick:
+        args.n = 5
     from playwright.sync_api import sync_playwright
 
     rows: dict[str, list[float]] = {}
@@ -108,7 +111,7 @@ def main() -> None:
         for name, xs in rows.items()
         for suffix, q in (("_p50_ms", 0.5), ("_p95_ms", 0.95))
     }
-    out.update(ratio_p50=round(r50, 2), ratio_p95=round(r95, 2), n=args.n)
+    out.update(ratio_p50=round(r50, 2), ratio_p95=round(r95, 2), n=args.n, quick=args.quick)
     print(json.dumps(out))
 
 
