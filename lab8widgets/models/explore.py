@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from ._threads import one_thread
-from .collab import CollabData, bias_tables, factor_tables, sigmoid_range
+from .collab import CollabData, bias_tables, check_whole, factor_tables, sigmoid_range
 
 __all__ = [
     "Factors",
@@ -337,12 +337,6 @@ def find_name(f: Factors, title: Any) -> int:
     raise KeyError(f"{key!r} is not a title of this model ({f.n_items:,} titles).{hint}")
 
 
-def _whole(name: str, v: Any, lo: int, hi: int) -> int:
-    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or not lo <= v <= hi:
-        raise ValueError(f"{name} must be a whole number from {lo} to {hi}, got {v!r}")
-    return int(v)
-
-
 def default_min_ratings(counts: np.ndarray | None, cap: int = 20, keep: int = 100) -> int:
     """A sensible floor for neighbours and recommendations: ``cap`` ratings, lowered so that at
     least ``keep`` items pass (titles with 1–4 ratings have factors that mean little)."""
@@ -364,10 +358,10 @@ def neighbours(f: Factors, title: Any, k: int = 10, min_ratings: int | None = No
     import pandas as pd
 
     i = find_name(f, title)
-    k = _whole("k", k, 0, 1 << 30)
+    k = check_whole("k", k, 0, 1 << 30)
     if min_ratings is None:
         min_ratings = default_min_ratings(f.item_counts)
-    min_ratings = _whole("min_ratings", min_ratings, 0, 1 << 30)
+    min_ratings = check_whole("min_ratings", min_ratings, 0, 1 << 30)
     sims = nn.functional.cosine_similarity(f.item_factors, f.item_factors[i][None], dim=1)
     sims = sims.numpy().astype(float)
     ok = _eligible(f, min_ratings)
@@ -411,7 +405,7 @@ def pca_map(
     x = factors.detach().cpu().numpy() if isinstance(factors, torch.Tensor) else factors
     x = np.asarray(x, dtype=np.float64)
     n = len(x)
-    n_top = _whole("n_top", n_top, 3, 1 << 30)
+    n_top = check_whole("n_top", n_top, 3, 1 << 30)
     if counts is not None:
         rows = np.argsort(-np.asarray(counts), kind="stable")[: min(n_top, n)]
     else:
@@ -583,10 +577,10 @@ def recommend(
     one they rated, among titles with at least ``min_ratings`` training ratings."""
     import pandas as pd
 
-    k = _whole("k", k, 0, 1 << 30)
+    k = check_whole("k", k, 0, 1 << 30)
     if min_ratings is None:
         min_ratings = default_min_ratings(f.item_counts)
-    min_ratings = _whole("min_ratings", min_ratings, 0, 1 << 30)
+    min_ratings = check_whole("min_ratings", min_ratings, 0, 1 << 30)
     rows, _ = _check_ratings(f, ratings)
     u, b = user if user is not None else fit_new_user(f, ratings)
     with torch.no_grad():

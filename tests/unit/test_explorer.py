@@ -173,6 +173,12 @@ def test_follows_a_collab_lab():
     assert "run #1" in ex.source
     assert ex.factors.item_factors.shape[1] == 8
     assert torch.equal(ex.factors.item_bias, lab.model.movie_bias.detach()[1:])
+    # a model replaced from a notebook cell is followed through CollabLab's public model_version
+    from lab8widgets.models.collab import make_model
+
+    lab.model = make_model(lab.data, 5, lab.data.default_y_range())
+    assert ex.model is lab.model and ex.factors.item_factors.shape[1] == 5
+    assert lab.explore().model is lab.model
 
 
 def test_plain_factor_matrix_and_bad_sources():
