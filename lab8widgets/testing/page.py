@@ -220,9 +220,13 @@ class PageOpener:
 
         page.on("request", on_request)
         before = server.kernel_files()
-        page.goto(server.url + path, wait_until="domcontentloaded", timeout=timeout)
-        self._wait_ready(page, server, ready, timeout)
-        kernel = Kernel(wait_for_new_kernel(server, before))
+        try:
+            page.goto(server.url + path, wait_until="domcontentloaded", timeout=timeout)
+            self._wait_ready(page, server, ready, timeout)
+            kernel = Kernel(wait_for_new_kernel(server, before))
+        except BaseException:
+            context.close()
+            raise
         lp = LabPage(page, server, kernel, errors)
         lp.external_requests = external
         self.opened.append((lp, context, kernel))

@@ -215,6 +215,7 @@ def find_chromium(path: str | None = None) -> str:
     )
 
 
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
 CELL_ERROR = re.compile(r"There was an error when executing cell \[?(\d+)?\]?")
 
 
@@ -224,8 +225,11 @@ def notebook_error(server: Server, page_text: str) -> str | None:
     m = CELL_ERROR.search(page_text)
     if not m:
         return None
-    log = server.read_log()
+    log = ANSI.sub("", server.read_log())
     start = log.rfind("Traceback (most recent call last)")
-    tb = log[start:].strip() if start >= 0 else log[-3000:]
+    tb = log[start:] if start >= 0 else log[-3000:]
+    if start >= 0:  # up to the server's next log line ("[Lab8Voila] ...", "[W 12:00 ...")
+        tb = re.split(r"\n\[\w", tb, maxsplit=1)[0]
+    tb = tb.strip()
     cell = f"cell [{m.group(1)}]" if m.group(1) else "a cell"
     return f"the notebook failed to execute ({cell}):\n{tb[-4000:]}"

@@ -186,11 +186,14 @@ def test_failing_cell_is_named_with_its_error(tmp_path):
 def test_voila_cell_error_names_the_cell_and_the_logged_traceback():
     class FakeServer:
         def read_log(self):
-            return "noise\nTraceback (most recent call last):\n  ...\nValueError: secret 42\n"
+            return (
+                "noise\nTraceback (most recent call last):\n  ...\n"
+                "\x1b[0;31mValueError\x1b[0m: secret 42\n[Lab8Voila] Connecting to kernel 0b67\n"
+            )
 
     page = "There was an error when executing cell [2]. Please run Voilà with --show_tracebacks"
     why = testing_server.notebook_error(FakeServer(), page)
-    assert "cell [2]" in why and "ValueError: secret 42" in why
+    assert "cell [2]" in why and why.endswith("ValueError: secret 42") and "\x1b" not in why
     assert testing_server.notebook_error(FakeServer(), "all fine") is None
 
 
