@@ -33,6 +33,10 @@ def test_the_exercise_in_chromium(lab_page):
     lab.wait_kernel("round(lab.model.conv1.weight[0, 0, 1, 1].item(), 4)", 0.5)
     scaled = "float(abs(lab.activations['conv1'][0] - 0.5 * lab.image[1:-1, 1:-1]).max())"
     assert lab.kernel(scaled) < 1e-6
+    # a typed value is checked by Python: a banner, and the weight keeps its last good value
+    lab.type_cell(".lab8-conv-kernel-0", 0, 0, "abc")
+    assert "not a number" in lab.wait_banner()
+    assert lab.kernel("lab.model.conv1.weight[0, 0, 0, 0].item()") == 0.0
     lab.click_button("apply")  # the preset dropdown still says top_edge, for filter 0
     lab.wait_kernel("lab.model.conv1.weight[0, 0, 0].tolist()", [-1.0, -1.0, -1.0])
-    assert lab.banner() == ""
+    assert lab.wait_banner(gone=True) == ""

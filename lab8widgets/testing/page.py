@@ -151,6 +151,12 @@ class LabPage:
         texts = self.page.locator(f"{within} .lab8-error").all_inner_texts()
         return "\n".join(t.strip() for t in texts if t.strip())
 
+    def wait_banner(self, within: str = "body", timeout: float = 15_000, gone: bool = False) -> str:
+        """Wait for a lab's banner to show (or, with ``gone=True``, to clear) and return its text."""
+        alert = self.page.locator(f"{within} .lab8-error [role=alert]").first
+        alert.wait_for(state="detached" if gone else "visible", timeout=timeout)
+        return self.banner(within)
+
     def screenshot(self, path: str | Path) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.page.screenshot(path=str(path), full_page=False)
