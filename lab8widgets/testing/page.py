@@ -197,7 +197,8 @@ class PageOpener:
         timeout: float = 90_000,
         server: Server | None = None,
     ) -> LabPage:
-        """Serve ``target`` (a lab name, a .ipynb path, None for the index folder) and open it."""
+        """Serve ``target`` (a lab name, a .ipynb path, None for the index folder) and open it once
+        ``ready`` (a CSS selector) shows; ``timeout`` in milliseconds, as Playwright counts."""
         if server is None:
             key = (resolve_target(target, self.base), stock)
             if key not in self.servers:

@@ -27,4 +27,5 @@ def _servers(lab8_servers):
 
 @pytest.fixture
 def open_lab(request, browser, _servers):
+    """``open_lab(lab="index", stock=False, path="", ready=".lab8-lab", timeout=90_000)``."""
     yield from page_opener(request, browser, _servers)
