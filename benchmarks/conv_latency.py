@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.e2e.harness import CHROMIUM, CHROMIUM_ARGS, Kernel, Server, wait_for_new_kernel  # noqa: E402
+from tests.e2e.harness import CHROMIUM, CHROMIUM_ARGS, Kernel, Server, page_kernel_file  # noqa: E402
 
 STEP_MS = (
     100  # between drag steps: longer than stock Voila's ~45 ms round trip, so edits don't queue
@@ -103,10 +103,9 @@ def drag_latency(browser, stock: bool, steps: int, fast_steps: int) -> dict[str,
     try:
         context = browser.new_context(viewport={"width": 1280, "height": 800})
         page = context.new_page()
-        before = server.kernel_files()
         page.goto(server.url, wait_until="domcontentloaded", timeout=180_000)
         page.wait_for_selector(".lab8-conv-output .lab8-grid", timeout=90_000)
-        kernel = Kernel(wait_for_new_kernel(server, before))
+        kernel = Kernel(page_kernel_file(page, server))  # the page's own (serve preheats)
         cell = kernel.eval("lab.chain.props(('kernel', 0))['cell']")
         page.wait_for_timeout(500)
         page.evaluate(WATCH)

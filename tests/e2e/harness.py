@@ -1,189 +1,23 @@
-"""Start a real Voila server (ours or stock) and talk to the kernel it started.
-
-Shared by the e2e tests and the benchmarks so both measure the same setup.
-"""
+"""The e2e harness now lives in the package (``lab8widgets.testing``); this re-export keeps the
+benchmarks' and tests' imports working, plus the paths only this repository uses."""
 
 from __future__ import annotations
 
-import ast
-import glob
 import os
-import subprocess
-import sys
-import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
-from lab8widgets.server import free_port, notebooks_dir
+from lab8widgets.testing.server import (  # noqa: F401
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    Kernel,
+    Server,
+    kernel_id,
+    page_kernel_file,
+    wait_for_new_kernel,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 # Screenshots go to a build folder so `python -m pytest` leaves the tree clean;
 # `python -m tests.e2e.screens` points this at docs/ to refresh the README's pictures.
 SCREENSHOTS = Path(os.environ.get("LAB8WIDGETS_SCREENSHOTS", ROOT / "build" / "screenshots"))
 ARTIFACTS = ROOT / "build" / "e2e-artifacts"  # a failed test's last screen
-CHROMIUM = os.environ.get("LAB8WIDGETS_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-class Server:
-    """A Voila process on a free loopback port: ``lab8widgets serve`` or, with stock=True, plain ``voila``."""
-
-    def __init__(
-        self,
-        target: str | None,
-        stock: bool = False,
-        env: dict | None = None,
-        args: list[str] | None = None,
-    ):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/"
-        self.tmp = tempfile.mkdtemp(prefix="lab8-e2e-")
-        self.log_path = Path(self.tmp) / "server.log"
-        full_env = dict(os.environ)
-        full_env.setdefault("LAB8WIDGETS_OFFLINE", "1")
-        full_env.update(env or {})
-        conn = f"--Voila.connection_dir_root={self.tmp}"
-        if stock:
-            nb = (
-                target
-                if target and target.endswith(".ipynb")
-                else str(notebooks_dir() / f"{target or 'index'}.ipynb")
-            )
-            cmd = [
-                sys.executable,
-                "-m",
-                "voila",
-                nb,
-                "--no-browser",
-                "--Voila.ip=127.0.0.1",
-                f"--port={self.port}",
-                "--Voila.port_retries=0",
-                conn,
-            ]
-        else:
-            cmd = [
-                sys.executable,
-                "-m",
-                "lab8widgets.cli",
-                "serve",
-                *([target] if target else []),
-                "--no-browser",
-                f"--port={self.port}",
-                conn,
-            ]
-        cmd += list(args or [])
-        self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen(
-            cmd, stdout=self.log, stderr=subprocess.STDOUT, env=full_env, cwd=self.tmp
-        )
-        self._wait_up()
-
-    def _wait_up(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.read_log()}")
-            try:
-                with urllib.request.urlopen(self.url + "voila/static/", timeout=2):
-                    return
-            except urllib.error.HTTPError:
-                return  # answering HTTP at all means it is up
-            except OSError:
-                time.sleep(0.2)
-        raise RuntimeError(f"server did not start in {timeout}s:\n{self.read_log()}")
-
-    def read_log(self) -> str:
-        if not self.log.closed:
-            self.log.flush()
-        return self.log_path.read_text(errors="replace")
-
-    def kernel_alive(self, kernel_id: str) -> bool:
-        """Whether the server still lists ``kernel_id`` (its REST API answers 404 once it is gone)."""
-        try:
-            with urllib.request.urlopen(f"{self.url}api/kernels/{kernel_id}", timeout=5):
-                return True
-        except urllib.error.HTTPError as e:
-            if e.code == 404:
-                return False
-            raise
-
-    def kernel_files(self) -> list[str]:
-        return sorted(
-            glob.glob(os.path.join(self.tmp, "voila_*", "kernel-*.json")), key=os.path.getmtime
-        )
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        self.log.close()
-
-
-def kernel_id(connection_file: str) -> str:
-    """The kernel id in a connection file's name (``kernel-<id>.json``)."""
-    return Path(connection_file).stem.removeprefix("kernel-")
-
-
-class Kernel:
-    """A client of the kernel Voila started for a page: evaluate expressions in the lab's namespace."""
-
-    def __init__(self, connection_file: str):
-        from jupyter_client import BlockingKernelClient
-
-        self.client = BlockingKernelClient(connection_file=connection_file)
-        self.client.load_connection_file()
-        self.client.start_channels()
-        self.client.wait_for_ready(timeout=30)
-
-    def eval(self, expr: str, timeout: float = 60):
-        """The value of ``expr`` in the kernel, through its repr (so return plain Python data)."""
-        msg_id = self.client.execute("", silent=True, user_expressions={"v": expr})
-        res = self._reply(msg_id, timeout)["content"]["user_expressions"]["v"]
-        if res["status"] != "ok":
-            raise RuntimeError(
-                f"kernel could not evaluate {expr!r}: {res.get('ename')}: {res.get('evalue')}"
-            )
-        text = res["data"]["text/plain"]
-        try:
-            return ast.literal_eval(text)
-        except (ValueError, SyntaxError):
-            return text
-
-    def run(self, code: str, timeout: float = 60) -> None:
-        """Execute statements in the kernel (to change the model as a notebook user would)."""
-        msg_id = self.client.execute(code, silent=True)
-        reply = self._reply(msg_id, timeout)
-        if reply["content"]["status"] != "ok":
-            raise RuntimeError(f"kernel failed on {code!r}: {reply['content'].get('evalue')}")
-
-    def _reply(self, msg_id: str, timeout: float) -> dict:
-        """The shell reply to ``msg_id`` (skipping replies to anything sent before it)."""
-        reply = self.client.get_shell_msg(timeout=timeout)
-        while reply["parent_header"].get("msg_id") != msg_id:
-            reply = self.client.get_shell_msg(timeout=timeout)
-        return reply
-
-    def close(self) -> None:
-        self.client.stop_channels()
-
-
-def wait_for_new_kernel(server: Server, before: list[str], timeout: float = 60) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        new = [f for f in server.kernel_files() if f not in before]
-        if new:
-            return new[-1]
-        time.sleep(0.1)
-    raise RuntimeError(f"no kernel started in {timeout}s:\n{server.read_log()}")

@@ -25,7 +25,7 @@ import pytest
 
 from lab8widgets.server import free_port, notebooks_dir
 
-from .harness import CHROMIUM, CHROMIUM_ARGS, Kernel
+from .harness import CHROMIUM, CHROMIUM_ARGS, Kernel, page_kernel_file
 
 __all__ = [
     "CHROMIUM",
@@ -344,20 +344,5 @@ def open_notebook_fixture(jupyter_server, jupyter_browser):
 
 
 def voila_page_kernel_file(page, server, timeout: float = 60) -> str:
-    """The connection file of the kernel a Voila page uses (its page config's ``kernelId``).
-
-    With preheated kernels the page's kernel started before the page was opened, and the kernel
-    that starts after it is the pool's refill, so "the newest kernel file" is the wrong one.
-    """
-    import glob
-
-    kid = page.evaluate(
-        "() => JSON.parse(document.getElementById('jupyter-config-data').textContent).kernelId"
-    )
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = glob.glob(os.path.join(server.tmp, "voila_*", f"kernel-{kid}.json"))
-        if found:
-            return found[0]
-        time.sleep(0.1)
-    raise RuntimeError(f"no connection file for the page's kernel {kid}:\n{server.read_log()}")
+    """The connection file of the kernel a Voila page uses (see ``page_kernel_file``)."""
+    return page_kernel_file(page, server, timeout)

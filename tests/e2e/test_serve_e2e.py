@@ -9,7 +9,7 @@ import pytest
 
 from lab8widgets.labs import LABS
 
-from .harness import SCREENSHOTS, Kernel, Server, kernel_id, wait_for_new_kernel
+from .harness import SCREENSHOTS, Kernel, Server, kernel_id, page_kernel_file, wait_for_new_kernel
 
 pytestmark = pytest.mark.e2e
 DOCS = SCREENSHOTS  # build/screenshots; `python -m tests.e2e.screens` writes docs/
@@ -164,7 +164,7 @@ def test_leaving_or_closing_a_page_frees_its_kernel(browser):
         def open_via(action, before):
             action()
             page.wait_for_selector(".lab8-lab", state="visible", timeout=90_000)
-            return kernel_id(wait_for_new_kernel(server, before))
+            return kernel_id(page_kernel_file(page, server))  # preheated: not the newest
 
         index = open_via(lambda: page.goto(server.url, timeout=120_000), [])
         conv = open_via(lambda: page.click("a.lab8-link[href='conv.ipynb']"), server.kernel_files())

@@ -1,0 +1,284 @@
+"""A served notebook open in Chromium: the gestures learners make, and the page's own kernel.
+
+``PageOpener.open(target)`` serves ``target`` (a lab name or a path to a .ipynb) with the settings
+of ``lab8widgets serve``, opens a fresh 1280×800 page, waits for it to render and returns a
+``LabPage``. The opener collects what must fail a test: console errors, tracebacks on the page and
+requests that leave the machine (a served lab must work offline).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+from .server import Kernel, Server, notebook_error, page_kernel_file
+
+IGNORED_CONSOLE = [re.compile(p) for p in (r"favicon\.ico", r"Download the React DevTools")]
+# Stock Voila's lab template links Font Awesome from a CDN; offline that request fails. `serve` uses
+# the project's template without those links, so this is forgiven for stock servers only, and a
+# served lab that asks for anything off this machine fails its test.
+IGNORED_URLS = [re.compile(r"cdn\.jsdelivr\.net/npm/@fortawesome/")]
+LOCAL = ("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:", "about:")
+TRACEBACK_MARKS = ("Traceback (most recent call last)", "There was an error when executing cell")
+
+# centre of cell (row, col) of the HeatmapGrid under `sel` (the grid's root or an ancestor of it)
+_CELL_XY = """([sel, r, c]) => {
+  const root = document.querySelector(sel);
+  if (!root) throw new Error('no element matches ' + sel);
+  const g = root.matches('.lab8-grid') ? root : root.querySelector('.lab8-grid');
+  if (!g) throw new Error('no HeatmapGrid (.lab8-grid) in ' + sel);
+  const cv = g.querySelector('canvas');
+  const b = cv.getBoundingClientRect();
+  const cell = cv.clientWidth / +g.dataset.cols;
+  return [b.left + cv.clientLeft + (c + 0.5) * cell, b.top + cv.clientTop + (r + 0.5) * cell];
+}"""
+
+
+def resolve_target(target: str | Path | None, base: Path | None = None) -> str | None:
+    """A lab name as is; a notebook path made absolute (relative to ``base`` when it is there)."""
+    if target is None:
+        return None
+    text = str(target)
+    if not text.endswith(".ipynb"):
+        return text
+    p = Path(text).expanduser()
+    if not p.is_absolute() and base is not None and (base / p).is_file():
+        p = base / p
+    return str(p.resolve())
+
+
+class LabPage:
+    """One page of a served notebook, with the page's own kernel one call away."""
+
+    def __init__(self, page, server: Server, kernel: Kernel, errors: list[str]):
+        self.page = page
+        self.server = server
+        self.url = page.url
+        self._kernel = kernel
+        self.console_errors = errors
+
+    # --- the kernel -------------------------------------------------------------------------------
+    def kernel(self, expr: str, timeout: float = 60):
+        """The value of ``expr`` in the page's kernel (plain Python data, through its repr)."""
+        return self._kernel.eval(expr, timeout=timeout)
+
+    def run(self, code: str, timeout: float = 60) -> None:
+        """Execute statements in the page's kernel, as a notebook user would in a cell."""
+        self._kernel.run(code, timeout=timeout)
+
+    def wait_kernel(self, expr: str, want=None, *, until=None, timeout: float = 30.0):
+        """Poll ``expr`` until it equals ``want`` (or ``until(value)`` is true): gestures reach
+        Python asynchronously. Returns the value; AssertionError with the last value on timeout."""
+        ok = until if until is not None else (lambda v: v == want)
+        deadline = time.monotonic() + timeout
+        got = None
+        while True:
+            got = self.kernel(expr)
+            if ok(got):
+                return got
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{expr} = {got!r} after {timeout:.0f} s, expected {want!r}")
+            time.sleep(0.1)
+
+    # --- gestures ---------------------------------------------------------------------------------
+    def cell_xy(self, grid: str, row: int, col: int) -> tuple[float, float]:
+        """Page coordinates of a HeatmapGrid cell's centre (``grid``: a CSS selector for it)."""
+        self.page.wait_for_selector(f"{grid} canvas", state="visible")
+        x, y = self.page.evaluate(_CELL_XY, [grid, row, col])
+        return x, y
+
+    def click_cell(self, grid: str, row: int, col: int) -> None:
+        self.page.mouse.click(*self.cell_xy(grid, row, col))
+
+    def drag_cell(self, grid: str, row: int, col: int, steps: int) -> None:
+        """Drag an editable HeatmapGrid cell up by ``steps`` of its ``step`` (down if negative),
+        moving the mouse 4 px per step as a learner would, in small moves."""
+        x, y = self.cell_xy(grid, row, col)
+        page = self.page
+        page.mouse.move(x, y)
+        page.mouse.down()
+        sign = 1 if steps >= 0 else -1
+        for k in range(1, abs(steps) + 1):
+            page.mouse.move(x, y - sign * 4 * k)
+            page.wait_for_timeout(20)
+        page.mouse.up()
+
+    def type_cell(self, grid: str, row: int, col: int, text: str) -> None:
+        """Double-click a HeatmapGrid cell, type ``text`` and press Enter (Python checks it)."""
+        x, y = self.cell_xy(grid, row, col)
+        self.page.mouse.dblclick(x, y)
+        box = self.page.locator(f"{grid} input.lab8-grid-input")
+        box.fill(str(text))
+        box.press("Enter")
+
+    def click_button(self, label: str, within: str = "body") -> None:
+        """Click the button (ipywidgets Button or ToggleButtons option) whose text is ``label``."""
+        buttons = self.page.locator(within).get_by_role("button", name=label, exact=True)
+        n = buttons.count()
+        if n != 1:
+            labels = self.page.locator(within).get_by_role("button").all_inner_texts()
+            raise AssertionError(
+                f"{n} buttons labelled {label!r} in {within} (pass within= to pick one); "
+                f"the buttons there: {[t.strip() for t in labels]}"
+            )
+        buttons.click()
+
+    def brush(
+        self, figure: str, x0: float, y0: float, x1: float, y1: float, moves: int = 8
+    ) -> None:
+        """Drag a rectangle on a bqplot figure (``figure``: a CSS selector for its container) from
+        (x0, y0) to (x1, y1), given as fractions of the plot area (0, 0 is its top left)."""
+        area = self.page.locator(
+            f"{figure} svg.svg-figure .plotarea_events, {figure} svg.svg-figure rect.plotarea_background"
+        ).first
+        area.wait_for(state="visible")
+        box = area.bounding_box()
+        page = self.page
+
+        def at(fx: float, fy: float) -> tuple[float, float]:
+            return box["x"] + fx * box["width"], box["y"] + fy * box["height"]
+
+        page.mouse.move(*at(x0, y0))
+        page.mouse.down()
+        for i in range(1, moves + 1):
+            t = i / moves
+            page.mouse.move(*at(x0 + t * (x1 - x0), y0 + t * (y1 - y0)))
+        page.mouse.up()
+
+    def banner(self, within: str = "body") -> str:
+        """The text of the labs' error banners (``.lab8-error``) in ``within``; "" when none shows."""
+        texts = self.page.locator(f"{within} .lab8-error").all_inner_texts()
+        return "\n".join(t.strip() for t in texts if t.strip())
+
+    def wait_banner(self, within: str = "body", timeout: float = 15_000, gone: bool = False) -> str:
+        """Wait for a lab's banner to show (or, with ``gone=True``, to clear) and return its text."""
+        alert = self.page.locator(f"{within} .lab8-error [role=alert]").first
+        alert.wait_for(state="detached" if gone else "visible", timeout=timeout)
+        return self.banner(within)
+
+    def screenshot(self, path: str | Path) -> None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self.page.screenshot(path=str(path), full_page=False)
+
+    def tracebacks(self) -> list[str]:
+        """Traceback text the page shows (a learner must see a banner instead)."""
+        try:
+            text = self.page.inner_text("body", timeout=5_000)
+        except Exception:  # a closed or navigating page has nothing to show
+            return []
+        return [m for m in TRACEBACK_MARKS if m in text]
+
+
+class PageOpener:
+    """Opens served notebooks in ``browser``, one server per target kept in ``servers``."""
+
+    def __init__(
+        self,
+        browser,
+        servers: dict,
+        allow_external: bool = False,
+        viewport: tuple[int, int] = (1280, 800),
+        base: Path | None = None,
+    ):
+        self.base = base  # relative notebook paths: here first (the test's folder), else cwd
+        self.browser = browser
+        self.servers = servers
+        self.allow_external = allow_external
+        self.viewport = viewport
+        self.opened: list[tuple[LabPage, object, Kernel]] = []
+
+    def open(
+        self,
+        target: str | Path | None = "index",
+        stock: bool = False,
+        path: str = "",
+        ready: str = ".lab8-lab",
+        timeout: float = 90_000,
+        server: Server | None = None,
+    ) -> LabPage:
+        """Serve ``target`` (a lab name, a .ipynb path, None for the index folder) and open it once
+        ``ready`` (a CSS selector) shows; ``timeout`` in milliseconds, as Playwright counts."""
+        if server is None:
+            key = (resolve_target(target, self.base), stock)
+            if key not in self.servers:
+                self.servers[key] = Server(key[0], stock=stock)
+            server = self.servers[key]
+        context = self.browser.new_context(
+            viewport={"width": self.viewport[0], "height": self.viewport[1]}
+        )
+        page = context.new_page()
+        errors: list[str] = []
+
+        def on_console(msg):
+            url = (msg.location or {}).get("url", "")
+            if stock and any(p.search(url) for p in IGNORED_URLS):
+                return
+            if msg.type == "error" and not any(p.search(msg.text) for p in IGNORED_CONSOLE):
+                errors.append(msg.text)
+
+        page.on("console", on_console)
+        page.on("pageerror", lambda exc: errors.append(f"pageerror: {exc}"))
+        external: list[str] = []
+
+        def on_request(req):
+            if not stock and not req.url.startswith(LOCAL):
+                external.append(req.url)
+
+        page.on("request", on_request)
+        try:
+            page.goto(server.url + path, wait_until="domcontentloaded", timeout=timeout)
+            self._wait_ready(page, server, ready, timeout)
+            kernel = Kernel(page_kernel_file(page, server))  # preheated: not the newest kernel
+        except BaseException:
+            context.close()
+            raise
+        lp = LabPage(page, server, kernel, errors)
+        lp.external_requests = external
+        self.opened.append((lp, context, kernel))
+        return lp
+
+    @staticmethod
+    def _wait_ready(page, server: Server, ready: str, timeout: float) -> None:
+        """Wait for ``ready`` to show; a failing cell or a dead server fails at once, saying why."""
+        failed = page.get_by_text("There was an error when executing cell")
+        try:
+            page.locator(ready).or_(failed).first.wait_for(state="visible", timeout=timeout)
+        except Exception as e:
+            if type(e).__name__ != "TimeoutError":
+                raise
+            if server.proc.poll() is not None:
+                raise RuntimeError(f"the server exited:\n{server.read_log()[-4000:]}") from e
+            raise RuntimeError(
+                f"{ready!r} did not show in {timeout / 1000:.0f} s; the server's log ends:\n"
+                f"{server.read_log()[-3000:]}"
+            ) from e
+        why = notebook_error(server, page.inner_text("body"))
+        if why:
+            raise RuntimeError(why)
+
+    def close(self, artifacts: Path | None = None, name: str = "test") -> None:
+        for i, (lp, context, kernel) in enumerate(self.opened):
+            if artifacts is not None:
+                artifacts.mkdir(parents=True, exist_ok=True)
+                lp.screenshot(artifacts / f"{name}{'-' + str(i) if i else ''}.png")
+            kernel.close()
+            context.close()
+        self.opened.clear()
+
+    def problems(
+        self, console: bool = True, tracebacks: bool = True, external: bool = True
+    ) -> list[str]:
+        """What the opened pages did that fails a test by default (each kind can be allowed)."""
+        out: list[str] = []
+        for lp, _, _ in self.opened:
+            if console:
+                out += [f"console error: {e}" for e in lp.console_errors]
+            if tracebacks:
+                out += [f"traceback on the page: {t!r}" for t in lp.tracebacks()]
+            if external and not self.allow_external:
+                out += [
+                    f"request off this machine (a served lab must work offline): {u}"
+                    for u in lp.external_requests
+                ]
+        return out

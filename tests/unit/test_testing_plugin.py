@@ -1,0 +1,223 @@
+"""lab8widgets.testing: the plugin's registration, markers and clear failures, and the kernel-only
+mode (run_notebook / simulate), without a browser."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from lab8widgets.testing import (
+    ChromiumNotFound,
+    NotebookError,
+    PageOpener,
+    click,
+    find_chromium,
+    run_notebook,
+    simulate,
+)
+from lab8widgets.testing import server as testing_server
+
+try:
+    import tomllib
+except ImportError:  # Python 3.10
+    import tomli as tomllib
+
+ROOT = Path(__file__).resolve().parents[2]
+PLUGIN_ARGS = ("-p", "no:lab8widgets", "-p", "lab8widgets.testing.plugin")
+pytest_plugins = ["pytester"]
+
+
+def write_notebook(path: Path, *sources: str) -> Path:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# a title")] + [
+        nbformat.v4.new_code_cell(s) for s in sources
+    ]
+    nbformat.write(nb, path)
+    return path
+
+
+# --- packaging ------------------------------------------------------------------------------------
+def test_plugin_is_registered_through_pytest11_with_a_testing_extra():
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert meta["entry-points"]["pytest11"] == {"lab8widgets": "lab8widgets.testing.plugin"}
+    extras = meta["optional-dependencies"]
+    names = {d.split(">")[0].split("=")[0] for d in extras["testing"]}
+    assert {"pytest", "playwright", "nbclient", "nbformat"} <= names
+    assert "lab8widgets[testing]" in extras["test"]
+
+
+def test_harness_is_a_reexport_of_the_package():
+    sys.path.insert(0, str(ROOT))
+    try:
+        from tests.e2e import harness
+    finally:
+        sys.path.remove(str(ROOT))
+    assert harness.Server is testing_server.Server and harness.Kernel is testing_server.Kernel
+    assert harness.CHROMIUM_ARGS is testing_server.CHROMIUM_ARGS
+
+
+# --- Chromium -------------------------------------------------------------------------------------
+def test_missing_chromium_at_a_given_path_names_it(monkeypatch):
+    monkeypatch.delenv("LAB8WIDGETS_CHROMIUM", raising=False)
+    with pytest.raises(ChromiumNotFound, match="/nowhere/chromium"):
+        find_chromium("/nowhere/chromium")
+    monkeypatch.setenv("LAB8WIDGETS_CHROMIUM", "/also/nowhere")
+    with pytest.raises(ChromiumNotFound, match="LAB8WIDGETS_CHROMIUM"):
+        find_chromium()
+
+
+def test_no_chromium_anywhere_says_what_to_install(monkeypatch, tmp_path):
+    monkeypatch.delenv("LAB8WIDGETS_CHROMIUM", raising=False)
+    monkeypatch.setattr(testing_server, "DEFAULT_CHROMIUM", str(tmp_path / "chromium"))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(ChromiumNotFound, match="apt-get install -y chromium") as e:
+        find_chromium()
+    assert "--lab8-chromium" in str(e.value)
+
+
+def test_lab_page_fails_at_once_without_chromium(pytester):
+    pytester.makepyfile("def test_page(lab_page):\n    lab_page('x.ipynb')\n")
+    result = pytester.runpytest(*PLUGIN_ARGS, "--lab8-chromium", "/nowhere/chromium")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*Chromium not found at /nowhere/chromium*"])
+    assert result.duration < 60  # a clear error, not a timeout
+
+
+# --- markers --------------------------------------------------------------------------------------
+def test_markers_are_registered(pytester):
+    result = pytester.runpytest(*PLUGIN_ARGS, "--markers")
+    for name in (
+        "lab8_allow_console_errors",
+        "lab8_allow_tracebacks",
+        "lab8_allow_external_requests",
+    ):
+        result.stdout.fnmatch_lines([f"@pytest.mark.{name}:*"])
+
+
+class FakePage:
+    def __init__(self, console=(), external=(), tracebacks=()):
+        self.console_errors = list(console)
+        self.external_requests = list(external)
+        self._tb = list(tracebacks)
+
+    def tracebacks(self):
+        return self._tb
+
+
+def test_problems_report_each_kind_unless_allowed():
+    opener = PageOpener(browser=None, servers={})
+    page = FakePage(["Uncaught TypeError"], ["https://cdn.example/x.js"], ["Traceback (most"])
+    opener.opened.append((page, None, None))
+    everything = "\n".join(opener.problems())
+    assert "Uncaught TypeError" in everything and "cdn.example" in everything
+    assert "Traceback" in everything
+    assert opener.problems(console=False, tracebacks=False, external=False) == []
+    only_tb = opener.problems(console=False, external=False)
+    assert len(only_tb) == 1 and "Traceback" in only_tb[0]
+
+
+def test_markers_relax_the_checks_per_test(pytester):
+    """The fixture fails a test on what its pages did, each kind unless the test is marked."""
+    pytester.makepyfile(
+        """
+        import pytest
+        import lab8widgets.testing.page as page
+
+        class Fake(page.PageOpener):
+            def open(self, *a, **k):
+                self.opened.append((FakePage(), None, None))
+
+            def close(self, artifacts=None, name="test"):
+                pass
+
+        class FakePage:
+            console_errors = ["console-boom"]
+            external_requests = ["https://off.example/"]
+
+            def tracebacks(self):
+                return ["Traceback (most recent call last)"]
+
+        @pytest.fixture
+        def lab_browser():
+            return None
+
+        @pytest.fixture(autouse=True)
+        def fake(monkeypatch):
+            monkeypatch.setattr(page, "PageOpener", Fake)
+
+        def test_default(lab_page):
+            lab_page("x.ipynb")
+
+        @pytest.mark.lab8_allow_console_errors
+        @pytest.mark.lab8_allow_tracebacks
+        @pytest.mark.lab8_allow_external_requests
+        def test_all_allowed(lab_page):
+            lab_page("x.ipynb")
+
+        @pytest.mark.lab8_allow_console_errors
+        def test_console_allowed(lab_page):
+            lab_page("x.ipynb")
+        """
+    )
+    result = pytester.runpytest(*PLUGIN_ARGS, "--strict-markers", "-rE")
+    result.assert_outcomes(passed=3, errors=2)
+    out = result.stdout.str()
+    default = out.split("ERROR at teardown of test_default")[1].split("ERROR at teardown")[0]
+    assert "console-boom" in default and "off.example" in default and "Traceback" in default
+    console = out.split("ERROR at teardown of test_console_allowed")[1].split("short test")[0]
+    assert "console-boom" not in console and "off.example" in console
+    assert "test_all_allowed" not in out.split("short test summary")[1]
+
+
+# --- notebooks ------------------------------------------------------------------------------------
+def test_failing_cell_is_named_with_its_error(tmp_path):
+    nb = write_notebook(tmp_path / "bad.ipynb", "x = 1", "y = x + 1\nraise ValueError('boom 42')")
+    with pytest.raises(NotebookError) as e:
+        run_notebook(nb)
+    text = str(e.value)
+    assert "bad.ipynb: code cell 2 raised ValueError: boom 42" in text
+    assert "y = x + 1" in text and e.value.index == 2
+
+
+def test_voila_cell_error_names_the_cell_and_the_logged_traceback():
+    class FakeServer:
+        def read_log(self):
+            return (
+                "noise\nTraceback (most recent call last):\n  ...\n"
+                "\x1b[0;31mValueError\x1b[0m: secret 42\n[Lab8Voila] Connecting to kernel 0b67\n"
+            )
+
+    page = "There was an error when executing cell [2]. Please run Voilà with --show_tracebacks"
+    why = testing_server.notebook_error(FakeServer(), page)
+    assert "cell [2]" in why and why.endswith("ValueError: secret 42") and "\x1b" not in why
+    assert testing_server.notebook_error(FakeServer(), "all fine") is None
+
+
+def test_run_notebook_hands_back_live_widgets(tmp_path, monkeypatch):
+    monkeypatch.delenv("LAB8_EXAMPLE", raising=False)
+    (tmp_path / "helper.py").write_text("START = 3\n")
+    nb = write_notebook(
+        tmp_path / "dash.ipynb",
+        "import os, ipywidgets as W\nfrom helper import START\nseen = []",
+        "slider = W.IntSlider(START)\nslider.observe(lambda c: seen.append(c['new']), 'value')\n"
+        "button = W.Button(description='go')\nbutton.on_click(lambda b: seen.append('clicked'))\n"
+        "flag = os.environ['LAB8_EXAMPLE']\n_hidden = W.Label('x')\nslider",
+    )
+    cwd = os.getcwd()
+    widgets = run_notebook(nb, env={"LAB8_EXAMPLE": "on"})
+    assert sorted(widgets) == ["button", "slider"]
+    assert widgets.namespace["flag"] == "on" and widgets.namespace["START"] == 3
+    assert os.getcwd() == cwd and "LAB8_EXAMPLE" not in os.environ
+    simulate(widgets["slider"], value=7)
+    click(widgets["button"])
+    assert widgets["slider"].value == 7
+    assert widgets.namespace["seen"] == [7, "clicked"]
+
+
+def test_missing_notebook_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nope.ipynb"):
+        run_notebook(tmp_path / "nope.ipynb")
