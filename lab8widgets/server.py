@@ -414,7 +414,18 @@ def preheat_argv(root: Path, notebook: Path | None, preheat: bool) -> list[str]:
         return []
     # the refill waits until the page that took the kernel has loaded (on 2 cores a kernel start
     # importing torch slows the page it follows by seconds)
-    return [
+    argv = [
         "--VoilaConfiguration.preheat_kernel=True",
         f"--VoilaKernelManager.fill_delay={FILL_DELAY}",
     ]
+    if notebook is None:
+        # the whole folder: only the index (where learners land) is kept warm; a kernel per lab
+        # would hold ~0.75 GB each and start eight torch imports at once on a small machine
+        from .labs import LABS
+
+        argv += [
+            f"--VoilaKernelManager.preheat_denylist={lab.notebook}"
+            for lab in LABS
+            if lab.name != "index"
+        ]
+    return argv

@@ -9,7 +9,7 @@ import pytest
 
 from lab8widgets.labs import LABS
 
-from .harness import SCREENSHOTS, Kernel, Server, kernel_id, page_kernel_file, wait_for_new_kernel
+from .harness import SCREENSHOTS, Kernel, Server, kernel_id, page_kernel_file
 
 pytestmark = pytest.mark.e2e
 DOCS = SCREENSHOTS  # build/screenshots; `python -m tests.e2e.screens` writes docs/
@@ -200,7 +200,8 @@ def test_idle_kernel_is_culled_even_with_its_page_open(browser):
     try:
         page = browser.new_page()
         page.goto(server.url, wait_until="commit", timeout=90_000)  # Voila streams as it runs
-        conn = wait_for_new_kernel(server, [])
+        page.wait_for_selector("#jupyter-config-data", state="attached", timeout=90_000)
+        conn = page_kernel_file(page, server)  # the page's own (the index is preheated)
         kid = kernel_id(conn)
         deadline = time.monotonic() + 60
         while kernel is None:  # the file exists before the kernel answers its heartbeat

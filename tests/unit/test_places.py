@@ -32,6 +32,9 @@ def test_shipped_labs_load_only_their_extensions_and_are_preheated():
     assert settings(argv, "VoilaConfiguration.preheat_kernel") == ["True"]
     root, nb = resolve_lab(None)  # the whole lab folder too
     assert settings(voila_argv(root, nb, 8866), "VoilaConfiguration.preheat_kernel") == ["True"]
+    # serving the whole folder keeps only the index warm, not a kernel per lab
+    denied = settings(voila_argv(root, None, 8866), "VoilaKernelManager.preheat_denylist")
+    assert "conv.ipynb" in denied and "index.ipynb" not in denied and len(denied) >= 6
 
 
 def test_no_preheat_and_a_learners_own_notebook(tmp_path):
