@@ -265,8 +265,9 @@ def drag_kernel_cell(
     page, kernel, row: int = 0, col: int = 1, dy: int = 60, name: str = "kernel-0"
 ):
     """Drag one cell of ConvLab's kernel ``name`` up by ``dy`` px (0.1 per 4 px; down when < 0)."""
-    cell = kernel.eval(f"lab._grids['{name}'].cell")
-    x, y = cell_center(page, f".lab8-conv-{name} .lab8-grid", row, col, cell)
+    stage, index = name.rsplit("-", 1)  # "kernel-0" -> the chain's ("kernel", 0) heatmap
+    cell = kernel.eval(f"lab.chain.props(({stage!r}, {int(index)}))['cell']")
+    x, y = cell_center(page, f".lab8-conv-{name}", row, col, cell)
     page.mouse.move(x, y)
     page.mouse.down()
     step = 4 if dy > 0 else -4  # up raises the value, down lowers it
