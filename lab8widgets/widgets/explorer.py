@@ -34,13 +34,6 @@ BOOTSTRAP_TEXT = (
     "to the answers. Rate a few titles: a user vector and bias are fitted with every item factor "
     "frozen, and the recommendations follow at once."
 )
-_CSS = """<style>
-.lab8-explorer .lab8-note{font:12px system-ui,sans-serif;color:#444;line-height:1.4}
-.lab8-explorer .lab8-section{font:600 13px system-ui,sans-serif;margin:6px 0 2px}
-.lab8-explorer .widget-label{min-width:0}
-.lab8-explorer .lab8-rate .widget-toggle-buttons .widget-toggle-button{width:28px;padding:0}
-.lab8-explorer .lab8-rate-title{width:230px;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
-</style>"""
 
 
 def _row(*children: W.Widget, **layout: Any) -> W.HBox:
@@ -237,7 +230,6 @@ class EmbeddingExplorer(LabBase):
             w.observe(lambda _c, fn=fn: self._click(fn), "value")
 
         self.body.children = [
-            W.HTML(_CSS, layout=W.Layout(display="none")),
             W.HTML(
                 '<div class="lab8-note">Brush (drag a box), lasso or click points in either chart: '
                 "the selection is the same in every view and in <code>explorer.selected</code>. "
