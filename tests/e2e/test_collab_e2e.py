@@ -169,7 +169,14 @@ def test_compare_with_fastai_trains_fastai_on_the_same_split(open_lab):
     assert lab.kernel(
         "sorted(lab.fastai_learner.dls.valid.items.index.tolist()) == sorted(lab.data.valid_idx.tolist())"
     )
+    # the kernel's state is final; the page follows a message later
+    page.wait_for_function(
+        "() => document.querySelector('.lab8-runs').innerText.includes('fastai')", timeout=30_000
+    )
     assert "fastai" in page.locator(".lab8-runs").inner_text()
+    deadline = time.monotonic() + 30
+    while len(curve_points(page)) != 4 and time.monotonic() < deadline:
+        page.wait_for_timeout(200)
     assert len(curve_points(page)) == 4
 
 
