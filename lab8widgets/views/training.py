@@ -30,21 +30,11 @@ import traitlets
 from ..models.settings import Settings
 from ..models.train import TrainEvent
 from .controls import SettingsForm
+from .scatter import PALETTE
 
 __all__ = ["COLORS", "Column", "TrainingPanel", "runs_table_html"]
 
-COLORS = (
-    "#1f77b4",
-    "#ff7f0e",
-    "#2ca02c",
-    "#d62728",
-    "#9467bd",
-    "#8c564b",
-    "#e377c2",
-    "#7f7f7f",
-    "#bcbd22",
-    "#17becf",
-)
+COLORS = PALETTE[:10]  # the runs take the scatter's first ten colours
 DRAW_EVERY_S = 0.15  # streaming redraws at most this often (epochs and run ends always draw)
 
 

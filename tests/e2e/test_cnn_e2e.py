@@ -3,25 +3,14 @@ real buttons, pick and type in the real controls, then check the page *and* the 
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
 
+from .harness import wait_kernel
+
 pytestmark = pytest.mark.e2e
 DOCS = Path(__file__).resolve().parents[2] / "docs"
-
-
-def wait_kernel(lab, expr: str, ok, timeout: float = 60.0, every: float = 0.2):
-    """Poll ``expr`` in the kernel until ``ok(value)``; return the value."""
-    deadline = time.monotonic() + timeout
-    got = None
-    while time.monotonic() < deadline:
-        got = lab.kernel(expr)
-        if ok(got):
-            return got
-        time.sleep(every)
-    raise AssertionError(f"{expr} = {got!r} did not satisfy the condition in {timeout}s")
 
 
 def set_number(page, name: str, value) -> None:

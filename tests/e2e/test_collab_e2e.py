@@ -9,18 +9,7 @@ import pytest
 
 pytestmark = pytest.mark.e2e
 from .harness import SCREENSHOTS as DOCS  # noqa: E402  (build/; `python -m tests.e2e.screens`: docs/)
-
-
-def wait_kernel(lab, expr: str, ok, timeout: float = 60.0, every: float = 0.2):
-    """Poll ``expr`` in the kernel until ``ok(value)``; return the value."""
-    deadline = time.monotonic() + timeout
-    got = None
-    while time.monotonic() < deadline:
-        got = lab.kernel(expr)
-        if ok(got):
-            return got
-        time.sleep(every)
-    raise AssertionError(f"{expr} = {got!r} did not satisfy the condition in {timeout}s")
+from .harness import wait_kernel  # noqa: E402
 
 
 def set_number(page, cls: str, value) -> None:

@@ -4,13 +4,12 @@ and in ``lab.selected``; switch to the weekday/month tab and see the rings drawn
 
 from __future__ import annotations
 
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-from .harness import Server
+from .harness import Server, wait_kernel
 
 pytestmark = pytest.mark.e2e
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"  # ignored by git
@@ -24,17 +23,6 @@ def warm_server(_servers):
         _servers[key] = Server("entity")
     with urllib.request.urlopen(_servers[key].url, timeout=300) as r:
         r.read()
-
-
-def wait_kernel(lab, expr: str, ok, timeout: float = 60.0, every: float = 0.2):
-    deadline = time.monotonic() + timeout
-    got = None
-    while time.monotonic() < deadline:
-        got = lab.kernel(expr)
-        if ok(got):
-            return got
-        time.sleep(every)
-    raise AssertionError(f"{expr} = {got!r} did not satisfy the condition in {timeout}s")
 
 
 def texts(page, selector: str) -> list[str]:

@@ -4,11 +4,10 @@ by clicking stars, then check the page *and* the kernel's state."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from .harness import SCREENSHOTS as DOCS  # build/; `python -m tests.e2e.screens`: docs/
+from .harness import wait_kernel
 
 pytestmark = pytest.mark.e2e
 
@@ -33,17 +32,6 @@ class _PatientBrowser:
 @pytest.fixture(scope="module")
 def browser(browser):
     return _PatientBrowser(browser)
-
-
-def wait_kernel(lab, expr: str, ok, timeout: float = 60.0, every: float = 0.2):
-    deadline = time.monotonic() + timeout
-    got = None
-    while time.monotonic() < deadline:
-        got = lab.kernel(expr)
-        if ok(got):
-            return got
-        time.sleep(every)
-    raise AssertionError(f"{expr} = {got!r} did not satisfy the condition in {timeout}s")
 
 
 def trained(lab) -> None:
