@@ -274,6 +274,23 @@ class LabBase(W.VBox):
             self._task.stop()
             self.status = "stopping…"
 
+    def run_and_wait(
+        self, fn: Callable[[BackgroundTask], Any], wait: bool = True
+    ) -> BackgroundTask:
+        """``run_task(fn)``; with ``wait``, block until it ends (Ctrl-C stops it first) and raise
+        what it raised, so a blocking API call (``lab.fit``) reports errors as exceptions."""
+        task = self.run_task(fn)
+        if wait:
+            try:
+                self.wait()
+            except KeyboardInterrupt:
+                self.stop()
+                self.wait()
+                raise
+            if task.exception is not None:
+                raise task.exception
+        return task
+
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the background task ends (tests and scripts); True when it has."""
         if self._task is None:

@@ -288,18 +288,8 @@ class CNNLab(LabBase):
         return self._start(both, wait)
 
     def _start(self, fn, wait: bool):
-        task = self.run_task(fn)
-        if not wait:
-            return []
-        try:
-            self.wait()
-        except KeyboardInterrupt:
-            self.stop()
-            self.wait()
-            raise
-        if task.exception is not None:
-            raise task.exception
-        return task.result
+        task = self.run_and_wait(fn, wait)
+        return task.result if wait else []
 
     def _run(self, task, s: CNNSettings, data: CNNData, fresh: bool, label: str = "",
              raise_diverged: bool = True):  # fmt: skip

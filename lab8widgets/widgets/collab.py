@@ -358,18 +358,8 @@ class CollabLab(LabBase):
 
     def _start(self, fn, s: CollabSettings, wait: bool):
         self._show(s)
-        task = self.run_task(fn)
-        if not wait:
-            return []
-        try:
-            self.wait()
-        except KeyboardInterrupt:
-            self.stop()
-            self.wait()
-            raise
-        if task.exception is not None:
-            raise task.exception
-        return task.result
+        task = self.run_and_wait(fn, wait)
+        return task.result if wait else []
 
     def _record(self, engine: str, s: CollabSettings, yr, label: str = "") -> dict:
         n = (self.runs[-1]["run"] + 1) if self.runs else 1

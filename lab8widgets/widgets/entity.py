@@ -419,17 +419,9 @@ class EntityLab(LabBase):
         return self._start(lambda task: self._run(task, s, seed, True, "fastai"), wait)
 
     def _start(self, fn, wait: bool):
-        task = self.run_task(fn)
+        self.run_and_wait(fn, wait)
         if not wait:
             return []
-        try:
-            self.wait()
-        except KeyboardInterrupt:
-            self.stop()
-            self.wait()
-            raise
-        if task.exception is not None:
-            raise task.exception
         rec = self.runs[-1]
         if rec["status"] == "diverged":
             raise ValueError(rec["message"])
