@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 
 import nbformat
@@ -15,6 +16,7 @@ from lab8widgets.testing import (
     NotebookError,
     PageOpener,
     click,
+    execute_notebook,
     find_chromium,
     run_notebook,
     simulate,
@@ -221,3 +223,41 @@ def test_run_notebook_hands_back_live_widgets(tmp_path, monkeypatch):
 def test_missing_notebook_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.ipynb"):
         run_notebook(tmp_path / "nope.ipynb")
+
+
+# --- notebooks in a real kernel (nbclient) ---------------------------------------------------------
+def test_execute_notebook_runs_in_a_kernel_with_env_and_cwd(tmp_path, monkeypatch):
+    monkeypatch.delenv("LAB8_EXAMPLE", raising=False)
+    (tmp_path / "helper.py").write_text("START = 3\n")
+    path = write_notebook(
+        tmp_path / "dash.ipynb",
+        "import os, ipywidgets as W\nfrom helper import START",
+        "print(os.environ['LAB8_EXAMPLE'], os.getpid(), START)\nW.IntSlider(START)",
+    )
+    before = path.read_text()
+    nb = execute_notebook(path, env={"LAB8_EXAMPLE": "on"}, timeout=120)
+    outputs = nb.cells[2].outputs
+    word, pid, start = outputs[0]["text"].split()
+    assert (word, start) == ("on", "3") and int(pid) != os.getpid()  # a kernel of its own
+    assert "application/vnd.jupyter.widget-view+json" in outputs[1]["data"]
+    assert path.read_text() == before and "LAB8_EXAMPLE" not in os.environ
+
+
+def test_execute_notebook_names_the_failing_cell_and_its_traceback(tmp_path):
+    path = write_notebook(
+        tmp_path / "bad.ipynb", "x = 1", "def f():\n    raise ValueError('boom 42')\nf()"
+    )
+    with pytest.raises(NotebookError) as e:
+        execute_notebook(path, timeout=120)
+    text = str(e.value)
+    assert text.startswith("bad.ipynb: code cell 2 raised ValueError: boom 42")
+    assert "raise ValueError('boom 42')" in text and "in f()" in text and "\x1b" not in text
+    assert e.value.index == 2
+
+
+def test_execute_notebook_times_out_naming_the_cell(tmp_path):
+    path = write_notebook(tmp_path / "slow.ipynb", "import time", "time.sleep(60)")
+    t0 = time.monotonic()
+    with pytest.raises(NotebookError, match="slow.ipynb: code cell 2 ran past the 3 s timeout"):
+        execute_notebook(path, timeout=3)
+    assert time.monotonic() - t0 < 50
