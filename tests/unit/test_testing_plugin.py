@@ -15,6 +15,7 @@ from lab8widgets.testing import (
     ChromiumNotFound,
     NotebookError,
     PageOpener,
+    PageWatch,
     click,
     execute_notebook,
     find_chromium,
@@ -120,6 +121,55 @@ def test_problems_report_each_kind_unless_allowed():
     assert opener.problems(console=False, tracebacks=False, external=False) == []
     only_tb = opener.problems(console=False, external=False)
     assert len(only_tb) == 1 and "Traceback" in only_tb[0]
+
+
+class Emitter:
+    """A stand-in for a Playwright page: handlers by event, fired by the test."""
+
+    def __init__(self):
+        self.handlers = {}
+
+    def on(self, event, fn):
+        self.handlers[event] = fn
+
+    def console(self, text, url="", kind="error"):
+        msg = type("Msg", (), {"type": kind, "text": text, "location": {"url": url}})()
+        self.handlers["console"](msg)
+
+    def pageerror(self, message, stack=""):
+        self.handlers["pageerror"](type("Err", (Exception,), {"stack": stack})(message))
+
+    def request(self, url):
+        self.handlers["request"](type("Req", (), {"url": url})())
+
+
+def test_page_watch_keeps_what_fails_and_forgives_what_it_is_told():
+    page = Emitter()
+    watch = PageWatch(
+        page,
+        forgive_console=[r"ERR_NAME_NOT_RESOLVED"],
+        forgive_urls=[r"^https://cdn\.example/mathjax/"],
+        forgive_pageerrors=[r"reading 'schema'[\s\S]*notebook_core\."],
+    )
+    page.console("Failed to load model class 'X'")
+    page.console("a warning", kind="warning")
+    page.console("GET /favicon.ico 404")  # browser noise, always forgiven
+    page.console("net::ERR_NAME_NOT_RESOLVED")
+    page.console("blocked", url="https://cdn.example/mathjax/tex.js")  # a forgiven URL's failure
+    page.pageerror("Cannot read properties (reading 'schema')", "at f (/static/notebook_core.1.js)")
+    page.pageerror("boom", "at g (/lab8widgets/grid.js:3)")
+    for url in ("http://127.0.0.1:8866/x", "data:x", "https://cdn.example/mathjax/a.js"):
+        page.request(url)
+    page.request("https://fonts.example/f.woff")
+    assert watch.console_errors == [
+        "Failed to load model class 'X'",
+        "pageerror: boom\nat g (/lab8widgets/grid.js:3)",
+    ]
+    assert watch.external_requests == ["https://fonts.example/f.woff"]
+    stock = Emitter()
+    anything = PageWatch(stock, local=False)
+    stock.request("https://fonts.example/f.woff")
+    assert anything.external_requests == []
 
 
 def test_markers_relax_the_checks_per_test(pytester):
