@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import sys
 from pathlib import Path
@@ -22,19 +20,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.e2e.harness import Server  # noqa: E402
-from tests.e2e.jupyter_harness import CHROMIUM, CHROMIUM_ARGS, JupyterServer, run_all  # noqa: E402
+from _common import machine, pct  # noqa: E402
+
+from lab8widgets.testing.server import Server, launch_chromium  # noqa: E402
+from tests.e2e.jupyter_harness import JupyterServer, run_all  # noqa: E402
 
 PROBE = ROOT / "benchmarks" / "roundtrip_probe.ipynb"
 EXT = "--ServerApp.jpserver_extensions=lab8widgets.serverext={}"
 # JupyterLab >= 4.4 sends every comm message to a kernel subshell (a thread of its own in
 # ipykernel 7): each widget message then crosses two more threads and the GIL in the kernel
 COMMS_MAIN_SHELL = {"commsOverSubshells": "disabled"}
-
-
-def pct(xs: list[float], q: float) -> float:
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]
 
 
 def probe(page, n: int) -> list[float]:
@@ -59,13 +54,10 @@ def measure_lab(browser, nodelay: bool, n: int, main_shell: bool = False) -> lis
 
 
 def measure_serve(browser, n: int) -> list[float]:
-    server = Server(str(PROBE))
-    try:
+    with Server(str(PROBE)) as server:
         page = browser.new_page()
         page.goto(server.url, wait_until="domcontentloaded")
         return probe(page, n)
-    finally:
-        server.stop()
 
 
 def main() -> None:
@@ -80,19 +72,16 @@ def main() -> None:
 
     rows: dict[str, list[float]] = {}
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        browser = launch_chromium(pw)
+        where = machine(browser=f"Chromium {browser.version} headless")
         rows["jupyterlab stock"] = measure_lab(browser, nodelay=False, n=args.n)
         rows["jupyterlab + lab8widgets"] = measure_lab(browser, nodelay=True, n=args.n)
         rows["  + comms on main shell"] = measure_lab(browser, True, args.n, main_shell=True)
         if args.serve:
             rows["lab8widgets serve"] = measure_serve(browser, n=args.n)
-        version = browser.version
         browser.close()
 
-    print(
-        f"machine: {platform.machine()}, {len(os.sched_getaffinity(0))} cores, "
-        f"Chromium {version} headless; {args.n} custom-message round trips each"
-    )
+    print(f"machine: {where}; {args.n} custom-message round trips each")
     print(f"{'server':<28}{'p50 ms':>10}{'p95 ms':>10}{'mean ms':>10}")
     for name, xs in rows.items():
         print(f"{name:<28}{pct(xs, 0.5):>10.2f}{pct(xs, 0.95):>10.2f}{statistics.mean(xs):>10.2f}")
