@@ -3,12 +3,11 @@ real buttons, pick and type in the real controls, then check the page *and* the 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
+from .harness import SCREENSHOTS as DOCS  # build/; `python -m tests.e2e.screens`: docs/
+
 pytestmark = pytest.mark.e2e
-DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
 def pick(page, name: str, value: str) -> None:

@@ -5,14 +5,14 @@ and in ``lab.selected``; switch to the weekday/month tab and see the rings drawn
 from __future__ import annotations
 
 import urllib.request
-from pathlib import Path
 
 import pytest
 
 from lab8widgets.testing import Server
 
+from .harness import SCREENSHOTS  # build/screenshots: a test run leaves the tree clean
+
 pytestmark = pytest.mark.e2e
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"  # ignored by git
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -94,5 +94,5 @@ def test_train_click_a_state_and_see_the_rings(open_lab):
                    .map(e => e.getBoundingClientRect().right))"""
         )
         assert right <= width, f"something reaches x={right} at a {width}px wide window"
-        ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / f"entity-{width}.png"), full_page=True)
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / f"entity-{width}.png"), full_page=True)
