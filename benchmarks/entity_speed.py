@@ -16,6 +16,7 @@ object (means, plus per-seed lists).
     python benchmarks/entity_speed.py              # 3 seeds, the default recipe
     python benchmarks/entity_speed.py --seeds 5    # more seeds, a tighter mean
     python benchmarks/entity_speed.py --quick      # CI smoke run: 1 seed, 20 stores, 1 epoch
+    python benchmarks/entity_speed.py --fastai-shuffle  # fastai's rows shuffled, as ours
     python benchmarks/entity_speed.py --check      # exit 1 when the target is missed
 
 "Equal or better" is judged on the means over seeds: ours is better when its mean valid loss is
@@ -91,6 +92,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n-stores", type=int, default=120)
     p.add_argument("--data-seed", type=int, default=0, help="the synthetic data (one split)")
     p.add_argument("--seeds", type=int, default=3, help="training seeds 0..K-1, both sides")
+    p.add_argument(
+        "--fastai-shuffle",
+        action="store_true",
+        help="fastai with its TabDataLoader (shuffles every row once an epoch, as ours) instead of "
+        "its default TabWeightedDL (draws rows with replacement)",
+    )
     p.add_argument("--check", action="store_true", help="exit 1 when the target is missed")
     p.add_argument(
         "--quick", action="store_true", help="smoke run (CI): 1 seed, 20 stores, 1 epoch"
@@ -111,6 +118,9 @@ def main(argv: list[str] | None = None) -> int:
         tabular_model,
     )
 
+    dl_type = None
+    if args.fastai_shuffle:
+        from fastai.tabular.core import TabDataLoader as dl_type
     print("EntityLab speed benchmark:", machine())
     t0 = time.perf_counter()
     sales = synthetic_store_sales(n_stores=args.n_stores, seed=args.data_seed)
@@ -134,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     for seed in seeds:
         # fastai on the main thread with its default threads: its fastest setting, as users run it
         c0 = time.process_time()
-        fa = compare_fastai(data, **recipe, seed=seed)
+        fa = compare_fastai(data, **recipe, seed=seed, dl_type=dl_type)
         fa_cpu = time.process_time() - c0  # includes building its DataLoaders (small)
         assert sorted(fa.learner.dls.valid.items.index) == data.valid_idx.tolist()
         with fa.learner.no_bar():  # the course's metric, on fastai's own predictions
@@ -205,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
                 "loss_verdict": verdict,
                 "loss_two_se": round(two_se, 6),
                 "target_met": met,
+                "fastai_loader": "shuffle" if dl_type else "default",
                 "quick": args.quick,
             }
         )

@@ -371,11 +371,15 @@ def compare_fastai(
     should_stop: Callable[[], bool] | None = None,
     reports_per_epoch: int = 10,
     to: Any = None,
+    dl_type: Any = None,
 ) -> FitResult:
     """fastai's ``tabular_learner(...).fit_one_cycle(epochs, lr, wd=wd)`` on the same split and sizes.
 
     Streams the same events as ``fit_tabular``; ``seconds`` counts fitting only. The learner is in
     ``result.learner``; its valid loss is fastai's own (MSE on the same validation rows).
+    ``dl_type`` is handed to ``TabularPandas.dataloaders``: None is fastai's default, which in
+    fastai 2.8 is ``TabWeightedDL`` (each epoch draws its rows with replacement); fastai's
+    ``TabDataLoader`` shuffles every training row once an epoch, as ``fit_tabular`` does.
     """
     s = TabularFit(epochs=epochs, lr=lr, wd=wd, bs=bs)  # ValueError names field, value, range
     from fastai.tabular.all import MSELossFlat, tabular_config, tabular_learner
@@ -386,7 +390,7 @@ def compare_fastai(
 
     def make_learner():  # under the seed: initial weights and the DataLoader's shuffling
         cfg = tabular_config(ps=list(ps) if isinstance(ps, Sequence) else ps, embed_p=embed_p)
-        dls = to.dataloaders(bs=s.bs, path=".")
+        dls = to.dataloaders(bs=s.bs, path=".", **({"dl_type": dl_type} if dl_type else {}))
         return tabular_learner(
             dls, layers=list(layers), config=cfg, y_range=y_range, loss_func=MSELossFlat()
         )

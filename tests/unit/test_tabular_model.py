@@ -313,6 +313,12 @@ def test_compare_fastai_trains_tabular_learner_on_the_same_split(small):
         ((predict(ours, data, data.valid_idx) - data.y[data.valid_idx].numpy()) ** 2).mean()
     )
     assert math.isfinite(res.valid_mse) and res.valid_mse < untrained
+    # fastai 2.8's default loader draws rows with replacement; dl_type picks its shuffling one
+    from fastai.tabular.core import TabDataLoader, TabWeightedDL
+
+    assert type(learn.dls.train) is TabWeightedDL
+    shuffled = compare_fastai(data, epochs=1, lr=1e-2, bs=256, dl_type=TabDataLoader)
+    assert type(shuffled.learner.dls.train) is TabDataLoader and shuffled.status == "done"
 
 
 def test_fit_tabular_is_fastai_tabular_learner_step_for_step(small, monkeypatch):
