@@ -372,6 +372,7 @@ def compare_fastai(
     reports_per_epoch: int = 10,
     to: Any = None,
     dl_type: Any = None,
+    single_thread: bool | None = None,
 ) -> FitResult:
     """fastai's ``tabular_learner(...).fit_one_cycle(epochs, lr, wd=wd)`` on the same split and sizes.
 
@@ -380,6 +381,8 @@ def compare_fastai(
     ``dl_type`` is handed to ``TabularPandas.dataloaders``: None is fastai's default, which in
     fastai 2.8 is ``TabWeightedDL`` (each epoch draws its rows with replacement); fastai's
     ``TabDataLoader`` shuffles every training row once an epoch, as ``fit_tabular`` does.
+    ``single_thread``: None runs fastai on one intra-op thread only off the main thread; True
+    always (as ``fit_tabular`` runs), False never.
     """
     s = TabularFit(epochs=epochs, lr=lr, wd=wd, bs=bs)  # ValueError names field, value, range
     from fastai.tabular.all import MSELossFlat, tabular_config, tabular_learner
@@ -398,5 +401,5 @@ def compare_fastai(
     return fit_one_cycle_fastai(
         make_learner, s.epochs, s.lr, s.wd, result=FitResult(bs=s.bs), seed=seed,
         callback=callback, should_stop=should_stop, reports_per_epoch=reports_per_epoch,
-        valid_as="valid_mse",
+        valid_as="valid_mse", single_thread=single_thread,
     )  # fmt: skip
