@@ -19,7 +19,6 @@ The modules are named (``conv1``, ``act1``, ``pool1``, ``drop``, ``fc`` …) so 
 from __future__ import annotations
 
 import math
-import random
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -31,10 +30,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._threads import one_thread
 from .layers import ACTIVATION_NAMES, make_activation
 from .settings import setting
 from .train import FitSettings, Run, TrainEvent, fit, model_device
+from .train.fastai_bridge import fit_one_cycle_fastai
 
 __all__ = [
     "ACTIVATIONS",
@@ -372,17 +371,16 @@ def fit_fastai(
     settings: CNNSettings | None = None,
     *,
     single_thread: bool = True,
+    callback: Callable[[TrainEvent], Any] | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> Run:
     """fastai's own ``Learner(dls, model, CrossEntropyLossFlat, metrics=accuracy).fit_one_cycle``
     on the same tensors and batch size (train shuffled, last partial batch dropped, as ours).
 
+    Streams the same events as ``fit_cnn`` (through ``models.train.fastai_bridge``);
     ``run.seconds`` counts ``fit_one_cycle`` only; the learner is in ``run.learner``.
     ``single_thread`` runs it on one intra-op thread, as our loop runs (``False``: torch's default).
     """
-    import time
-
-    import fastai.callback.progress  # noqa: F401  (adds Learner.no_bar)
-    import fastai.callback.schedule  # noqa: F401  (adds Learner.fit_one_cycle)
     from fastai.data.core import DataLoaders
     from fastai.data.load import DataLoader
     from fastai.learner import Learner
@@ -394,25 +392,16 @@ def fit_fastai(
     train = TensorDataset(data.train_x, data.train_y)
     valid = TensorDataset(data.valid_x, data.valid_y)
     bs = min(s.bs, len(train))
-    py_state = random.getstate()
-    with torch.random.fork_rng(devices=[]), one_thread(single_thread):
-        torch.manual_seed(s.seed)
-        random.seed(s.seed)  # fastai's DataLoader shuffles with Python's random
+
+    def make_learner():  # under the seed: fastai's DataLoader shuffles with Python's random
         dls = DataLoaders(
             DataLoader(train, bs=bs, shuffle=True, drop_last=True, num_workers=0),
             DataLoader(valid, bs=max(bs, 256), num_workers=0),
             device=torch.device("cpu"),
         )
-        learn = Learner(dls, model, loss_func=CrossEntropyLossFlat(), metrics=fastai_accuracy)
-        t0 = time.perf_counter()
-        with learn.no_bar(), learn.no_logging():
-            learn.fit_one_cycle(s.epochs, s.lr, wd=s.wd)
-        seconds = time.perf_counter() - t0
-    random.setstate(py_state)
-    run = Run(seconds=seconds, bs=bs, steps=learn.train_iter, learner=learn)
-    for e, (tl, vl, acc) in enumerate(learn.recorder.values, start=1):
-        run.history.append(
-            dict(epoch=e, train_loss=float(tl), valid_loss=float(vl), accuracy=float(acc))
-        )
-    run.message = f"fastai trained {s.epochs} epoch(s) in {seconds:.2f} s."
-    return run
+        return Learner(dls, model, loss_func=CrossEntropyLossFlat(), metrics=fastai_accuracy)
+
+    return fit_one_cycle_fastai(
+        make_learner, s.epochs, s.lr, s.wd, result=Run(bs=bs), seed=s.seed, callback=callback,
+        should_stop=should_stop, single_thread=single_thread, unit="images",
+    )  # fmt: skip

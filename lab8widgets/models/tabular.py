@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import math
 import numbers
-import threading
-import time
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, fields
@@ -28,6 +26,7 @@ from ._threads import one_thread
 from .settings import setting
 from .tabular_data import NA, TabularData, get_emb_sz, tabular_data
 from .train import FitSettings, Run, TrainEvent, fit
+from .train.fastai_bridge import fit_one_cycle_fastai
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -280,12 +279,6 @@ def _course_metrics(pred: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
     return {"valid_mse": mse, "exp_rmspe": rmspe}
 
 
-def check_fit_args(epochs: Any, lr: Any, wd: Any, bs: Any) -> tuple[int, float, float, int]:
-    """Validate what a learner types; a ValueError names the bad one and its range."""
-    s = TabularFit(epochs=epochs, lr=lr, wd=wd, bs=bs)
-    return s.epochs, s.lr, s.wd, s.bs
-
-
 def fit_tabular(
     model: nn.Module,
     data: TabularData,
@@ -378,122 +371,35 @@ def compare_fastai(
     should_stop: Callable[[], bool] | None = None,
     reports_per_epoch: int = 10,
     to: Any = None,
+    dl_type: Any = None,
+    single_thread: bool | None = None,
 ) -> FitResult:
     """fastai's ``tabular_learner(...).fit_one_cycle(epochs, lr, wd=wd)`` on the same split and sizes.
 
     Streams the same events as ``fit_tabular``; ``seconds`` counts fitting only. The learner is in
     ``result.learner``; its valid loss is fastai's own (MSE on the same validation rows).
+    ``dl_type`` is handed to ``TabularPandas.dataloaders``: None is fastai's default, which in
+    fastai 2.8 is ``TabWeightedDL`` (each epoch draws its rows with replacement); fastai's
+    ``TabDataLoader`` shuffles every training row once an epoch, as ``fit_tabular`` does.
+    ``single_thread``: None runs fastai on one intra-op thread only off the main thread; True
+    always (as ``fit_tabular`` runs), False never.
     """
-    epochs, lr, wd, bs = check_fit_args(epochs, lr, wd, bs)
-    # .all also patches fit_one_cycle, no_bar and no_logging onto Learner
-    from fastai.tabular.all import (
-        Callback,
-        CancelFitException,
-        MSELossFlat,
-        tabular_config,
-        tabular_learner,
-    )
+    s = TabularFit(epochs=epochs, lr=lr, wd=wd, bs=bs)  # ValueError names field, value, range
+    from fastai.tabular.all import MSELossFlat, tabular_config, tabular_learner
 
     if y_range == "auto":
         y_range = data.default_y_range()
     to = to if to is not None else fastai_tabular(data)
-    dls = to.dataloaders(bs=bs, path=".")
-    emit = callback or (lambda e: None)
-    res = FitResult(bs=bs)
-    per_epoch = len(dls.train)
-    total = per_epoch * epochs
-    every = max(1, per_epoch // max(1, reports_per_epoch))
 
-    class Stream(Callback):
-        order = 60  # after the Recorder has the epoch's valid loss
+    def make_learner():  # under the seed: initial weights and the DataLoader's shuffling
+        cfg = tabular_config(ps=list(ps) if isinstance(ps, Sequence) else ps, embed_p=embed_p)
+        dls = to.dataloaders(bs=s.bs, path=".", **({"dl_type": dl_type} if dl_type else {}))
+        return tabular_learner(
+            dls, layers=list(layers), config=cfg, y_range=y_range, loss_func=MSELossFlat()
+        )
 
-        def before_fit(self):
-            self.t0 = self.e0 = time.perf_counter()
-            self.step = 0
-
-        def before_epoch(self):
-            self.sum, self.n, self.win, self.win_n = 0.0, 0, 0.0, 0
-
-        def after_batch(self):
-            if not self.training:
-                return
-            lv = float(self.loss.detach())
-            self.step += 1
-            self.sum, self.n = self.sum + lv, self.n + 1
-            self.win, self.win_n = self.win + lv, self.win_n + 1
-            if self.iter + 1 < per_epoch and (self.iter + 1) % every == 0:
-                emit(
-                    TrainEvent(
-                        "step",
-                        epoch=self.epoch + (self.iter + 1) / per_epoch,
-                        train_loss=self.win / self.win_n,
-                        step=self.step,
-                        total=total,
-                        seconds=time.perf_counter() - self.t0,
-                    )
-                )
-                self.win, self.win_n = 0.0, 0
-            if should_stop is not None and should_stop():
-                res.status = "stopped"
-                raise CancelFitException()
-
-        def after_epoch(self):
-            now = time.perf_counter()
-            mse = float(self.recorder.values[-1][1])
-            train = self.sum / max(self.n, 1)
-            entry = dict(
-                epoch=self.epoch + 1,
-                train_loss=train,
-                valid_loss=mse,
-                valid_mse=mse,
-                seconds=now - self.e0,
-            )
-            self.e0 = now
-            res.history.append(entry)
-            emit(
-                TrainEvent(
-                    "epoch",
-                    epoch=self.epoch + 1,
-                    step=self.step,
-                    total=total,
-                    seconds=now - self.t0,
-                    train_loss=train,
-                    valid_loss=mse,
-                    metrics={"valid_mse": mse},
-                    window_loss=self.win / self.win_n if self.win_n else train,
-                )
-            )
-
-    stream = Stream()
-    np_state = np.random.get_state()
-    off_main = threading.current_thread() is not threading.main_thread()
-    try:
-        with one_thread() if off_main else nullcontext(), torch.random.fork_rng():
-            if seed is not None:
-                torch.manual_seed(seed)
-                np.random.seed(seed)
-            cfg = tabular_config(ps=list(ps) if isinstance(ps, Sequence) else ps, embed_p=embed_p)
-            learn = tabular_learner(
-                dls,
-                layers=list(layers),
-                config=cfg,
-                y_range=y_range,
-                loss_func=MSELossFlat(),
-                cbs=[stream],
-            )
-            t0 = time.perf_counter()
-            with learn.no_bar(), learn.no_logging():
-                learn.fit_one_cycle(epochs, lr, wd=wd)
-            res.seconds = time.perf_counter() - t0
-    finally:
-        np.random.set_state(np_state)
-    learn.remove_cb(stream)
-    res.steps, res.learner = learn.train_iter, learn
-    res.message = (
-        f"fastai stopped after {res.steps} of {total} steps."
-        if res.status == "stopped"
-        else f"fastai trained {epochs} epoch(s), {total} steps of {bs} rows."
-    )
-    emit(TrainEvent(res.status, epoch=res.epochs_done, step=res.steps, total=total,
-                    seconds=res.seconds, message=res.message))  # fmt: skip
-    return res
+    return fit_one_cycle_fastai(
+        make_learner, s.epochs, s.lr, s.wd, result=FitResult(bs=s.bs), seed=seed,
+        callback=callback, should_stop=should_stop, reports_per_epoch=reports_per_epoch,
+        valid_as="valid_mse", single_thread=single_thread,
+    )  # fmt: skip

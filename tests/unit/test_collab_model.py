@@ -429,7 +429,8 @@ def test_fit_fastai_really_trains_fastai_on_our_split(data):
     assert learn.model.i_bias.weight.abs().max() > 0.1
     assert math.isclose(float(learn.validate()[0]), res.valid_mse, rel_tol=1e-4)
     assert res.valid_mse < 1.0
-    assert {e["kind"] for e in events} == {"step", "epoch"}
+    assert {e["kind"] for e in events} == {"step", "epoch", "done"}
+    assert events[-1]["kind"] == "done" and events[-1].fraction == 1.0
 
 
 def test_fit_fastai_use_nn_and_stop(data):

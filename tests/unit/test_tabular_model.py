@@ -23,7 +23,7 @@ from lab8widgets.models.tabular import (
     tabular_data,
     tabular_model,
 )
-from lab8widgets.models.train import RowAdamW, TrainEvent
+from lab8widgets.models.train import RowAdamW, TrainEvent, optim
 
 from .test_rossmann import FIXTURE
 
@@ -313,3 +313,60 @@ def test_compare_fastai_trains_tabular_learner_on_the_same_split(small):
         ((predict(ours, data, data.valid_idx) - data.y[data.valid_idx].numpy()) ** 2).mean()
     )
     assert math.isfinite(res.valid_mse) and res.valid_mse < untrained
+    # fastai 2.8's default loader draws rows with replacement; dl_type picks its shuffling one
+    from fastai.tabular.core import TabDataLoader, TabWeightedDL
+
+    assert type(learn.dls.train) is TabWeightedDL
+    shuffled = compare_fastai(data, epochs=1, lr=1e-2, bs=256, dl_type=TabDataLoader)
+    assert type(shuffled.learner.dls.train) is TabDataLoader and shuffled.status == "done"
+
+
+def test_fit_tabular_is_fastai_tabular_learner_step_for_step(small, monkeypatch):
+    """The recipe, not just the shapes: from the same weights, with one batch per epoch (bs = the
+    training rows, so batch order cannot differ) and no dropout, ``fit_tabular`` and fastai's
+    ``tabular_learner(...).fit_one_cycle`` end with the same weights and valid loss. This breaks
+    if any piece of the recipe drifts: one-cycle lr/momentum, Adam's betas and eps, true weight
+    decay, none on BatchNorm and bias parameters (wd_bn_bias=False), BatchNorm placement."""
+    from fastai.tabular.all import MSELossFlat, TabDataLoader, tabular_config, tabular_learner
+
+    from lab8widgets.models.train import fit_one_cycle_fastai
+
+    _, data = small
+    n = len(data.train_idx)
+    kw = dict(epochs=6, lr=3e-2, wd=0.5, bs=n)
+    ours = tabular_model(data, ps=0, embed_p=0)
+    start = {k: v.clone() for k, v in ours.state_dict().items()}
+
+    def make_learner():
+        # fastai 2.8's default tabular loader (TabWeightedDL) draws rows with replacement; the
+        # plain TabDataLoader shuffles, so its one batch is every training row, as ours
+        dls = fastai_tabular(data).dataloaders(bs=n, path=".", dl_type=TabDataLoader)
+        cfg = tabular_config(ps=0, embed_p=0)
+        learn = tabular_learner(dls, layers=[200, 100], config=cfg,
+                                y_range=data.default_y_range(), loss_func=MSELossFlat())  # fmt: skip
+        learn.model.load_state_dict(start)
+        return learn
+
+    theirs = fit_one_cycle_fastai(make_learner, kw["epochs"], kw["lr"], kw["wd"],
+                                  valid_as="valid_mse")  # fmt: skip
+    mine = fit_tabular(ours, data, **kw)
+    assert mine.steps == theirs.steps == 6
+    fa = theirs.learner.model.state_dict()
+
+    def apart() -> dict[str, float]:
+        """How far ours ended from fastai, as a share of how far fastai's weights moved."""
+        return {
+            name: float((p.detach() - fa[name]).norm() / (fa[name] - start[name]).norm())
+            for name, p in ours.named_parameters()
+        }
+
+    assert max(apart().values()) < 0.02, apart()  # measured ≤ 0.008 (float rounding, threads)
+    for a, b in zip(mine.history, theirs.history, strict=True):
+        assert a["valid_mse"] == pytest.approx(b["valid_mse"], rel=1e-3)
+    # sharp enough to see a recipe slip: decaying BatchNorm weights and biases too (fastai's
+    # wd_bn_bias=True) puts the norms' weights as far from fastai's as fastai moved them
+    monkeypatch.setattr(optim, "norm_bias_names", lambda model: set())
+    ours.load_state_dict(start)
+    fit_tabular(ours, data, **kw)
+    slipped = apart()
+    assert min(slipped[f"layers.{i}.2.weight"] for i in (0, 1)) > 0.3, slipped
