@@ -36,8 +36,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import platform
 import sys
 import time
 import warnings
@@ -45,28 +43,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from _common import machine  # noqa: E402
+
 SPEED_TARGET = 5.0
-
-
-def machine() -> str:
-    import fastai
-    import torch
-
-    cpu = platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
-    return (
-        f"{cores} usable cores ({cpu}), torch {torch.__version__.split('+')[0]} "
-        f"({torch.get_num_threads()} threads), fastai {fastai.__version__}, Python "
-        f"{platform.python_version()}; load average at start {load}"
-    )
 
 
 def mean_sd(xs: list[float]) -> tuple[float, float]:
@@ -133,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     dl_type, one = None, True if args.fastai_one_thread else None
     if args.fastai_shuffle:
         from fastai.tabular.core import TabDataLoader as dl_type
-    print("EntityLab speed benchmark:", machine())
+    print("EntityLab speed benchmark:", machine("torch", "fastai"))
     t0 = time.perf_counter()
     sales = synthetic_store_sales(n_stores=args.n_stores, seed=args.data_seed)
     data = tabular_data(sales.frame, sales.cat_names, sales.cont_names, sales.y_name)
