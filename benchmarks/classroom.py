@@ -216,7 +216,7 @@ async def round_for(n: int, steps: int, preheat: bool, pool: int) -> dict:
 
     args = [] if preheat else ["--no-preheat"]
     if preheat:
-        args.append(f"--VoilaConfiguration.default_pool_size={pool}")
+        args.append(f"--pool={pool}")
     server = Serve(args)
     try:
         server.wait_ready(preheat)

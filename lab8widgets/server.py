@@ -292,6 +292,7 @@ def voila_argv(
     cull_idle: float = CULL_IDLE,
     extra: list[str] | None = None,
     preheat: bool = True,
+    pool: int = 1,
 ) -> list[str]:
     """The command-line settings ``serve`` gives Voila (also used by tests and benchmarks)."""
     extra = list(extra or [])
@@ -317,7 +318,7 @@ def voila_argv(
         argv.append(f"--Voila.kernel_websocket_connection_class={NODELAY_CLASS}")
     # a setting given in ``extra`` replaces ours (traitlets refuses one given twice)
     given = {a.split("=", 1)[0] for a in extra if a.startswith("--")}
-    argv += extension_argv(root, notebook) + preheat_argv(root, notebook, preheat)
+    argv += extension_argv(root, notebook) + preheat_argv(root, notebook, preheat, pool)
     return [a for a in argv if a.split("=", 1)[0] not in given] + extra
 
 
@@ -408,6 +409,7 @@ def serve(
     cull_idle: float = CULL_IDLE,
     extra: list[str] | None = None,
     preheat: bool = True,
+    pool: int = 1,
 ) -> None:
     """Run the Voila server until interrupted (blocking)."""
     root, notebook = resolve_lab(target)
@@ -431,6 +433,7 @@ def serve(
             cull_idle=cull_idle,
             extra=extra,
             preheat=preheat,
+            pool=pool,
         )
     )
 
@@ -471,13 +474,14 @@ def extension_argv(root: Path, notebook: Path | None) -> list[str]:
     return [f"--VoilaConfiguration.extension_denylist={name}" for name in APP_EXTENSIONS]
 
 
-def preheat_argv(root: Path, notebook: Path | None, preheat: bool) -> list[str]:
+def preheat_argv(root: Path, notebook: Path | None, preheat: bool, pool: int = 1) -> list[str]:
     """Keep a kernel per lab notebook running the notebook before anyone asks (Voila's preheat).
 
     A learner's first widget then waits on a page render, not on a kernel start and torch import.
     On for the shipped labs (``--no-preheat`` turns it off); a learner's own notebook is never run
-    ahead of a request. Voila refills the pool ``FILL_DELAY`` seconds after each use;
-    ``--VoilaConfiguration.default_pool_size=N`` keeps N kernels ready per notebook.
+    ahead of a request. Voila refills the pool ``FILL_DELAY`` seconds after each use; ``pool``
+    kernels are kept ready per notebook (``serve --pool N``: a class arriving at once needs about
+    its size, or every learner beyond the pool waits for a kernel to start).
     """
     if not preheat or not is_shipped(root, notebook):
         return []
@@ -485,6 +489,7 @@ def preheat_argv(root: Path, notebook: Path | None, preheat: bool) -> list[str]:
     # importing torch slows the page it follows by seconds)
     argv = [
         "--VoilaConfiguration.preheat_kernel=True",
+        f"--VoilaConfiguration.default_pool_size={int(pool)}",
         f"--VoilaKernelManager.fill_delay={FILL_DELAY}",
     ]
     if notebook is None:

@@ -62,6 +62,26 @@ def test_cli_no_preheat(monkeypatch, flags, want):
     assert seen["preheat"] is want
 
 
+def test_cli_pool_keeps_n_kernels_ready(monkeypatch, capsys):
+    """A class arriving at once needs a pool about its size: ``serve --pool N`` tells Voila."""
+    seen = {}
+    monkeypatch.setattr(cli, "port_free", lambda ip, port: True)
+    monkeypatch.setattr(cli, "serve", lambda *a, **k: seen.update(k))
+    assert cli.main(["serve", "conv", "--no-browser", "--pool", "6"]) == 0
+    assert seen["pool"] == 6
+    root, nb = resolve_lab("conv")
+    argv = voila_argv(root, nb, 8866, pool=6)
+    assert settings(argv, "VoilaConfiguration.default_pool_size") == ["6"]
+    assert settings(voila_argv(root, nb, 8866), "VoilaConfiguration.default_pool_size") == ["1"]
+    assert not settings(
+        voila_argv(root, nb, 8866, preheat=False, pool=6), "VoilaConfiguration.default_pool_size"
+    )
+    assert cli.main(["serve", "conv", "--no-browser", "--no-preheat", "--pool", "6"]) == 2
+    assert "--pool" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["serve", "conv", "--no-browser", "--pool", "0"])
+
+
 def fake_server(cls):
     app = SimpleNamespace(
         web_app=SimpleNamespace(settings={"kernel_websocket_connection_class": cls}, handlers=[]),
