@@ -20,6 +20,7 @@ Ends with one JSON line (``first_widget_p50_s``, ``first_widget_p95_s`` with pre
 and the rows).
 
     python benchmarks/classroom.py [--learners 1 5 10 20] [--steps 12] [--pool 1] [--repeat 3]
+    python benchmarks/classroom.py --pool n    # a pool as large as the class (serve --pool N)
     python benchmarks/classroom.py --modes preheat      # only one mode (or: --no-preheat)
 """
 
@@ -239,6 +240,7 @@ async def round_for(n: int, steps: int, preheat: bool, pool: int) -> dict:
         return {
             "learners": n,
             "preheat": preheat,
+            "pool": pool if preheat else 0,
             "firsts_s": [round(x, 2) for x in firsts],
             "split_p50_s": split,
             "first_widget_p50_s": round(pct(firsts, 0.5), 2),
@@ -279,7 +281,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--learners", type=int, nargs="+", default=[1, 5, 10, 20])
     ap.add_argument("--steps", type=int, default=12, help="drag steps per learner (default 12)")
-    ap.add_argument("--pool", type=int, default=1, help="preheated kernels kept ready (default 1)")
+    ap.add_argument(
+        "--pool",
+        default="1",
+        help="preheated kernels kept ready (default 1); 'n': as many as the round's learners",
+    )
     ap.add_argument(
         "--modes",
         nargs="+",
@@ -299,14 +305,15 @@ def main() -> None:
     rows = []
     load = [os.getloadavg()[0]]
     for n in args.learners:
+        pool = n if args.pool == "n" else int(args.pool)
         # each learner's kernel, the pool and its refills must fit beside what runs already
-        need = (n + 2 * args.pool) * KERNEL_GB + HEADROOM_GB
+        need = (n + 2 * pool) * KERNEL_GB + HEADROOM_GB
         if need > mem_available_gb():
             print(f"skip N={n}: needs ~{need:.0f} GB, {mem_available_gb():.1f} GB available")
             continue
         for _ in range(args.repeat if n == 1 else 1):
             for mode in args.modes:  # the modes in turn, so both meet the same load
-                rows.append(asyncio.run(round_for(n, args.steps, mode == "preheat", args.pool)))
+                rows.append(asyncio.run(round_for(n, args.steps, mode == "preheat", pool)))
                 load.append(os.getloadavg()[0])
                 print(json.dumps(rows[-1]), flush=True)
     rows = [
@@ -316,10 +323,11 @@ def main() -> None:
         if any(r["learners"] == n and r["preheat"] == (mode == "preheat") for r in rows)
     ]
 
+    pool = "N (as many as learners)" if args.pool == "n" else args.pool
     print(
         f"\nmachine: {platform.machine()}, {len(os.sched_getaffinity(0))} cores, "
         f"load average {min(load):.1f}-{max(load):.1f} during the run; Chromium headless; one "
-        f"`lab8widgets serve conv` per row (preheat pool {args.pool}); {args.steps} drag steps per "
+        f"`lab8widgets serve conv` per row (preheat pool {pool}); {args.steps} drag steps per "
         f"learner, one every {STEP_MS} ms; N=1 repeated {args.repeat}x on fresh servers"
     )
     head = ("learners", "preheat", "first p50 s", "first p95 s", "rt p50 ms", "rt p95 ms")
