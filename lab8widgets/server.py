@@ -14,7 +14,9 @@ What differs from stock Voila 0.5:
 - the terminal stays quiet: kernels talk over Unix sockets in a private folder (no plain-text TCP,
   so no warning about it), our own notebooks are not reported as "not trusted", and tornado's
   complaint about jupyter_server's websocket ping settings (a units mismatch) is dropped;
-- when no lab is named the index notebook is served at ``/`` with every lab beside it.
+- when no lab is named the index notebook is served at ``/`` with every lab beside it;
+- Voila waits up to ``IOPUB_TIMEOUT`` s (not nbclient's 4 s) for a cell's last output, which a
+  loaded machine delays (the page would otherwise lose its widget and never show it).
 
 JupyterLab users get the same websocket from the server extension ``lab8widgets.serverext``
 (enabled on install), or with
@@ -51,6 +53,10 @@ KERNEL_MANAGER_CLASS = "lab8widgets.server.Lab8KernelManager"
 CULL_IDLE = 1800  # seconds without any kernel message before a kernel is shut down (--cull-idle)
 CULL_INTERVAL = 10  # seconds between checks
 DISCONNECTED_GRACE = 45  # seconds a kernel may live with no page connected (Voila renders first)
+# Seconds Voila waits for a cell's last output after the kernel says the cell is done. nbclient's
+# 4 s default drops the cell's outputs when it passes: with five learners arriving at once on 2
+# cores (five kernels importing torch), four of five pages got no widget at all and waited forever.
+IOPUB_TIMEOUT = 60
 # `serve` tells the labs' kernels where the index is, so each lab can link back to it
 INDEX_ENV = "LAB8WIDGETS_INDEX"
 
@@ -305,6 +311,7 @@ def voila_argv(
         f"--Voila.root_dir={root}",
         "--VoilaConfiguration.strip_sources=True",
         "--VoilaConfiguration.show_tracebacks=False",
+        f"--VoilaExecutor.iopub_timeout={IOPUB_TIMEOUT}",
         f"--template={TEMPLATE}",
         f"--VoilaConfiguration.multi_kernel_manager_class={KERNEL_MANAGER_CLASS}",
         f"--MappingKernelManager.cull_idle_timeout={int(cull_idle)}",
