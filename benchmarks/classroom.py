@@ -30,19 +30,16 @@ import argparse
 import asyncio
 import json
 import os
-import platform
-import subprocess
 import sys
-import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from lab8widgets.server import free_port  # noqa: E402
-from tests.e2e.harness import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+from _common import machine, pct  # noqa: E402
+
+from lab8widgets.testing.server import Server, launch_chromium  # noqa: E402
 
 KERNEL_GB = 0.75  # resident size of a ConvLab kernel (torch + the lab), measured below too
 HEADROOM_GB = 4.0  # left to the rest of the machine (a shared box: others work on it too)
@@ -64,13 +61,6 @@ WATCH = """() => {
   new MutationObserver(() => globalThis.__paints.push(performance.now()))
     .observe(el, { attributes: true, attributeFilter: ['data-version'] });
 }"""
-
-
-def pct(xs: list[float], q: float) -> float:
-    if not xs:
-        return float("nan")
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]
 
 
 def mem_available_gb() -> float:
@@ -115,56 +105,22 @@ def kernel_pids(server_pid: int) -> list[int]:
     return out
 
 
-class Serve:
-    """``lab8widgets serve conv`` on a free loopback port, with extra Voila settings."""
-
-    def __init__(self, args: list[str]):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/"
-        self.tmp = tempfile.mkdtemp(prefix="lab8-class-")
-        self.log_path = Path(self.tmp) / "serve.log"
-        self.log = open(self.log_path, "w")
-        env = dict(os.environ, LAB8WIDGETS_OFFLINE="1")
-        cmd = [sys.executable, "-m", "lab8widgets.cli", "serve", "conv", "--no-browser"]
-        cmd += [f"--port={self.port}", f"--Voila.connection_dir_root={self.tmp}", *args]
-        self.proc = subprocess.Popen(
-            cmd, stdout=self.log, stderr=subprocess.STDOUT, env=env, cwd=self.tmp
-        )
-
-    def wait_ready(self, preheat: bool, timeout: float = 300) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"serve exited:\n{self.log_path.read_text()[-3000:]}")
-            try:
-                urllib.request.urlopen(self.url + "voila/static/", timeout=2).close()
-                up = True
-            except urllib.error.HTTPError:
-                up = True
-            except OSError:
-                up = False
-            if up and (not preheat or "is filled" in self.log_path.read_text()):
-                break
-            time.sleep(0.5)
-        else:
-            raise RuntimeError(f"serve not up in {timeout}s:\n{self.log_path.read_text()[-3000:]}")
-        if preheat:  # "filled" means started: wait until the pool has run the notebook (quiet CPU)
-            last, quiet = -1, 0
-            while time.monotonic() < deadline and quiet < 3:
-                now = sum(cpu_ticks(p) for p in kernel_pids(self.proc.pid))
-                quiet = quiet + 1 if last > 0 and now - last <= 3 else 0  # < 3% of a core
-                last = now
-                time.sleep(1)
-            return
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        self.log.close()
+def wait_preheated(server: Server, timeout: float = 300) -> None:
+    """Wait until ``serve``'s preheated-kernel pool is filled and has run the notebook (its
+    kernels' CPU goes quiet), so the first learner meets a ready kernel."""
+    deadline = time.monotonic() + timeout
+    while "is filled" not in server.read_log():
+        if server.proc.poll() is not None:
+            raise RuntimeError(f"serve exited:\n{server.read_log()[-3000:]}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the pool did not fill in {timeout}s:\n{server.read_log()[-3000:]}")
+        time.sleep(0.5)
+    last, quiet = -1, 0
+    while time.monotonic() < deadline and quiet < 3:
+        now = sum(cpu_ticks(p) for p in kernel_pids(server.proc.pid))
+        quiet = quiet + 1 if last > 0 and now - last <= 3 else 0  # < 3% of a core
+        last = now
+        time.sleep(1)
 
 
 async def learner(browser, url: str, steps: int) -> dict:
@@ -218,14 +174,13 @@ async def round_for(n: int, steps: int, preheat: bool, pool: int) -> dict:
     args = [] if preheat else ["--no-preheat"]
     if preheat:
         args.append(f"--pool={pool}")
-    server = Serve(args)
+    server = Server("conv", env={"LAB8WIDGETS_OFFLINE": "1"}, args=args)
     try:
-        server.wait_ready(preheat)
+        if preheat:
+            wait_preheated(server)
         idle_kernels = kernel_pids(server.proc.pid)
         async with async_playwright() as pw:
-            browser = await pw.chromium.launch(
-                executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-            )
+            browser = await launch_chromium(pw)
             try:
                 results = await asyncio.gather(
                     *[learner(browser, server.url, steps) for _ in range(n)]
@@ -256,7 +211,7 @@ async def round_for(n: int, steps: int, preheat: bool, pool: int) -> dict:
             "total_mb": round(sum(mem)),
         }
     finally:
-        server.stop()
+        server.stop(timeout=30)  # it shuts every learner's kernel down first
 
 
 SPLIT = ("html", "scripts", "ws", "shown")
@@ -302,6 +257,7 @@ def main() -> None:
     if args.quick:
         args.learners, args.steps, args.repeat, args.modes = [1], 3, 1, ["preheat"]
 
+    where = machine()  # before the rounds: the load they add is not the machine's
     rows = []
     load = [os.getloadavg()[0]]
     for n in args.learners:
@@ -325,8 +281,8 @@ def main() -> None:
 
     pool = "N (as many as learners)" if args.pool == "n" else args.pool
     print(
-        f"\nmachine: {platform.machine()}, {len(os.sched_getaffinity(0))} cores, "
-        f"load average {min(load):.1f}-{max(load):.1f} during the run; Chromium headless; one "
+        f"\nmachine: {where}; load average {min(load):.1f}-{max(load):.1f} during the run; "
+        f"Chromium headless; one "
         f"`lab8widgets serve conv` per row (preheat pool {pool}); {args.steps} drag steps per "
         f"learner, one every {STEP_MS} ms; N=1 repeated {args.repeat}x on fresh servers"
     )

@@ -24,25 +24,14 @@ import argparse
 import copy
 import json
 import os
-import platform
 import statistics
 import sys
 import time
 import warnings
 
+from _common import machine
+
 RECIPE = dict(epochs=5, lr=1e-2)
-
-
-def machine() -> str:
-    import fastai
-    import torch
-
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
-    return (
-        f"{os.cpu_count()}-core {platform.machine()}, torch {torch.__version__.split('+')[0]} "
-        f"({torch.get_num_threads()} threads), fastai {fastai.__version__}, Python "
-        f"{platform.python_version()}; load average at start {load}"
-    )
 
 
 def main() -> int:
@@ -66,7 +55,7 @@ def main() -> int:
     from lab8widgets import CNNLab
     from lab8widgets.models.cnn import fit_fastai, make_cnn
 
-    print(machine())
+    print(machine("torch", "fastai"))
     ours_t, ours_acc, fa_t, fa_acc = [], [], [], []
     print(f"  {'seed':>4}  {'ours s':>7}  {'ours acc':>8}  {'fastai s':>8}  {'fastai acc':>10}")
     for seed in range(args.seeds):

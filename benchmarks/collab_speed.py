@@ -21,12 +21,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import time
 import warnings
 from pathlib import Path
+
+from _common import machine
 
 ROOT = Path(__file__).resolve().parents[1]
 LATEST_SMALL = ROOT.parent / "shared" / "data" / "ml-latest-small"
@@ -37,26 +38,6 @@ FIT = FitSettings(epochs=5, lr=5e-3, wd=0.1, bs=64)  # the book's fit_one_cycle 
 MODEL = dict(n_factors=50, y_range=(0, 5.5))
 RECIPE = dict(epochs=FIT.epochs, lr=FIT.lr, wd=FIT.wd, **MODEL)
 SPEED_TARGET, MSE_SLACK = 10.0, 0.005
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    import fastai
-    import torch
-
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
-    return (
-        f"{os.cpu_count()}-core {platform.machine()} ({cpu}), torch {torch.__version__.split('+')[0]} "
-        f"CPU ({torch.get_num_threads()} threads), fastai {fastai.__version__}, Python "
-        f"{platform.python_version()}; load average at start {load}"
-    )
 
 
 def row(name: str, bs: int, mse: float, seconds: float, note: str = "") -> str:
@@ -140,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from lab8widgets.data import fastai_data_dir, movielens
 
-    print("CollabLab speed benchmark:", machine())
+    print("CollabLab speed benchmark:", machine("torch", "fastai"))
     print(
         "Recipe: n_factors=50, y_range=(0, 5.5), fit_one_cycle(5, 5e-3, wd=0.1), MSE loss; "
         "80/20 split with fastai's RandomSplitter(seed=42); items by title."

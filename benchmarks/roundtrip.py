@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import sys
 from pathlib import Path
@@ -23,26 +21,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.e2e.harness import CHROMIUM, CHROMIUM_ARGS, Server  # noqa: E402
+from _common import machine, pct  # noqa: E402
+
+from lab8widgets.testing.server import Server, launch_chromium  # noqa: E402
 
 PROBE = str(ROOT / "benchmarks" / "roundtrip_probe.ipynb")
 
 
-def pct(xs: list[float], q: float) -> float:
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]
-
-
 def measure(browser, stock: bool, n: int, warmup: int = 10) -> list[float]:
-    server = Server(PROBE, stock=stock)
-    try:
+    with Server(PROBE, stock=stock) as server:
         page = browser.new_page()
         page.goto(server.url, wait_until="domcontentloaded", timeout=120_000)
         page.wait_for_selector(".probe-ready", timeout=90_000)
         page.evaluate("n => globalThis.__probe.run(n)", warmup)
         return page.evaluate("n => globalThis.__probe.run(n)", n)
-    finally:
-        server.stop()
 
 
 def main() -> None:
@@ -56,16 +48,13 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        browser = launch_chromium(pw)
+        where = machine(browser=f"Chromium {browser.version} headless")
         stock = measure(browser, stock=True, n=args.n, warmup=warmup)
         ours = measure(browser, stock=False, n=args.n, warmup=warmup)
-        version = browser.version
         browser.close()
 
-    print(
-        f"machine: {platform.machine()}, {len(os.sched_getaffinity(0))} cores, "
-        f"Chromium {version} headless; {args.n} custom-message round trips each"
-    )
+    print(f"machine: {where}; {args.n} custom-message round trips each")
     print(f"{'server':<24}{'p50 ms':>10}{'p95 ms':>10}{'mean ms':>10}")
     for name, xs in (("stock voila", stock), ("lab8widgets serve", ours)):
         print(f"{name:<24}{pct(xs, 0.5):>10.2f}{pct(xs, 0.95):>10.2f}{statistics.mean(xs):>10.2f}")

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 from pathlib import Path
@@ -32,8 +31,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.e2e.harness import Server  # noqa: E402
-from tests.e2e.jupyter_harness import CHROMIUM, CHROMIUM_ARGS, JupyterServer, run_all  # noqa: E402
+from _common import machine, pct  # noqa: E402
+
+from lab8widgets.testing.server import Server, launch_chromium  # noqa: E402
+from tests.e2e.jupyter_harness import JupyterServer, run_all  # noqa: E402
 
 PROBE = ROOT / "benchmarks" / "roundtrip_probe.ipynb"
 EXT = "--ServerApp.jpserver_extensions=lab8widgets.serverext={}"
@@ -55,11 +56,6 @@ ROWS = {
 }
 
 QUICK_ROWS = ("jupyterlab_stock", "jupyterlab_nodelay", "serve")
-
-
-def pct(xs: list[float], q: float) -> float:
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]
 
 
 class Probe:
@@ -117,7 +113,8 @@ def main() -> None:
     load = [os.getloadavg()[0]]
     probes: dict[str, Probe] = {}
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        browser = launch_chromium(pw)
+        where = machine(browser=f"Chromium {browser.version} headless")
         try:
             for name, (key, server_args, main_shell) in ROWS.items():
                 if args.quick and key not in QUICK_ROWS:
@@ -128,7 +125,6 @@ def main() -> None:
                 for probe in probes.values():
                     probe.batch(per)
                 load.append(os.getloadavg()[0])
-            version = browser.version
         finally:
             for probe in probes.values():
                 probe.stop()
@@ -137,9 +133,8 @@ def main() -> None:
     rows = {name: p.times for name, p in probes.items()}
     n = len(rows["jupyterlab stock"])
     print(
-        f"machine: {platform.machine()}, {len(os.sched_getaffinity(0))} cores, load average "
-        f"{min(load):.1f}-{max(load):.1f}; Chromium {version} headless; {n} custom-message round "
-        f"trips per server in {args.batches} batches, servers in turn"
+        f"machine: {where}; load average {min(load):.1f}-{max(load):.1f} during the run; {n} "
+        f"custom-message round trips per server in {args.batches} batches, servers in turn"
     )
     print(f"{'server':<34}{'p50 ms':>9}{'p95 ms':>9}{'mean ms':>9}{'page ms/rt':>12}")
     for name, xs in rows.items():

@@ -9,7 +9,6 @@ plain names + factor matrix.
 
 from __future__ import annotations
 
-import difflib
 import numbers
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -21,7 +20,7 @@ import torch
 from torch import nn
 
 from ._threads import one_thread
-from .collab import CollabData, bias_tables, check_whole, factor_tables, sigmoid_range
+from .collab import CollabData, bias_tables, check_whole, factor_tables, find_title, sigmoid_range
 
 __all__ = [
     "Factors",
@@ -319,22 +318,8 @@ def _genres_for(titles: Sequence, genres: Mapping | None) -> list | None:
 
 def find_name(f: Factors, title: Any) -> int:
     """Row of ``title``: exact, then case-insensitive; else KeyError suggesting close matches."""
-    key = str(title).strip()
-    idx = f._lookup.get(key)
-    if idx is not None:
-        return idx
-    folded = key.casefold()
-    same = [i for t, i in f._lookup.items() if t.casefold() == folded]
-    if len(same) == 1:
-        return same[0]
-    counts = f.item_counts if f.item_counts is not None else np.zeros(f.n_items)
-    names = list(f._lookup)
-    inside = sorted(
-        (t for t in names if folded and folded in t.casefold()), key=lambda t: -counts[f._lookup[t]]
-    )
-    hints = list(dict.fromkeys([*inside[:5], *difflib.get_close_matches(key, names, 5, 0.5)]))
-    hint = f" Did you mean: {'; '.join(hints[:5])}?" if hints else " No close matches."
-    raise KeyError(f"{key!r} is not a title of this model ({f.n_items:,} titles).{hint}")
+    missing = f"is not a title of this model ({f.n_items:,} titles)"
+    return find_title(f._lookup, title, f.item_counts, missing)
 
 
 def default_min_ratings(counts: np.ndarray | None, cap: int = 20, keep: int = 100) -> int:

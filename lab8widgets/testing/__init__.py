@@ -12,6 +12,7 @@ Kernel-only tests (no browser)::
     from lab8widgets.testing import run_notebook, simulate
     widgets = run_notebook("my_dashboard.ipynb")
     simulate(widgets["slider"], value=3)
+    nb = execute_notebook("my_dashboard.ipynb")   # in a real kernel, as Voila runs it: its outputs
 
 Names are imported on first use, so loading the plugin costs other test suites nothing.
 """
@@ -22,6 +23,7 @@ import importlib
 
 _EXPORTS = {
     "run_notebook": "notebook",
+    "execute_notebook": "notebook",
     "simulate": "notebook",
     "send_custom": "notebook",
     "click": "notebook",
@@ -29,6 +31,9 @@ _EXPORTS = {
     "NotebookRun": "notebook",
     "LabPage": "page",
     "PageOpener": "page",
+    "PageWatch": "page",
+    "page_problems": "page",
+    "launch_chromium": "server",
     "Server": "server",
     "Kernel": "server",
     "ChromiumNotFound": "server",

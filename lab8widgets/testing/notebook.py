@@ -1,9 +1,11 @@
-"""Kernel-only notebook tests, no browser: run a notebook in this process, then poke its widgets.
+"""Kernel-only notebook tests, no browser: run a notebook, then poke its widgets or read its outputs.
 
 ``run_notebook(path)`` executes the code cells in a fresh in-process IPython shell (so the widgets it
 builds are live objects the test can hold; a kernel in another process could only send back their
 reprs) and returns them by name. ``simulate(widget, **state)`` and ``click(button)`` send what the
-browser would, the way our unit tests do.
+browser would, the way our unit tests do. ``execute_notebook(path)`` runs it in a real Jupyter
+kernel with nbclient, as Voila would, and returns the notebook with its outputs. Both raise
+``NotebookError`` naming the cell that failed.
 """
 
 from __future__ import annotations
@@ -11,22 +13,33 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 import sys
 from pathlib import Path
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 class NotebookError(RuntimeError):
     """A cell raised: names the notebook, the cell (1-based, counting code cells) and the error."""
 
-    def __init__(self, path: Path, index: int, source: str, error: BaseException):
+    def __init__(
+        self,
+        path: Path,
+        index: int,
+        source: str,
+        error: BaseException,
+        what: str | None = None,
+        traceback: str = "",
+    ):
         self.path, self.index, self.source, self.error = path, index, source, error
+        what = what or f"raised {type(error).__name__}: {error}"
         lines = source.strip().splitlines()
         shown = "\n".join("    " + line for line in lines[:8]) + (
             "\n    ..." if len(lines) > 8 else ""
         )
-        super().__init__(
-            f"{path.name}: code cell {index} raised {type(error).__name__}: {error}\n{shown}"
-        )
+        tb = f"\n{traceback.strip()[-3000:]}" if traceback.strip() else ""
+        super().__init__(f"{path.name}: code cell {index} {what}\n{shown}{tb}")
 
 
 class NotebookRun(dict):
@@ -90,6 +103,55 @@ def run_notebook(path: str | Path, env: dict | None = None) -> NotebookRun:
     ns = {k: v for k, v in ns.items() if k not in shell.user_ns_hidden}
     widgets = {k: v for k, v in ns.items() if _is_widget(v)}
     return NotebookRun(widgets, ns, path, out.getvalue())
+
+
+def execute_notebook(
+    path: str | Path,
+    env: dict | None = None,
+    timeout: float = 300,
+    kernel_name: str = "python3",
+    cwd: str | Path | None = None,
+):
+    """Execute ``path`` in a fresh ``kernel_name`` kernel with nbclient (in ``cwd``, by default
+    the notebook's folder, as Jupyter and Voila run it) and return the executed notebook (an
+    ``nbformat`` node whose code cells hold their outputs). ``env`` adds environment variables
+    for the kernel; a cell that raises, or runs past ``timeout`` seconds, raises
+    ``NotebookError`` naming it. The file itself is not changed."""
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError
+
+    path = Path(path).resolve()
+    if not path.is_file():
+        raise FileNotFoundError(f"notebook not found: {path}")
+    nb = nbformat.read(path, as_version=4)
+    running: list = [None]  # the cell being executed, for the error
+
+    def on_cell_start(cell, cell_index):
+        running[0] = cell
+
+    client = NotebookClient(
+        nb,
+        timeout=timeout,
+        kernel_name=kernel_name,
+        resources={"metadata": {"path": str(Path(cwd or path.parent).resolve())}},
+        on_cell_start=on_cell_start,
+    )
+    kernel_env = {**os.environ, **{k: str(v) for k, v in env.items()}} if env else None
+    try:
+        client.execute(**({"env": kernel_env} if kernel_env else {}))
+    except (CellExecutionError, CellTimeoutError) as e:
+        cell = running[0]
+        if cell is None:
+            raise
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        index = next(i for i, c in enumerate(code, 1) if c is cell)
+        if isinstance(e, CellTimeoutError):
+            what, tb = f"ran past the {timeout:g} s timeout", ""
+        else:
+            what, tb = f"raised {e.ename}: {e.evalue}", ANSI.sub("", e.traceback or "")
+        raise NotebookError(path, index, cell.source, e, what=what, traceback=tb) from e
+    return nb
 
 
 def simulate(widget, **state) -> None:

@@ -35,6 +35,63 @@ _CELL_XY = """([sel, r, c]) => {
 }"""
 
 
+class PageWatch:
+    """What a page did that fails a test by default, recorded as it happens: console errors and
+    uncaught page errors (``console_errors``) and requests that leave the machine
+    (``external_requests``). Used for served labs and for any other page a test opens (JupyterLab,
+    Notebook 7, a hub); each caller names what it forgives:
+
+    - ``forgive_console``: regexes; a console error whose text or source URL matches is not kept;
+    - ``forgive_urls``: regexes; a request to a matching URL is not kept (nor the console error
+      its failure logs);
+    - ``forgive_pageerrors``: regexes matched against a page error's message and stack;
+    - ``local=False``: requests off the machine are not kept at all (stock Voila's CDN links).
+    """
+
+    def __init__(
+        self,
+        page,
+        *,
+        local: bool = True,
+        forgive_console=(),
+        forgive_urls=(),
+        forgive_pageerrors=(),
+    ):
+        self.console_errors: list[str] = []
+        self.external_requests: list[str] = []
+        self._console = [*IGNORED_CONSOLE, *map(_pattern, forgive_console)]
+        self._urls = [*map(_pattern, forgive_urls)]
+        self._pageerrors = [*map(_pattern, forgive_pageerrors)]
+        self._local = local
+        page.on("console", self._on_console)
+        page.on("pageerror", self._on_pageerror)
+        page.on("request", self._on_request)
+
+    def _on_console(self, msg) -> None:
+        if msg.type != "error":
+            return
+        url = (msg.location or {}).get("url", "")
+        if any(p.search(msg.text) or (url and p.search(url)) for p in self._console):
+            return
+        if url and any(p.search(url) for p in self._urls):
+            return
+        self.console_errors.append(msg.text)
+
+    def _on_pageerror(self, exc) -> None:
+        text = f"{exc}\n{getattr(exc, 'stack', '') or ''}".strip()
+        if not any(p.search(text) for p in self._pageerrors):
+            self.console_errors.append(f"pageerror: {text}"[:1500])
+
+    def _on_request(self, req) -> None:
+        if self._local and not req.url.startswith(LOCAL):
+            if not any(p.search(req.url) for p in self._urls):
+                self.external_requests.append(req.url)
+
+
+def _pattern(p) -> re.Pattern:
+    return p if isinstance(p, re.Pattern) else re.compile(p)
+
+
 def resolve_target(target: str | Path | None, base: Path | None = None) -> str | None:
     """A lab name as is; a notebook path made absolute (relative to ``base`` when it is there)."""
     if target is None:
@@ -51,12 +108,14 @@ def resolve_target(target: str | Path | None, base: Path | None = None) -> str |
 class LabPage:
     """One page of a served notebook, with the page's own kernel one call away."""
 
-    def __init__(self, page, server: Server, kernel: Kernel, errors: list[str]):
+    def __init__(self, page, server, kernel: Kernel, watch: PageWatch | None = None):
         self.page = page
-        self.server = server
+        self.server = server  # a Server, or whatever served the page (JupyterLab, a hub)
         self.url = page.url
         self._kernel = kernel
-        self.console_errors = errors
+        watch = watch or PageWatch(page)
+        self.console_errors = watch.console_errors
+        self.external_requests = watch.external_requests
 
     # --- the kernel -------------------------------------------------------------------------------
     def kernel(self, expr: str, timeout: float = 60):
@@ -67,9 +126,18 @@ class LabPage:
         """Execute statements in the page's kernel, as a notebook user would in a cell."""
         self._kernel.run(code, timeout=timeout)
 
-    def wait_kernel(self, expr: str, want=None, *, until=None, timeout: float = 30.0):
-        """Poll ``expr`` until it equals ``want`` (or ``until(value)`` is true): gestures reach
-        Python asynchronously. Returns the value; AssertionError with the last value on timeout."""
+    def close(self) -> None:
+        """Disconnect from the kernel (which the server keeps or culls) and close the page's
+        browser context."""
+        self._kernel.close()
+        self.page.context.close()
+
+    def wait_kernel(
+        self, expr: str, want=None, *, until=None, timeout: float = 30.0, every: float = 0.1
+    ):
+        """Poll ``expr`` every ``every`` seconds until it equals ``want`` (or ``until(value)`` is
+        true): gestures reach Python asynchronously. Returns the value; AssertionError with the
+        last value on timeout."""
         ok = until if until is not None else (lambda v: v == want)
         deadline = time.monotonic() + timeout
         got = None
@@ -78,13 +146,16 @@ class LabPage:
             if ok(got):
                 return got
             if time.monotonic() > deadline:
-                raise AssertionError(f"{expr} = {got!r} after {timeout:.0f} s, expected {want!r}")
-            time.sleep(0.1)
+                expected = f"expected {want!r}" if until is None else "the condition never held"
+                raise AssertionError(f"{expr} = {got!r} after {timeout:.0f} s, {expected}")
+            time.sleep(every)
 
     # --- gestures ---------------------------------------------------------------------------------
     def cell_xy(self, grid: str, row: int, col: int) -> tuple[float, float]:
         """Page coordinates of a HeatmapGrid cell's centre (``grid``: a CSS selector for it)."""
-        self.page.wait_for_selector(f"{grid} canvas", state="visible")
+        canvas = self.page.locator(f"{grid} canvas").first
+        canvas.wait_for(state="visible")
+        canvas.scroll_into_view_if_needed()  # a lab below the fold (a notebook's later cell)
         x, y = self.page.evaluate(_CELL_XY, [grid, row, col])
         return x, y
 
@@ -109,6 +180,16 @@ class LabPage:
         x, y = self.cell_xy(grid, row, col)
         self.page.mouse.dblclick(x, y)
         box = self.page.locator(f"{grid} input.lab8-grid-input")
+        box.fill(str(text))
+        box.press("Enter")
+
+    def enter(self, selector: str, text) -> None:
+        """Type ``text`` into the input (or textarea) in ``selector`` and press Enter, as a
+        learner commits a number box or a text field."""
+        box = self.page.locator(selector)
+        inner = box.locator("input, textarea")
+        if inner.count():  # a widget's box: its one input
+            box = inner
         box.fill(str(text))
         box.press("Enter")
 
@@ -208,24 +289,8 @@ class PageOpener:
             viewport={"width": self.viewport[0], "height": self.viewport[1]}
         )
         page = context.new_page()
-        errors: list[str] = []
-
-        def on_console(msg):
-            url = (msg.location or {}).get("url", "")
-            if stock and any(p.search(url) for p in IGNORED_URLS):
-                return
-            if msg.type == "error" and not any(p.search(msg.text) for p in IGNORED_CONSOLE):
-                errors.append(msg.text)
-
-        page.on("console", on_console)
-        page.on("pageerror", lambda exc: errors.append(f"pageerror: {exc}"))
-        external: list[str] = []
-
-        def on_request(req):
-            if not stock and not req.url.startswith(LOCAL):
-                external.append(req.url)
-
-        page.on("request", on_request)
+        # stock Voila's template asks a CDN for Font Awesome: forgiven there, never under serve
+        watch = PageWatch(page, local=not stock, forgive_urls=IGNORED_URLS if stock else ())
         try:
             page.goto(server.url + path, wait_until="domcontentloaded", timeout=timeout)
             self._wait_ready(page, server, ready, timeout)
@@ -233,8 +298,7 @@ class PageOpener:
         except BaseException:
             context.close()
             raise
-        lp = LabPage(page, server, kernel, errors)
-        lp.external_requests = external
+        lp = LabPage(page, server, kernel, watch)
         self.opened.append((lp, context, kernel))
         return lp
 
@@ -258,27 +322,35 @@ class PageOpener:
             raise RuntimeError(why)
 
     def close(self, artifacts: Path | None = None, name: str = "test") -> None:
-        for i, (lp, context, kernel) in enumerate(self.opened):
+        for i, (lp, _context, _kernel) in enumerate(self.opened):
             if artifacts is not None:
                 artifacts.mkdir(parents=True, exist_ok=True)
                 lp.screenshot(artifacts / f"{name}{'-' + str(i) if i else ''}.png")
-            kernel.close()
-            context.close()
+            lp.close()
         self.opened.clear()
 
     def problems(
         self, console: bool = True, tracebacks: bool = True, external: bool = True
     ) -> list[str]:
         """What the opened pages did that fails a test by default (each kind can be allowed)."""
-        out: list[str] = []
-        for lp, _, _ in self.opened:
-            if console:
-                out += [f"console error: {e}" for e in lp.console_errors]
-            if tracebacks:
-                out += [f"traceback on the page: {t!r}" for t in lp.tracebacks()]
-            if external and not self.allow_external:
-                out += [
-                    f"request off this machine (a served lab must work offline): {u}"
-                    for u in lp.external_requests
-                ]
-        return out
+        pages = [lp for lp, _, _ in self.opened]
+        return page_problems(pages, console, tracebacks, external and not self.allow_external)
+
+
+def page_problems(
+    pages, console: bool = True, tracebacks: bool = True, external: bool = True
+) -> list[str]:
+    """What ``pages`` (``LabPage``s) did that must fail a test: console errors, traceback text
+    on the page, requests off the machine (a served lab must work offline)."""
+    out: list[str] = []
+    for lp in pages:
+        if console:
+            out += [f"console error: {e}" for e in lp.console_errors]
+        if tracebacks:
+            out += [f"traceback on the page: {t!r}" for t in lp.tracebacks()]
+        if external:
+            out += [
+                f"request off this machine (a served lab must work offline): {u}"
+                for u in lp.external_requests
+            ]
+    return out

@@ -74,10 +74,10 @@ def lab_browser(lab8_chromium):
             "(the browser itself comes from your system: no `playwright install` needed)",
             pytrace=False,
         )
-    from .server import CHROMIUM_ARGS
+    from .server import launch_chromium
 
     with pw_sync.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=lab8_chromium, headless=True, args=CHROMIUM_ARGS)
+        b = launch_chromium(pw, lab8_chromium)
         yield b
         b.close()
 

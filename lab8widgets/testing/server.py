@@ -32,6 +32,15 @@ CHROMIUM_ARGS = [
 ]
 
 
+def launch_chromium(playwright, path: str | None = None, **kwargs):
+    """``playwright.chromium.launch`` of the system's Chromium (``find_chromium(path)``), headless
+    with the settings every test and benchmark here uses (nothing off the machine, no GPU). Works
+    with Playwright's sync and async APIs (await the result of the latter)."""
+    return playwright.chromium.launch(
+        executable_path=find_chromium(path), headless=True, args=CHROMIUM_ARGS, **kwargs
+    )
+
+
 class Server:
     """A Voila process on a free loopback port: ``lab8widgets serve`` or, with stock=True, plain ``voila``."""
 
@@ -119,14 +128,21 @@ class Server:
             glob.glob(os.path.join(self.tmp, "voila_*", "kernel-*.json")), key=os.path.getmtime
         )
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 10) -> None:
+        """Terminate the server (it shuts its kernels down), killing it after ``timeout`` s."""
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
-                self.proc.wait(10)
+                self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
         self.log.close()
+
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
 
 
 def kernel_id(connection_file: str) -> str:
@@ -137,13 +153,24 @@ def kernel_id(connection_file: str) -> str:
 class Kernel:
     """A client of the kernel Voila started for a page: evaluate expressions in the lab's namespace."""
 
-    def __init__(self, connection_file: str):
+    def __init__(self, connection_file: str, timeout: float = 60):
+        """Connect, retrying until ``timeout``: a kernel's connection file is written before it
+        answers its heartbeat, and on a loaded machine the first answer can come late."""
         from jupyter_client import BlockingKernelClient
 
-        self.client = BlockingKernelClient(connection_file=connection_file)
-        self.client.load_connection_file()
-        self.client.start_channels()
-        self.client.wait_for_ready(timeout=30)
+        deadline = time.monotonic() + timeout
+        while True:
+            self.client = BlockingKernelClient(connection_file=connection_file)
+            self.client.load_connection_file()
+            self.client.start_channels()
+            try:
+                self.client.wait_for_ready(timeout=max(1.0, min(30, deadline - time.monotonic())))
+                return
+            except RuntimeError:
+                self.client.stop_channels()
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
 
     def eval(self, expr: str, timeout: float = 60):
         """The value of ``expr`` in the kernel, through its repr (so return plain Python data)."""

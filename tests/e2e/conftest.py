@@ -16,16 +16,13 @@ from lab8widgets.testing.plugin import page_opener
 
 @pytest.fixture(scope="module")
 def browser(lab_browser):
-    """The plugin's Chromium under the name our tests use (modules may wrap it, see test_scratch_e2e)."""
+    """The plugin's Chromium under the name our tests use (a module may wrap it, see
+    test_explorer_e2e)."""
     return lab_browser
 
 
-@pytest.fixture(scope="module")
-def _servers(lab8_servers):
-    return lab8_servers
-
-
 @pytest.fixture
-def open_lab(request, browser, _servers):
-    """``open_lab(lab="index", stock=False, path="", ready=".lab8-lab", timeout=90_000)``."""
-    yield from page_opener(request, browser, _servers)
+def open_lab(request, browser, lab8_servers):
+    """``open_lab(lab="index", stock=False, path="", ready=".lab8-lab", timeout=90_000)``: the
+    plugin's ``lab_page`` on ``browser``."""
+    yield from page_opener(request, browser, lab8_servers)

@@ -1,9 +1,10 @@
-"""Start JupyterLab, Notebook 7 or ``lab8widgets serve`` with any settings, open a lab's notebook in
-Chromium, run it, and talk to the very kernel the page uses.
+"""Start JupyterLab or Notebook 7 with any settings, open a lab's notebook in Chromium, run it, and
+talk to the very kernel the page uses.
 
-Shared by the JupyterLab / Notebook / JupyterHub e2e tests and the benchmarks in ``benchmarks/``
-(``roundtrip_jupyterlab.py``, ``classroom.py``), so both measure the same setup. The Voila harness
-(``harness.py``) stays as it is; this module reuses its Chromium settings and kernel client.
+Shared by the JupyterLab / Notebook e2e tests and ``benchmarks/roundtrip_jupyterlab.py``, so both
+measure the same setup. Everything else comes from the plugin (``lab8widgets.testing``): the
+browser (``lab_browser``), the page's guards (``PageWatch``), the kernel client and the gestures
+(``open_notebook`` hands back a ``LabPage``, as ``open_lab`` does for Voila).
 """
 
 from __future__ import annotations
@@ -24,34 +25,15 @@ from pathlib import Path
 import pytest
 
 from lab8widgets.server import free_port, notebooks_dir
+from lab8widgets.testing.page import LabPage, PageWatch, page_problems
+from lab8widgets.testing.server import Kernel
 
-from .harness import CHROMIUM, CHROMIUM_ARGS, Kernel, page_kernel_file
-
-__all__ = [
-    "CHROMIUM",
-    "CHROMIUM_ARGS",
-    "IGNORED_CONSOLE",
-    "JupyterServer",
-    "Kernel",
-    "console_guard",
-    "drag_kernel_cell",
-    "run_all",
-]
-
-# Browser noise that says nothing about the labs: a missing favicon, and JupyterLab asking the
-# (unreachable) internet for news or extension metadata on first start.
-IGNORED_CONSOLE = [
-    re.compile(p)
-    for p in (
-        r"favicon\.ico",
-        r"Download the React DevTools",
-    )
-]
+__all__ = ["JupyterServer", "open_notebook_fixture", "run_all"]
 
 # Errors of the front ends' own code, with no widget involved, that a test cannot act on: Notebook
 # 7.6's keyboard-shortcuts plugin reads the schema of a settings plugin that is not loaded yet while
 # the page starts (it happens with every federated extension disabled and nothing run).
-KNOWN_APP_ERRORS = [("reading 'schema'", "/static/notebook/notebook_core.")]
+KNOWN_APP_ERRORS = [re.compile(r"reading 'schema'[\s\S]*/static/notebook/notebook_core\.")]
 
 
 def _get_json(url: str, timeout: float = 5):
@@ -155,14 +137,7 @@ class JupyterServer:
         deadline = time.monotonic() + timeout
         while not path.exists() and time.monotonic() < deadline:
             time.sleep(0.1)
-        for attempt in range(3):  # on a loaded machine the first heartbeat can come late
-            try:
-                return Kernel(str(path))
-            except RuntimeError:
-                if attempt == 2:
-                    raise
-                time.sleep(1)
-        raise AssertionError("unreachable")
+        return Kernel(str(path), timeout=max(1.0, deadline - time.monotonic()))
 
     def shutdown_kernels(self) -> None:
         """Shut every kernel down (a test leaves none running: each is ~0.7 GB)."""
@@ -189,30 +164,6 @@ class JupyterServer:
                 self.proc.kill()
         self.log.close()
         shutil.rmtree(self.tmp, ignore_errors=True)
-
-
-def console_guard(page, errors: list[str], local_only: bool = True) -> None:
-    """Record console errors, page errors and requests that leave the machine into ``errors``."""
-
-    def on_console(msg):
-        if msg.type == "error" and not any(p.search(msg.text) for p in IGNORED_CONSOLE):
-            errors.append(msg.text)
-
-    def on_request(req):
-        if local_only and not req.url.startswith(
-            ("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:")
-        ):
-            errors.append(f"request off this machine: {req.url}")
-
-    page.on("console", on_console)
-
-    def on_pageerror(exc):
-        text = f"{exc}\n{exc.stack or ''}"
-        if not any(msg in text and where in text for msg, where in KNOWN_APP_ERRORS):
-            errors.append(f"pageerror: {text}"[:1500])
-
-    page.on("pageerror", on_pageerror)
-    page.on("request", on_request)
 
 
 def run_all(
@@ -254,42 +205,6 @@ def run_all(
     page.wait_for_selector(ready, state="visible", timeout=left * 1000)
 
 
-def cell_center(page, scope: str, row: int, col: int, cell: int) -> tuple[float, float]:
-    canvas = page.locator(f"{scope} canvas").first
-    canvas.scroll_into_view_if_needed()
-    box = canvas.bounding_box()
-    return box["x"] + 1 + (col + 0.5) * cell, box["y"] + 1 + (row + 0.5) * cell
-
-
-def drag_kernel_cell(
-    page, kernel, row: int = 0, col: int = 1, dy: int = 60, name: str = "kernel-0"
-):
-    """Drag one cell of ConvLab's kernel ``name`` up by ``dy`` px (0.1 per 4 px; down when < 0)."""
-    stage, index = name.rsplit("-", 1)  # "kernel-0" -> the chain's ("kernel", 0) heatmap
-    cell = kernel.eval(f"lab.chain.props(({stage!r}, {int(index)}))['cell']")
-    x, y = cell_center(page, f".lab8-conv-{name}", row, col, cell)
-    page.mouse.move(x, y)
-    page.mouse.down()
-    step = 4 if dy > 0 else -4  # up raises the value, down lowers it
-    for d in range(step, dy + step, step):
-        page.mouse.move(x, y - d)
-        page.wait_for_timeout(20)
-    page.mouse.up()
-
-
-def wait_kernel(kernel: Kernel, expr: str, ok, timeout: float = 30.0, every: float = 0.1):
-    """Poll ``expr`` in ``kernel`` until ``ok(value)`` (or equals ``ok`` when not callable)."""
-    check = ok if callable(ok) else (lambda v: v == ok)
-    deadline = time.monotonic() + timeout
-    got = None
-    while time.monotonic() < deadline:
-        got = kernel.eval(expr)
-        if check(got):
-            return got
-        time.sleep(every)
-    raise AssertionError(f"{expr} = {got!r} did not reach the expected value in {timeout}s")
-
-
 # --- pytest fixtures (a test module imports them and sets APP = "lab" or "notebook") ---
 
 
@@ -302,48 +217,30 @@ def jupyter_server_fixture(request):
     s.stop()
 
 
-@pytest.fixture(scope="module", name="jupyter_browser")
-def jupyter_browser_fixture():
-    pw_sync = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"Chromium not found at {CHROMIUM}: apt-get install -y chromium (see .ci/run)")
-    with pw_sync.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
 @pytest.fixture(name="open_notebook")
-def open_notebook_fixture(jupyter_server, jupyter_browser):
-    """Open ``<lab>.ipynb`` in a fresh 1280x800 page, run it, return (page, kernel client).
+def open_notebook_fixture(jupyter_server, lab_browser):
+    """Open ``<lab>.ipynb`` in a fresh 1280x800 page, run it, return a ``LabPage`` (its
+    ``kernel(expr)`` reads the page's own kernel; gestures as under Voila).
 
-    Any browser console error fails the test; the kernels are shut down afterwards.
+    Console errors, traceback text on the page and requests off the machine fail the test, as for
+    a served lab; the kernels are shut down afterwards.
     """
     opened = []
-    errors: list[str] = []
 
-    def _open(notebook: str, width: int = 1280, height: int = 800):
-        context = jupyter_browser.new_context(viewport={"width": width, "height": height})
+    def _open(notebook: str, width: int = 1280, height: int = 800) -> LabPage:
+        context = lab_browser.new_context(viewport={"width": width, "height": height})
         page = context.new_page()
-        console_guard(page, errors)
+        watch = PageWatch(page, forgive_pageerrors=KNOWN_APP_ERRORS)
         page.goto(jupyter_server.page_url(notebook), wait_until="domcontentloaded")
         run_all(page, jupyter_server, notebook)
-        kernel = jupyter_server.kernel(notebook)
-        opened.append((context, kernel))
-        return page, kernel
+        lab = LabPage(page, jupyter_server, jupyter_server.kernel(notebook), watch)
+        opened.append(lab)
+        return lab
 
     yield _open
-    for context, kernel in opened:
-        kernel.close()
-        context.close()
+    problems = page_problems(opened)
+    for lab in opened:
+        lab.close()
     jupyter_server.shutdown_kernels()
-    if errors:
-        pytest.fail("browser console errors:\n" + "\n".join(errors))
-
-
-# --- Voila pages under `serve` (preheated kernels) ---
-
-
-def voila_page_kernel_file(page, server, timeout: float = 60) -> str:
-    """The connection file of the kernel a Voila page uses (see ``page_kernel_file``)."""
-    return page_kernel_file(page, server, timeout)
+    if problems:
+        pytest.fail("the page did what a lab must not:\n" + "\n".join(problems))

@@ -15,7 +15,7 @@ import pytest
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPTS = sorted((ROOT / "benchmarks").glob("*.py"))
+SCRIPTS = sorted(p for p in (ROOT / "benchmarks").glob("*.py") if not p.name.startswith("_"))
 KEYS = {
     "roundtrip.py": {"serve_p50_ms", "serve_p95_ms", "stock_p50_ms", "ratio"},
     "conv_latency.py": {

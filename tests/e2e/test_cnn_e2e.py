@@ -3,21 +3,11 @@ real buttons, pick and type in the real controls, then check the page *and* the 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from .harness import wait_kernel
+from .harness import SCREENSHOTS as DOCS  # build/; `python -m tests.e2e.screens`: docs/
 
 pytestmark = pytest.mark.e2e
-DOCS = Path(__file__).resolve().parents[2] / "docs"
-
-
-def set_number(page, name: str, value) -> None:
-    """Type into a setting's number box and commit it (Enter), as a learner would."""
-    box = page.locator(f".lab8-setting-{name} input")
-    box.fill(str(value))
-    box.press("Enter")
 
 
 def pick(page, name: str, value: str) -> None:
@@ -36,10 +26,10 @@ def test_train_stop_and_the_runs_table_agrees_with_history(open_lab):
     lab = open_lab("cnn")
     page = lab.page
     assert "shipped with lab8widgets" in page.locator(".lab8-source").inner_text()
-    set_number(page, "epochs", 300)
-    wait_kernel(lab, "lab.settings.epochs", lambda v: v == 300)
+    lab.enter(".lab8-setting-epochs", 300)
+    lab.wait_kernel("lab.settings.epochs", 300)
     page.click(".lab8-train")
-    wait_kernel(lab, "lab.busy", lambda v: v is True, timeout=20, every=0.05)
+    lab.wait_kernel("lab.busy", True, timeout=20, every=0.05)
     # the valid curve streams in while the run goes on
     page.wait_for_function(
         """() => Array.from(document.querySelectorAll('.lab8-chart path.line'))
@@ -48,7 +38,7 @@ def test_train_stop_and_the_runs_table_agrees_with_history(open_lab):
     )
     assert lab.kernel("lab.busy") is True, "the run ended before Stop could be pressed"
     page.locator(".lab8-stop").click()
-    wait_kernel(lab, "lab.busy", lambda v: v is False, timeout=30)
+    lab.wait_kernel("lab.busy", False, timeout=30)
     page.wait_for_function("() => document.querySelectorAll('.lab8-runs tr').length === 2")
     run = lab.kernel(
         "{k: lab.runs[-1][k] for k in ('status', 'epochs', 'epochs_done')} | "
@@ -75,19 +65,18 @@ def test_pick_head_bad_dropout_then_train_shows_misclassified(open_lab):
     page = lab.page
     pick(page, "head", "concatpool")
     pick(page, "activation", "mish")
-    set_number(page, "dropout", 1)
-    banner = page.locator(".lab8-error")
+    lab.enter(".lab8-setting-dropout", 1)
     page.wait_for_function(
         "() => document.querySelector('.lab8-error').innerText.includes('dropout must be')"
     )
-    assert "got 1" in banner.inner_text()
-    set_number(page, "dropout", 0.25)
-    set_number(page, "epochs", 3)
-    wait_kernel(lab, "(lab.settings.head, lab.settings.dropout, lab.settings.epochs)",
-                lambda v: v == ("concatpool", 0.25, 3))  # fmt: skip
-    assert banner.inner_text().strip() == ""
+    assert "got 1" in lab.banner()
+    lab.enter(".lab8-setting-dropout", 0.25)
+    lab.enter(".lab8-setting-epochs", 3)
+    settings = "(lab.settings.head, lab.settings.dropout, lab.settings.epochs)"
+    lab.wait_kernel(settings, ("concatpool", 0.25, 3))
+    assert lab.banner() == ""
     page.click(".lab8-train")
-    wait_kernel(lab, "len(lab.runs) == 1 and not lab.busy", bool, timeout=90)
+    lab.wait_kernel("len(lab.runs) == 1 and not lab.busy", True, timeout=90)
     assert lab.kernel("type(lab.model.pool).__name__") == "AdaptiveConcatPool2d"
     assert lab.kernel("type(lab.model.act1).__name__") == "Mish"
     shown = min(lab.kernel("len(lab.misclassified)"), 24)
@@ -103,7 +92,7 @@ def test_dropout_off_vs_on_preset_overlays_two_runs(open_lab):
     lab = open_lab("cnn")
     page = lab.page
     page.click(".lab8-dropout-compare")
-    wait_kernel(lab, "len(lab.runs) == 2 and not lab.busy", bool, timeout=120)
+    lab.wait_kernel("len(lab.runs) == 2 and not lab.busy", True, timeout=120)
     rows = table_rows(page)
     assert [r[1] for r in rows] == ["1 dropout off", "2 dropout 0.5"]
     assert "off" in rows[0] and "0.5 at conv" in rows[1]

@@ -9,14 +9,6 @@ import pytest
 
 pytestmark = pytest.mark.e2e
 from .harness import SCREENSHOTS as DOCS  # noqa: E402  (build/; `python -m tests.e2e.screens`: docs/)
-from .harness import wait_kernel  # noqa: E402
-
-
-def set_number(page, cls: str, value) -> None:
-    """Type into an ipywidgets number box and commit it (Enter), as a learner would."""
-    box = page.locator(f".{cls} input")
-    box.fill(str(value))
-    box.press("Enter")
 
 
 def runs_rows(page) -> int:
@@ -38,11 +30,11 @@ def test_train_streams_the_curve_and_adds_a_run(open_lab):
     page = lab.page
     assert "synthetic" in lab.kernel("lab.source")
     assert "synthetic" in page.locator(".lab8-source").inner_text().lower()
-    set_number(page, "lab8-epochs", 40)
-    wait_kernel(lab, "lab.settings.epochs", lambda v: v == 40)
+    lab.enter(".lab8-epochs", 40)
+    lab.wait_kernel("lab.settings.epochs", 40)
 
     page.click(".lab8-train")
-    wait_kernel(lab, "lab.busy", lambda v: v is True, timeout=20, every=0.05)
+    lab.wait_kernel("lab.busy", True, timeout=20, every=0.05)
     # the valid curve grows on the page while the run goes on
     page.wait_for_function(
         """() => Array.from(document.querySelectorAll('.lab8-chart path.line'))
@@ -57,7 +49,7 @@ def test_train_streams_the_curve_and_adds_a_run(open_lab):
         arg=first,
         timeout=30_000,
     )
-    wait_kernel(lab, "lab.busy", lambda v: v is False, timeout=120)
+    lab.wait_kernel("lab.busy", False, timeout=120)
     page.wait_for_function("() => document.querySelectorAll('.lab8-runs tr').length === 2")
     assert lab.kernel("len(lab.runs)") == 1
     run = lab.kernel("{k: lab.runs[0][k] for k in ('status', 'epochs', 'epochs_done', 'engine')}")
@@ -74,12 +66,12 @@ def test_train_streams_the_curve_and_adds_a_run(open_lab):
 def test_stop_mid_run_keeps_the_finished_steps(open_lab):
     lab = open_lab("collab")
     page = lab.page
-    set_number(page, "lab8-epochs", 500)
-    wait_kernel(lab, "lab.settings.epochs", lambda v: v == 500)
+    lab.enter(".lab8-epochs", 500)
+    lab.wait_kernel("lab.settings.epochs", 500)
     page.click(".lab8-train")
-    wait_kernel(lab, "lab.progress", lambda v: v > 0.005, timeout=60, every=0.1)
+    lab.wait_kernel("lab.progress", until=lambda v: v > 0.005, timeout=60, every=0.1)
     page.locator(".lab8-stop").click()
-    wait_kernel(lab, "lab.busy", lambda v: v is False, timeout=30)
+    lab.wait_kernel("lab.busy", False, timeout=30)
     run = lab.kernel(
         "{k: lab.runs[-1][k] for k in ('status', 'epochs', 'epochs_done')} | "
         "{'partial': lab.history[-1].get('partial', False), 'n': len(lab.history)}"
@@ -100,13 +92,13 @@ def test_stop_mid_run_keeps_the_finished_steps(open_lab):
 def test_change_weight_decay_and_train_again(open_lab):
     lab = open_lab("collab")
     page = lab.page
-    set_number(page, "lab8-epochs", 3)
+    lab.enter(".lab8-epochs", 3)
     page.click(".lab8-train")
-    wait_kernel(lab, "len(lab.runs) == 1 and not lab.busy", bool, timeout=60)
-    set_number(page, "lab8-wd", 0.02)
-    wait_kernel(lab, "lab.settings.wd", lambda v: v == 0.02)  # exactly what was typed
+    lab.wait_kernel("len(lab.runs) == 1 and not lab.busy", True, timeout=60)
+    lab.enter(".lab8-wd", 0.02)
+    lab.wait_kernel("lab.settings.wd", 0.02)  # exactly what was typed
     page.click(".lab8-train")
-    wait_kernel(lab, "len(lab.runs) == 2 and not lab.busy", bool, timeout=60)
+    lab.wait_kernel("len(lab.runs) == 2 and not lab.busy", True, timeout=60)
     assert lab.kernel("[r['wd'] for r in lab.runs]") == [0.1, 0.02]
     page.wait_for_function("() => document.querySelectorAll('.lab8-runs tr').length === 3")
     cells = page.locator(".lab8-runs tr").nth(2).inner_text()
@@ -118,9 +110,9 @@ def test_change_weight_decay_and_train_again(open_lab):
 def test_similar_movies_and_an_unknown_title(open_lab):
     lab = open_lab("collab")
     page = lab.page
-    set_number(page, "lab8-epochs", 5)
+    lab.enter(".lab8-epochs", 5)
     page.click(".lab8-train")
-    wait_kernel(lab, "len(lab.runs) == 1 and not lab.busy", bool, timeout=60)
+    lab.wait_kernel("len(lab.runs) == 1 and not lab.busy", True, timeout=60)
     title = lab.kernel("lab.movie_bias(1, lowest=False).title[0]")
     box = page.locator(".lab8-similar-input input")
     box.fill(title)
@@ -142,11 +134,11 @@ def test_similar_movies_and_an_unknown_title(open_lab):
 def test_compare_with_fastai_trains_fastai_on_the_same_split(open_lab):
     lab = open_lab("collab")
     page = lab.page
-    set_number(page, "lab8-epochs", 1)
+    lab.enter(".lab8-epochs", 1)
     page.click(".lab8-train")
-    wait_kernel(lab, "len(lab.runs) == 1 and not lab.busy", bool, timeout=60)
+    lab.wait_kernel("len(lab.runs) == 1 and not lab.busy", True, timeout=60)
     page.click(".lab8-compare")
-    wait_kernel(lab, "len(lab.runs) == 2 and not lab.busy", bool, timeout=180, every=0.5)
+    lab.wait_kernel("len(lab.runs) == 2 and not lab.busy", True, timeout=180, every=0.5)
     run = lab.kernel("{k: lab.runs[-1][k] for k in ('engine', 'model', 'status', 'epochs_done')}")
     assert run == {
         "engine": "fastai",
@@ -173,7 +165,7 @@ def test_book_ablation_overlay_screenshot(open_lab):
     lab = open_lab("collab")
     page = lab.page
     page.click(".lab8-ablation")
-    wait_kernel(lab, "len(lab.runs) == 5 and not lab.busy", bool, timeout=120, every=0.5)
+    lab.wait_kernel("len(lab.runs) == 5 and not lab.busy", True, timeout=120, every=0.5)
     labels = lab.kernel("[r['label'] for r in lab.runs]")
     assert labels == ["dot product", "+ y_range", "+ bias", "+ weight decay", "neural net"]
     mse = lab.kernel("[r['valid_mse'] for r in lab.runs]")
@@ -182,7 +174,7 @@ def test_book_ablation_overlay_screenshot(open_lab):
     assert len(curve_points(page)) == 10
     # train the default model again: the same settings give the same curve as "+ weight decay"
     page.click(".lab8-train")
-    wait_kernel(lab, "len(lab.runs) == 6 and not lab.busy", bool, timeout=60)
+    lab.wait_kernel("len(lab.runs) == 6 and not lab.busy", True, timeout=60)
     assert lab.kernel("lab.runs[5]['valid_mse'] == lab.runs[3]['valid_mse']")
     box = page.locator(".lab8-similar-input input")
     box.fill(lab.kernel("str(lab.data.items[int(lab.data.item_counts.argmax())])"))
@@ -214,23 +206,19 @@ def boxes(page) -> list:
 def test_controls_keep_their_place_while_a_run_shows_progress_and_stop(open_lab):
     lab = open_lab("collab")
     page = lab.page
-    set_number(page, "lab8-epochs", 300)
-    wait_kernel(lab, "lab.settings.epochs", lambda v: v == 300)
+    lab.enter(".lab8-epochs", 300)
+    lab.wait_kernel("lab.settings.epochs", 300)
     before = boxes(page)
     assert len(before) >= 12
     page.click(".lab8-train")
-    wait_kernel(lab, "lab.progress", lambda v: v > 0.002, timeout=60, every=0.1)
+    lab.wait_kernel("lab.progress", until=lambda v: v > 0.002, timeout=60, every=0.1)
     page.wait_for_selector(".lab8-stop", state="visible")
     during = boxes(page)
     assert during == before, "a control moved when the progress row appeared"
     page.locator(".lab8-stop").click()
-    wait_kernel(lab, "lab.busy", lambda v: v is False, timeout=30)
+    lab.wait_kernel("lab.busy", False, timeout=30)
     page.wait_for_function("() => document.querySelectorAll('.lab8-runs tr').length === 2")
     assert boxes(page) == before
-
-
-def banner(page) -> str:
-    return page.locator(".lab8-error").inner_text()
 
 
 def test_typed_numbers_are_used_exactly_or_refused_with_the_range(open_lab):
@@ -249,7 +237,7 @@ def test_typed_numbers_are_used_exactly_or_refused_with_the_range(open_lab):
         ("lab8-epochs", "0", "epochs must be an integer from 1 to 1000, got 0", "5"),
     ]
     for cls, typed, says, back in cases:
-        set_number(page, cls, typed)
+        lab.enter(f".{cls}", typed)
         page.wait_for_selector(f".lab8-error:has-text({says!r})", timeout=10_000)
         page.wait_for_function(
             "([sel, v]) => document.querySelector(sel).value === v",
@@ -259,15 +247,15 @@ def test_typed_numbers_are_used_exactly_or_refused_with_the_range(open_lab):
     settings = "(lab.settings.lr, lab.settings.wd, lab.settings.n_factors, lab.settings.epochs)"
     assert lab.kernel(settings) == (0.005, 0.1, 50, 5)  # the last good values
     # a valid value is used exactly, and the banner clears
-    set_number(page, "lab8-lr", "0.0031")
-    set_number(page, "lab8-epochs", "2")
-    wait_kernel(lab, "lab.settings.lr", lambda v: v == 0.0031)
-    assert banner(page).strip() == ""
+    lab.enter(".lab8-lr", "0.0031")
+    lab.enter(".lab8-epochs", "2")
+    lab.wait_kernel("lab.settings.lr", 0.0031)
+    assert lab.banner() == ""
     page.click(".lab8-train")
-    wait_kernel(lab, "len(lab.runs) == 1 and not lab.busy", bool, timeout=60)
+    lab.wait_kernel("len(lab.runs) == 1 and not lab.busy", True, timeout=60)
     assert lab.kernel("lab.runs[0]['lr']") == 0.0031
     # min ratings beyond every movie: said, not an empty table
-    set_number(page, "lab8-min-ratings", "100000")
+    lab.enter(".lab8-min-ratings", "100000")
     page.wait_for_selector(".lab8-error:has-text('more than any movie has')", timeout=10_000)
 
 
@@ -277,24 +265,23 @@ def test_divergence_is_said_and_the_nan_guard_is_reachable(open_lab):
     # lr 1 on the plain dot product: the loss runs away without ever being NaN
     page.locator(".lab8-yrange input").uncheck()
     page.locator(".lab8-bias input").uncheck()
-    set_number(page, "lab8-wd", "0")
-    set_number(page, "lab8-lr", "1")
-    wait_kernel(
-        lab,
+    lab.enter(".lab8-wd", "0")
+    lab.enter(".lab8-lr", "1")
+    lab.wait_kernel(
         "(lab.settings.lr, lab.settings.wd, lab.settings.y_range, lab.settings.bias)",
-        lambda v: v == (1.0, 0.0, False, False),
+        (1.0, 0.0, False, False),
     )
     page.click(".lab8-train")
-    wait_kernel(lab, "len(lab.runs) == 1 and not lab.busy", bool, timeout=60)
+    lab.wait_kernel("len(lab.runs) == 1 and not lab.busy", True, timeout=60)
     page.wait_for_selector(".lab8-error:has-text('grew to')", timeout=10_000)
     assert "diverged" in page.locator(".lab8-runs").inner_text()
     assert lab.kernel("lab.runs[0]['status']") == "diverged"
     # lr 10 with wd 100: the weights overflow within a few steps, the NaN/inf guard stops it
-    set_number(page, "lab8-wd", "100")
-    set_number(page, "lab8-lr", "10")
-    wait_kernel(lab, "lab.settings.lr", lambda v: v == 10)
+    lab.enter(".lab8-wd", "100")
+    lab.enter(".lab8-lr", "10")
+    lab.wait_kernel("lab.settings.lr", 10)
     page.click(".lab8-train")
-    wait_kernel(lab, "len(lab.runs) == 2 and not lab.busy", bool, timeout=60)
+    lab.wait_kernel("len(lab.runs) == 2 and not lab.busy", True, timeout=60)
     page.wait_for_selector(".lab8-error:has-text('Loss became')", timeout=10_000)
     assert lab.kernel("lab.runs[1]['status']") == "diverged"
     assert lab.kernel("all(bool(p.isfinite().all()) for p in lab.model.parameters())")
@@ -313,12 +300,12 @@ def test_loss_chart_keeps_its_axes_across_scales_and_clearing(open_lab):
     """The harness fails this test on any console error (null paths, translate(0,NaN))."""
     lab = open_lab("collab")
     page = lab.page
-    set_number(page, "lab8-epochs", 3)
+    lab.enter(".lab8-epochs", 3)
     page.click(".lab8-train")
-    wait_kernel(lab, "len(lab.runs) == 1 and not lab.busy", bool, timeout=60)
+    lab.wait_kernel("len(lab.runs) == 1 and not lab.busy", True, timeout=60)
     page.wait_for_function("() => document.querySelectorAll('.lab8-runs tr').length === 2")
     page.locator(".lab8-yscale button", has_text="linear").click()
-    wait_kernel(lab, "lab.panel.yscale", lambda v: v == "linear")
+    lab.wait_kernel("lab.panel.yscale", "linear")
     page.wait_for_timeout(500)
     ticks = y_ticks(page)
     assert len([t for t in ticks if t.strip()]) >= 3, ticks
@@ -327,12 +314,12 @@ def test_loss_chart_keeps_its_axes_across_scales_and_clearing(open_lab):
         "p => (p.getAttribute('d') || '').includes('null') || (p.getAttribute('d') || '').includes('NaN'))"
     )
     page.locator(".lab8-yscale button", has_text="log").click()
-    wait_kernel(lab, "lab.panel.yscale", lambda v: v == "log")
+    lab.wait_kernel("lab.panel.yscale", "log")
     page.wait_for_timeout(500)
     ticks = [t for t in y_ticks(page) if t.strip()]
     assert len(set(ticks)) >= 2 and set(ticks) != {"0.00"}, ticks
     page.click(".lab8-clear")
-    wait_kernel(lab, "len(lab.runs)", lambda v: v == 0)
+    lab.wait_kernel("len(lab.runs)", 0)
     page.wait_for_timeout(500)
     page.locator(".lab8-yscale button", has_text="linear").click()
     page.wait_for_timeout(500)

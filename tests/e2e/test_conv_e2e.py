@@ -55,24 +55,6 @@ def wait_data(page, name: str, key: str, want: str, timeout: float = 15_000) -> 
     )
 
 
-def cell_center(page, name: str, row: int, col: int, cell: int) -> tuple[float, float]:
-    box = page.locator(f".lab8-conv-{name} canvas").bounding_box()
-    return box["x"] + 1 + (col + 0.5) * cell, box["y"] + 1 + (row + 0.5) * cell
-
-
-def wait_kernel(lab, expr: str, want, timeout: float = 15.0):
-    import time
-
-    deadline = time.monotonic() + timeout
-    got = None
-    while time.monotonic() < deadline:
-        got = lab.kernel(expr)
-        if got == want:
-            return got
-        time.sleep(0.1)
-    raise AssertionError(f"{expr} = {got!r}, expected {want!r}")
-
-
 def test_drag_kernel_cell_updates_python_and_heatmaps(open_lab):
     lab = open_lab("conv")
     page = lab.page
@@ -84,15 +66,8 @@ def test_drag_kernel_cell_updates_python_and_heatmaps(open_lab):
     ]
     before_sum = data(page, "conv1-0", "sum")
     before_version = int(data(page, "conv1-0", "version"))
-    cell = lab.kernel("lab.chain.props(('kernel', 0))['cell']")
-    x, y = cell_center(page, "kernel-0", 0, 1, cell)
-    page.mouse.move(x, y)
-    page.mouse.down()
-    for dy in range(4, 61, 4):  # 60 px up = 15 steps of 0.1: -1 → 0.5
-        page.mouse.move(x, y - dy)
-        page.wait_for_timeout(20)
-    page.mouse.up()
-    wait_kernel(lab, "round(lab.model.conv1.weight[0, 0, 0, 1].item(), 4)", 0.5)
+    lab.drag_cell(grid("kernel-0"), 0, 1, steps=15)  # 60 px up = 15 steps of 0.1: -1 → 0.5
+    lab.wait_kernel("round(lab.model.conv1.weight[0, 0, 0, 1].item(), 4)", 0.5)
     assert lab.kernel("lab.model.conv1.weight[0, 0].tolist()") == [
         [-1, 0.5, -1],
         [0, 0, 0],
@@ -132,20 +107,12 @@ def test_drag_kernel_cell_updates_python_and_heatmaps(open_lab):
 def test_typed_values_are_checked(open_lab):
     lab = open_lab("conv")
     page = lab.page
-    cell = lab.kernel("lab.chain.props(('kernel', 1))['cell']")
-    x, y = cell_center(page, "kernel-1", 2, 2, cell)
-    page.mouse.dblclick(x, y)
-    page.fill(".lab8-conv-kernel-1 input.lab8-grid-input", "abc")
-    page.keyboard.press("Enter")
-    page.wait_for_selector(".lab8-error [role=alert]")
-    assert "not a number" in page.inner_text(".lab8-error")
+    lab.type_cell(".lab8-conv-kernel-1", 2, 2, "abc")
+    assert "not a number" in lab.wait_banner()
     assert lab.kernel("lab.model.conv1.weight[1, 0, 2, 2].item()") == 0.0
-    x, y = cell_center(page, "kernel-1", 2, 2, cell)
-    page.mouse.dblclick(x, y)
-    page.fill(".lab8-conv-kernel-1 input.lab8-grid-input", "2")
-    page.keyboard.press("Enter")
-    wait_kernel(lab, "lab.model.conv1.weight[1, 0, 2, 2].item()", 2.0)
-    page.wait_for_selector(".lab8-error [role=alert]", state="detached")
+    lab.type_cell(".lab8-conv-kernel-1", 2, 2, "2")
+    lab.wait_kernel("lab.model.conv1.weight[1, 0, 2, 2].item()", 2.0)
+    lab.wait_banner(gone=True)
     wait_data(page, "kernel-1", "sum", "2.0000")
 
 
@@ -155,14 +122,14 @@ def test_stride_and_pool_type_change_shapes(open_lab):
     assert data(page, "conv1-0", "rows") == "26"
     page.focus(".lab8-conv-stride .noUi-handle")
     page.keyboard.press("ArrowRight")
-    wait_kernel(lab, "lab.stride", 2)
+    lab.wait_kernel("lab.stride", 2)
     wait_data(page, "conv1-0", "rows", "13")
     wait_data(page, "pool-0", "rows", "5")  # 13 → conv2 11 → 2×2 max pool 5
     assert lab.kernel("lab.activations['conv1'].shape") == (2, 13, 13)
     assert "stride 2" in page.inner_text(".lab8-conv-chain")
 
     page.click(".lab8-conv-pool-type button:has-text('avg pool')")
-    wait_kernel(lab, "lab.pool", "avg")
+    lab.wait_kernel("lab.pool", "avg")
     ok = (
         "float((lab.activations['pool'] - __import__('torch').nn.functional.avg_pool2d("
         "__import__('torch').as_tensor(lab.activations['relu2']), 2).numpy()).__abs__().max())"
@@ -176,16 +143,16 @@ def test_stride_and_pool_type_change_shapes(open_lab):
 
     # stride-2 convolution instead of pooling: one click
     page.click(".lab8-conv-pool-type button:has-text('max pool')")
-    wait_kernel(lab, "lab.pool", "max")
+    lab.wait_kernel("lab.pool", "max")
     page.focus(".lab8-conv-stride .noUi-handle")
     page.keyboard.press("ArrowLeft")
-    wait_kernel(lab, "lab.stride", 1)
+    lab.wait_kernel("lab.stride", 1)
     page.focus(".lab8-conv-padding .noUi-handle")
     page.keyboard.press("ArrowRight")
-    wait_kernel(lab, "lab.padding", 1)
+    lab.wait_kernel("lab.padding", 1)
     wait_data(page, "pool-0", "rows", "14")
     page.click(".lab8-conv-stride2")
-    wait_kernel(lab, "(lab.pool, lab.stride)", ("none", 2))
+    lab.wait_kernel("(lab.pool, lab.stride)", ("none", 2))
     wait_data(page, "conv1-0", "rows", "14")
     wait_data(page, "pool-0", "rows", "14")  # same size, reached by striding instead of pooling
     assert "no pool" in page.inner_text(".lab8-conv-summary")
@@ -194,9 +161,7 @@ def test_stride_and_pool_type_change_shapes(open_lab):
 def test_click_shows_receptive_field(open_lab):
     lab = open_lab("conv")
     page = lab.page
-    cell = lab.kernel("lab.chain.props(('pool', 1))['cell']")
-    x, y = cell_center(page, "pool-1", 3, 4, cell)
-    page.mouse.click(x, y)
+    lab.click_cell(grid("pool-1"), 3, 4)
     wait_data(page, "pool-1", "selected", "[3,4]")
     expected = {
         stage: lab.kernel(f"list({RF}(lab.model.stages_meta(), 'pool', 3, 4, 1)['{stage}'][:4])")
@@ -211,8 +176,7 @@ def test_click_shows_receptive_field(open_lab):
     assert "6×6 receptive field" in page.inner_text(".lab8-conv-rf")
     assert lab.kernel("lab.selection") == ("pool", 1, 3, 4)
     # an output cell reads the whole input
-    ocell = lab.kernel("lab.chain.props(('output',))['cell']")
-    page.mouse.click(*cell_center(page, "output", 0, 1, ocell))
+    lab.click_cell(grid("output"), 0, 1)
     wait_data(page, "input", "highlight", "[[0,0,27,27]]")
 
 
@@ -221,7 +185,7 @@ def test_draw_on_the_pad(open_lab):
     page = lab.page
     assert data(page, "pad", "sum") == "0.0000"
     cell = lab.kernel("lab.pad.cell")
-    x0, y0 = cell_center(page, "pad", 4, 14, cell)
+    x0, y0 = lab.cell_xy(grid("pad"), 4, 14)
     page.mouse.move(x0, y0)
     page.mouse.down()
     for r in range(4, 24):
@@ -231,7 +195,7 @@ def test_draw_on_the_pad(open_lab):
     page.wait_for_function(
         "() => document.querySelector('.lab8-conv-input .lab8-grid-title').textContent === 'your drawing'"
     )
-    wait_kernel(lab, "lab.image[4:24, 14].min().item()", 1.0)  # the stroke went down column 14
+    lab.wait_kernel("lab.image[4:24, 14].min().item()", 1.0)  # the stroke went down column 14
     total = lab.kernel("float(lab.image.sum())")
     assert total >= 20
     page.wait_for_function(
@@ -241,7 +205,7 @@ def test_draw_on_the_pad(open_lab):
     assert abs(float(data(page, "pad", "sum")) - total) < 1e-2
     page.click(".lab8-conv-clear")  # back to the sample digit
     wait_data(page, "pad", "sum", "0.0000")
-    wait_kernel(lab, "float(abs(lab.image - lab.digits.images[lab.index]).max())", 0.0)
+    lab.wait_kernel("float(abs(lab.image - lab.digits.images[lab.index]).max())", 0.0)
     page.wait_for_function(
         "() => document.querySelector('.lab8-conv-input .lab8-grid-title').textContent.startsWith('MNIST')"
     )
@@ -264,8 +228,7 @@ def test_layout_fits_and_screenshot(open_lab):
     lab = open_lab("conv")
     page = lab.page
     page.wait_for_selector(grid("output"))
-    cell = lab.kernel("lab.chain.props(('conv2', 0))['cell']")
-    page.mouse.click(*cell_center(page, "conv2-0", 9, 12, cell))
+    lab.click_cell(grid("conv2-0"), 9, 12)
     wait_data(page, "conv2-0", "selected", "[9,12]")
     page.wait_for_timeout(300)
     problems = page.evaluate(OVERLAPS)
@@ -349,7 +312,7 @@ def test_dropout_toggle_mask_and_kernel_state(open_lab):
     page.focus(".lab8-conv-dropout .noUi-handle")
     for _ in range(10):  # 10 steps of 0.05
         page.keyboard.press("ArrowRight")
-    wait_kernel(lab, "round(lab.dropout, 2)", 0.5)
+    lab.wait_kernel("round(lab.dropout, 2)", 0.5)
     page.wait_for_selector(grid("mask-1"))
     for ch in (0, 1):
         want = lab.kernel(f"float(lab.dropout_mask[{ch}].sum())")
@@ -378,7 +341,7 @@ def test_dropout_toggle_mask_and_kernel_state(open_lab):
         arg=[grid("pool-0"), want],
     )
     page.click(".lab8-conv-mode button:has-text('eval')")
-    wait_kernel(lab, "lab.training", False)
+    lab.wait_kernel("lab.training", False)
     wait_data(page, "mask-0", "sum", f"{lab.kernel('float(lab.dropout_mask[0].size)'):.4f}")
     assert lab.kernel("bool((lab.activations['dropout'] == lab.activations['relu2']).all())")
     assert "eval" in page.inner_text(".lab8-conv-scaling")
@@ -395,15 +358,14 @@ def test_pool_size_disabled_under_no_pool_and_banner_clears(open_lab):
     lab = open_lab("conv")
     page = lab.page
     page.click(".lab8-conv-pool-type button:has-text('no pool')")
-    wait_kernel(lab, "lab.pool", "none")
+    lab.wait_kernel("lab.pool", "none")
     page.wait_for_selector(".lab8-conv-pool-size .noUi-target[disabled]")
     assert lab.kernel("lab.pool_size_slider.disabled") is True
     # a refused value shows a banner; the next good action clears it
     lab.run("try:\n    lab.stride = 'a'\nexcept Exception:\n    pass")
-    page.wait_for_selector(".lab8-error [role=alert]")
-    assert "stride must be an integer from 1 to 3" in page.inner_text(".lab8-error")
+    assert "stride must be an integer from 1 to 3" in lab.wait_banner()
     page.click(".lab8-conv-pool-type button:has-text('max pool')")
-    page.wait_for_selector(".lab8-error [role=alert]", state="detached")
+    lab.wait_banner(gone=True)
     page.wait_for_selector(".lab8-conv-pool-size .noUi-target:not([disabled])")
 
 
@@ -411,10 +373,10 @@ def test_one_stroke_seven_reads_as_a_seven(open_lab):
     lab = open_lab("conv")
     page = lab.page
     cell = lab.kernel("lab.pad.cell")
-    box = page.locator(".lab8-conv-pad canvas").bounding_box()
+    x0, y0 = lab.cell_xy(grid("pad"), 0, 0)
 
     def at(r, c):
-        return box["x"] + 1 + (c + 0.5) * cell, box["y"] + 1 + (r + 0.5) * cell
+        return x0 + c * cell, y0 + r * cell
 
     page.mouse.move(*at(6, 7))
     page.mouse.down()
@@ -428,6 +390,6 @@ def test_one_stroke_seven_reads_as_a_seven(open_lab):
     page.wait_for_function(
         "() => document.querySelector('.lab8-conv-input .lab8-grid-title').textContent === 'your drawing'"
     )
-    wait_kernel(lab, "int(lab.image[6, 8:20].min() > 0.8)", 1)  # no gaps along the bar
+    lab.wait_kernel("int(lab.image[6, 8:20].min() > 0.8)", 1)  # no gaps along the bar
     assert lab.kernel("int((lab.image[5:8, 13] > 0.4).sum())") >= 3  # about three pixels wide
     assert lab.kernel("lab.model.classes[int(lab.activations['output'][0].argmax())]") == "7"

@@ -5,23 +5,23 @@ and in ``lab.selected``; switch to the weekday/month tab and see the rings drawn
 from __future__ import annotations
 
 import urllib.request
-from pathlib import Path
 
 import pytest
 
-from .harness import Server, wait_kernel
+from lab8widgets.testing import Server
+
+from .harness import SCREENSHOTS  # build/screenshots: a test run leaves the tree clean
 
 pytestmark = pytest.mark.e2e
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"  # ignored by git
 
 
 @pytest.fixture(scope="module", autouse=True)
-def warm_server(_servers):
+def warm_server(lab8_servers):
     """Render the page once so a first kernel's imports don't count against a page-load timeout."""
     key = ("entity", False)
-    if key not in _servers:
-        _servers[key] = Server("entity")
-    with urllib.request.urlopen(_servers[key].url, timeout=300) as r:
+    if key not in lab8_servers:
+        lab8_servers[key] = Server("entity")
+    with urllib.request.urlopen(lab8_servers[key].url, timeout=300) as r:
         r.read()
 
 
@@ -44,12 +44,10 @@ def test_train_click_a_state_and_see_the_rings(open_lab):
     lab = open_lab("entity", timeout=180_000)
     page = lab.page
     assert "synthetic" in page.locator(".lab8-source").inner_text().lower()
-    box = page.locator(".lab8-setting-epochs input")
-    box.fill("1")
-    box.press("Enter")
+    lab.enter(".lab8-setting-epochs", 1)
     page.click(".lab8-train")
-    wait_kernel(lab, "len(lab.history)", lambda v: v == 1, timeout=180, every=0.5)
-    wait_kernel(lab, "lab.busy", lambda v: v is False)
+    lab.wait_kernel("len(lab.history)", 1, timeout=180, every=0.5)
+    lab.wait_kernel("lab.busy", False)
     assert not lab.kernel("lab.error")
     page.wait_for_selector(".lab8-runs-table")
 
@@ -57,7 +55,7 @@ def test_train_click_a_state_and_see_the_rings(open_lab):
     i = lab.kernel("lab.state_map.all_keys.index('HH')")
     j = lab.kernel("lab.state_emb.all_keys.index('HH')")
     page.locator(".lab8-entity-map .dot").nth(i).click()
-    wait_kernel(lab, "lab.selected", lambda v: v == ["HH"])
+    lab.wait_kernel("lab.selected", ["HH"])
     page.wait_for_function(
         """(j) => { const d = document.querySelectorAll('.lab8-entity-emb .dot');
                     return d.length > j && parseFloat(getComputedStyle(d[j]).opacity) === 1
@@ -96,5 +94,5 @@ def test_train_click_a_state_and_see_the_rings(open_lab):
                    .map(e => e.getBoundingClientRect().right))"""
         )
         assert right <= width, f"something reaches x={right} at a {width}px wide window"
-        ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / f"entity-{width}.png"), full_page=True)
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / f"entity-{width}.png"), full_page=True)

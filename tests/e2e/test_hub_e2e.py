@@ -8,6 +8,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -21,15 +22,7 @@ import pytest
 
 from lab8widgets.hub import CONFIG
 from lab8widgets.server import free_port
-
-from .jupyter_harness import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    IGNORED_CONSOLE,
-    Kernel,
-    drag_kernel_cell,
-    wait_kernel,
-)
+from lab8widgets.testing import Kernel, LabPage, PageWatch, page_problems
 
 pytestmark = pytest.mark.e2e
 LEARNERS = ("ada", "grace")
@@ -37,8 +30,8 @@ LAB = "voila/render/conv.ipynb"
 # Voila as a server extension (unlike `serve`) points its page's MathJax at cdnjs; offline that
 # one request fails (equations would not render; the labs show none). Any other request that
 # leaves the machine still fails the test, so the resulting DNS error alone is forgiven.
-MATHJAX = "https://cdnjs.cloudflare.com/ajax/libs/mathjax/"
-MATHJAX_FAILED = "Failed to load resource: net::ERR_NAME_NOT_RESOLVED"
+MATHJAX = re.compile(re.escape("https://cdnjs.cloudflare.com/ajax/libs/mathjax/"))
+MATHJAX_FAILED = re.compile(re.escape("Failed to load resource: net::ERR_NAME_NOT_RESOLVED"))
 
 
 class Hub:
@@ -104,39 +97,11 @@ def hub():
     h.stop()
 
 
-@pytest.fixture(scope="module")
-def browser():
-    pw_sync = pytest.importorskip("playwright.sync_api")
-    with pw_sync.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
-def login_and_open(browser, hub: Hub, name: str, errors: list[str]):
+def login_and_open(browser, hub: Hub, name: str) -> tuple:
+    """Log ``name`` in, open ConvLab in their server; (context, LabPage, kernel id)."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
-    page.on(
-        "console",
-        lambda m: (
-            errors.append(f"{name}: {m.text}")
-            if m.type == "error"
-            and MATHJAX_FAILED not in m.text
-            and not any(p.search(m.text) for p in IGNORED_CONSOLE)
-            else None
-        ),
-    )
-    page.on("pageerror", lambda e: errors.append(f"{name}: pageerror {e}"))
-    page.on(
-        "request",
-        lambda r: (
-            errors.append(f"{name}: request off this machine: {r.url}")
-            if not r.url.startswith(
-                ("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:", MATHJAX)
-            )
-            else None
-        ),
-    )
+    watch = PageWatch(page, forgive_console=[MATHJAX_FAILED], forgive_urls=[MATHJAX])
     page.goto(hub.url + "hub/login", wait_until="domcontentloaded")
     page.fill("input[name=username]", name)
     page.fill("input[name=password]", hub.password)
@@ -149,23 +114,22 @@ def login_and_open(browser, hub: Hub, name: str, errors: list[str]):
     )
     files = glob.glob(f"/tmp/lab8hub-{name}/.local/share/jupyter/runtime/kernel-{kid}.json")
     assert files, f"no connection file for {name}'s kernel {kid}"
-    return context, page, kid, Kernel(files[0])
+    return context, LabPage(page, hub, Kernel(files[0]), watch), kid
 
 
-def test_two_learners_each_with_their_own_kernel(hub, browser):
-    errors: list[str] = []
-    opened = {name: login_and_open(browser, hub, name, errors) for name in LEARNERS}
+def test_two_learners_each_with_their_own_kernel(hub, lab_browser):
+    opened = {name: login_and_open(lab_browser, hub, name) for name in LEARNERS}
     try:
-        (ctx_a, page_a, kid_a, k_a), (ctx_b, page_b, kid_b, k_b) = opened.values()
+        (ctx_a, lab_a, kid_a), (ctx_b, lab_b, kid_b) = opened.values()
         assert kid_a != kid_b
         # ada drags a kernel cell up to 0.5, grace the same cell down to -2.0
-        drag_kernel_cell(page_a, k_a, row=0, col=1, dy=60)
-        drag_kernel_cell(page_b, k_b, row=0, col=1, dy=-40)
-        wait_kernel(k_a, "round(lab.model.conv1.weight[0, 0, 0, 1].item(), 4)", 0.5)
-        wait_kernel(k_b, "round(lab.model.conv1.weight[0, 0, 0, 1].item(), 4)", -2.0)
-        for page, k in ((page_a, k_a), (page_b, k_b)):
-            want = k.eval("float(lab.activations['conv1'][0].astype('float64').sum())")
-            page.wait_for_function(
+        lab_a.drag_cell(".lab8-conv-kernel-0", 0, 1, steps=15)
+        lab_b.drag_cell(".lab8-conv-kernel-0", 0, 1, steps=-10)
+        lab_a.wait_kernel("round(lab.model.conv1.weight[0, 0, 0, 1].item(), 4)", 0.5)
+        lab_b.wait_kernel("round(lab.model.conv1.weight[0, 0, 0, 1].item(), 4)", -2.0)
+        for lab in (lab_a, lab_b):
+            want = lab.kernel("float(lab.activations['conv1'][0].astype('float64').sum())")
+            lab.page.wait_for_function(
                 "([sel, want]) => Math.abs(+document.querySelector(sel).dataset.sum - want)"
                 " < 1e-3 * Math.max(1, Math.abs(want))",
                 arg=[".lab8-conv-conv1-0 .lab8-grid", want],
@@ -192,8 +156,8 @@ def test_two_learners_each_with_their_own_kernel(hub, browser):
         if r.status == 302:
             assert "/user/ada/" not in r.headers.get("location", "").split("?")[0]
         assert json.dumps(sorted(LEARNERS))  # both logged in through the same hub
+        problems = page_problems([lab_a, lab_b])
+        assert not problems, "the pages did what a lab must not:\n" + "\n".join(problems)
     finally:
-        for ctx, _page, _kid, k in opened.values():
-            k.close()
-            ctx.close()
-    assert not errors, "browser console errors:\n" + "\n".join(errors)
+        for _ctx, lab, _kid in opened.values():
+            lab.close()

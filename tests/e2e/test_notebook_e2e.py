@@ -5,11 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from .jupyter_harness import (  # noqa: F401  (pytest fixtures)
-    jupyter_browser_fixture,
-    jupyter_server_fixture,
-    open_notebook_fixture,
-)
+from .jupyter_harness import jupyter_server_fixture, open_notebook_fixture  # noqa: F401 (fixtures)
 from .test_jupyterlab_e2e import test_collab_press_train, test_conv_drag_a_kernel_cell  # noqa: F401
 
 pytestmark = pytest.mark.e2e

@@ -3,8 +3,6 @@ the page *and* the kernel's Python state are checked."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from .harness import SCREENSHOTS as DOCS  # build/; `python -m tests.e2e.screens`: docs/
@@ -33,46 +31,14 @@ LAYOUT = """(width) => {
 }"""
 
 
-class _PatientBrowser:
-    """The harness's browser, whose pages wait up to 2 minutes for Voila to run the notebook: on a
-    shared 2-core machine importing torch alone has taken 12 s, and ``goto``'s default is 30 s."""
-
-    def __init__(self, browser):
-        self._browser = browser
-
-    def new_context(self, **kwargs):
-        context = self._browser.new_context(**kwargs)
-        context.set_default_navigation_timeout(120_000)
-        return context
-
-    def __getattr__(self, name):
-        return getattr(self._browser, name)
-
-
-@pytest.fixture(scope="module")
-def browser(browser):
-    """Overrides the harness's fixture for this module only (the harness is not changed)."""
-    return _PatientBrowser(browser)
-
-
-def wait_kernel(lab, expr: str, want, timeout: float = 20.0):
-    """Poll the page's kernel until ``expr`` equals ``want`` (gestures reach Python asynchronously)."""
-    deadline = time.monotonic() + timeout
-    got = None
-    while time.monotonic() < deadline:
-        got = lab.kernel(expr)
-        if got == want:
-            return got
-        time.sleep(0.1)
-    raise AssertionError(f"{expr} = {got!r}, expected {want!r}")
-
-
 def grid_rows(page, cls: str) -> int:
     return int(page.get_attribute(f".{cls} .lab8-grid", "data-rows"))
 
 
 def open_scratch(open_lab):
-    lab = open_lab("scratch")
+    # up to 2 minutes for Voila to run the notebook: on a shared 2-core machine importing torch
+    # alone has taken 12 s
+    lab = open_lab("scratch", timeout=120_000)
     lab.page.wait_for_selector(".lab8-scratch-poem-matrix .lab8-grid[data-rows]", timeout=60_000)
     return lab
 
@@ -87,7 +53,7 @@ def test_parameter_toggle_in_page_and_python(open_lab):
     page.click(".lab8-scratch-toggle input[type=checkbox]")
     page.wait_for_selector('.lab8-scratch-param-table tr[data-name="a"]', state="detached")
     assert page.evaluate(PARAM_ROWS) == ["lin.weight", "lin.bias"]
-    wait_kernel(lab, "lab.use_parameter", False)
+    lab.wait_kernel("lab.use_parameter", False)
     assert lab.kernel("lab.parameter_names") == ["lin.weight", "lin.bias"]
     assert lab.kernel("[n for n, _ in lab.model.named_parameters()]") == ["lin.weight", "lin.bias"]
     assert "Not listed" in page.inner_text(".lab8-scratch-params")
@@ -100,7 +66,7 @@ def test_parameter_toggle_in_page_and_python(open_lab):
 
     page.click(".lab8-scratch-toggle input[type=checkbox]")
     page.wait_for_selector('.lab8-scratch-param-table tr[data-name="a"]')
-    wait_kernel(lab, "lab.parameter_names", ["a", "lin.weight", "lin.bias"])
+    lab.wait_kernel("lab.parameter_names", ["a", "lin.weight", "lin.bias"])
     page.click(".lab8-scratch-step")
     page.wait_for_selector('.lab8-scratch-moved tr[data-name="a"][data-moved="true"]')
     assert lab.kernel("lab.last_step.moved['a']") is True
@@ -123,7 +89,7 @@ def test_new_line_of_text_grows_the_matrix(open_lab):
         f'.lab8-scratch-poem-matrix .lab8-grid[data-rows="{tokens + 5}"]', timeout=20_000
     )
     assert grid_rows(page, "lab8-scratch-vocab-matrix") == words + 1  # only "zebra" is new
-    wait_kernel(lab, "len(lab.ids)", tokens + 5)
+    lab.wait_kernel("len(lab.ids)", tokens + 5)
     assert lab.kernel("lab.vocab[-1]") == "zebra"
     assert lab.kernel(
         "lab.ids[-5:] == [lab.vocab.index(w) for w in 'the zebra sings of hope'.split()]"
@@ -140,17 +106,14 @@ def test_new_line_of_text_grows_the_matrix(open_lab):
 def test_bad_index_banner_hover_and_timing(open_lab):
     lab = open_scratch(open_lab)
     page = lab.page
+    lab.enter(".lab8-scratch-indices", "3, 99")
+    assert "out of range" in lab.wait_banner()
     box = page.locator(".lab8-scratch-indices input")
-    box.fill("3, 99")
-    box.press("Enter")
-    page.wait_for_selector(".lab8-error [role=alert]")
-    assert "out of range" in page.inner_text(".lab8-error")
     assert box.input_value() == "3, 99"  # what the learner typed is not lost
     assert lab.kernel("lab.indices") == [3, 1, 3]
-    box.fill("5 0 5")
-    box.press("Enter")
-    page.wait_for_selector(".lab8-error [role=alert]", state="detached")
-    wait_kernel(lab, "lab.indices", [5, 0, 5])
+    lab.enter(".lab8-scratch-indices", "5 0 5")
+    lab.wait_banner(gone=True)
+    lab.wait_kernel("lab.indices", [5, 0, 5])
     assert lab.kernel("bool((lab.one_hot_product == lab.lookup).all())") is True
     assert page.get_attribute(".lab8-scratch-lookup .lab8-grid", "data-rows") == "3"
     assert page.get_attribute(".lab8-scratch-equal [data-equal]", "data-equal") == "true"
@@ -164,7 +127,7 @@ def test_bad_index_banner_hover_and_timing(open_lab):
 
     page.click(".lab8-scratch-time")
     page.wait_for_selector(".lab8-scratch-timing-table", timeout=60_000)
-    wait_kernel(lab, "[r['vocab'] for r in lab.timings]", [10, 100, 1_000, 10_000, 100_000])
+    lab.wait_kernel("[r['vocab'] for r in lab.timings]", [10, 100, 1_000, 10_000, 100_000])
     assert page.locator(".lab8-scratch-timing-table tr").count() == 6
 
 

@@ -8,8 +8,10 @@ import time
 import pytest
 
 from lab8widgets.labs import LABS
+from lab8widgets.testing import Kernel, PageWatch, Server
+from lab8widgets.testing.server import kernel_id, page_kernel_file
 
-from .harness import SCREENSHOTS, Kernel, Server, kernel_id, page_kernel_file
+from .harness import SCREENSHOTS
 
 pytestmark = pytest.mark.e2e
 DOCS = SCREENSHOTS  # build/screenshots; `python -m tests.e2e.screens` writes docs/
@@ -31,10 +33,8 @@ def test_index_served_at_root_and_click_reaches_python(open_lab):
     # strip_sources: the code cell's text is not on the page
     assert "LabIndex()" not in page.content()
 
-    box = page.locator(".lab8-index-digit canvas").bounding_box()
-    cell = lab.kernel("lab.grid.cell")
     row, col = 14, 13
-    page.mouse.click(box["x"] + (col + 0.5) * cell, box["y"] + (row + 0.5) * cell)
+    lab.click_cell(".lab8-index-digit", row, col)
     page.wait_for_function(
         "() => document.querySelector('.lab8-index-digit .lab8-grid').dataset.selected === '[14,13]'"
     )
@@ -66,16 +66,13 @@ def test_error_banner_not_traceback(open_lab):
     lab = open_lab(None)
     page = lab.page
     lab.run("lab.fail('Kernel values must be finite numbers')")
-    page.wait_for_selector(".lab8-error [role=alert]")
-    assert "finite numbers" in page.inner_text(".lab8-error")
+    assert "finite numbers" in lab.wait_banner()
     assert "Traceback" not in page.content()
 
 
 def test_traceback_is_logged_not_shown(browser, tmp_path):
     """A failing cell in a served notebook: the learner sees a short notice, the terminal the traceback."""
     import nbformat
-
-    from .harness import Server
 
     nb = nbformat.v4.new_notebook()
     nb.cells = [
@@ -89,8 +86,7 @@ def test_traceback_is_logged_not_shown(browser, tmp_path):
     }
     path = tmp_path / "failing.ipynb"
     nbformat.write(nb, path)
-    server = Server(str(path))
-    try:
+    with Server(str(path)) as server:
         page = browser.new_page()
         page.goto(server.url, timeout=120_000)
         page.wait_for_selector("text=There was an error when executing cell", timeout=60_000)
@@ -98,8 +94,6 @@ def test_traceback_is_logged_not_shown(browser, tmp_path):
         assert "secret-token-42" not in page.content()
         assert "Traceback" not in page.content()
         page.close()
-    finally:
-        server.stop()
     log = server.read_log()
     assert "ValueError" in log and "secret-token-42" in log
 
@@ -147,19 +141,11 @@ def test_leaving_or_closing_a_page_frees_its_kernel(browser):
     own shutdown request works, no 403 in the console or the log); a page closed without a word
     (a killed browser sends nothing) loses its kernel once no page has been connected for the
     grace period (45 s by default; 12 s here, longer than a shutdown may take); and the terminal shows none of Voila's noise."""
-    server = Server(
-        None,
-        args=[
-            "--Lab8KernelManager.disconnected_grace=12",
-            "--MappingKernelManager.cull_interval=1",
-        ],
-    )
-    errors: list[str] = []
-    try:
+    args = ["--Lab8KernelManager.disconnected_grace=12", "--MappingKernelManager.cull_interval=1"]
+    with Server(None, args=args) as server:
         context = browser.new_context(viewport={"width": 1280, "height": 800})
         page = context.new_page()
-        page.on("console", lambda m: m.type == "error" and errors.append(m.text))
-        page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
+        watch = PageWatch(page)
 
         def open_via(action, before):
             action()
@@ -183,9 +169,8 @@ def test_leaving_or_closing_a_page_frees_its_kernel(browser):
         page.close(run_before_unload=False)
         context.close()
         _wait_gone(server, index2, 12 + 1 + 10)  # grace + check interval + slack for a busy machine
-    finally:
-        server.stop()
-    assert not errors, errors
+    assert not watch.console_errors, watch.console_errors
+    assert not watch.external_requests, watch.external_requests
     log = server.read_log()
     assert "Kernel shutdown: " + index in log and "Kernel shutdown: " + conv in log
     noisy = [line for line in log.splitlines() if any(n in line for n in NOISE)]
@@ -195,21 +180,14 @@ def test_leaving_or_closing_a_page_frees_its_kernel(browser):
 def test_idle_kernel_is_culled_even_with_its_page_open(browser):
     """`--cull-idle SECONDS`: a tab left open and unused frees its kernel after that long, and the
     page tells the learner to reload instead of silently ignoring them."""
-    server = Server(None, args=["--cull-idle", "6", "--MappingKernelManager.cull_interval=1"])
-    kernel = None
-    try:
+    args = ["--cull-idle", "6", "--MappingKernelManager.cull_interval=1"]
+    with Server(None, args=args) as server:
         page = browser.new_page()
         page.goto(server.url, wait_until="commit", timeout=90_000)  # Voila streams as it runs
         page.wait_for_selector("#jupyter-config-data", state="attached", timeout=90_000)
         conn = page_kernel_file(page, server)  # the page's own (the index is preheated)
         kid = kernel_id(conn)
-        deadline = time.monotonic() + 60
-        while kernel is None:  # the file exists before the kernel answers its heartbeat
-            try:
-                kernel = Kernel(conn)
-            except RuntimeError:
-                assert time.monotonic() < deadline, "the kernel never answered"
-                time.sleep(0.5)
+        kernel = Kernel(conn, timeout=60)  # it answers its heartbeat a little after its file
         # keep the kernel busy from here (this client is not a page) until the page is up
         deadline = time.monotonic() + 90
         while not page.locator(".lab8-lab").is_visible():
@@ -217,14 +195,9 @@ def test_idle_kernel_is_culled_even_with_its_page_open(browser):
             kernel.eval("1")
             time.sleep(0.5)
         kernel.close()
-        kernel = None
         _wait_gone(server, kid, 6 + 1 + 15)
         page.wait_for_selector(".lab8-stopped", timeout=30_000)  # the page checks every 10 s
         assert "Reload the page" in page.inner_text(".lab8-stopped")
         page.close()
-    finally:
-        if kernel is not None:
-            kernel.close()
-        server.stop()
     log = server.read_log()
     assert f"({kid}) with 1 connections due to" in log and "inactivity" in log

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 
 import nbformat
@@ -14,7 +15,9 @@ from lab8widgets.testing import (
     ChromiumNotFound,
     NotebookError,
     PageOpener,
+    PageWatch,
     click,
+    execute_notebook,
     find_chromium,
     run_notebook,
     simulate,
@@ -120,6 +123,55 @@ def test_problems_report_each_kind_unless_allowed():
     assert len(only_tb) == 1 and "Traceback" in only_tb[0]
 
 
+class Emitter:
+    """A stand-in for a Playwright page: handlers by event, fired by the test."""
+
+    def __init__(self):
+        self.handlers = {}
+
+    def on(self, event, fn):
+        self.handlers[event] = fn
+
+    def console(self, text, url="", kind="error"):
+        msg = type("Msg", (), {"type": kind, "text": text, "location": {"url": url}})()
+        self.handlers["console"](msg)
+
+    def pageerror(self, message, stack=""):
+        self.handlers["pageerror"](type("Err", (Exception,), {"stack": stack})(message))
+
+    def request(self, url):
+        self.handlers["request"](type("Req", (), {"url": url})())
+
+
+def test_page_watch_keeps_what_fails_and_forgives_what_it_is_told():
+    page = Emitter()
+    watch = PageWatch(
+        page,
+        forgive_console=[r"ERR_NAME_NOT_RESOLVED"],
+        forgive_urls=[r"^https://cdn\.example/mathjax/"],
+        forgive_pageerrors=[r"reading 'schema'[\s\S]*notebook_core\."],
+    )
+    page.console("Failed to load model class 'X'")
+    page.console("a warning", kind="warning")
+    page.console("GET /favicon.ico 404")  # browser noise, always forgiven
+    page.console("net::ERR_NAME_NOT_RESOLVED")
+    page.console("blocked", url="https://cdn.example/mathjax/tex.js")  # a forgiven URL's failure
+    page.pageerror("Cannot read properties (reading 'schema')", "at f (/static/notebook_core.1.js)")
+    page.pageerror("boom", "at g (/lab8widgets/grid.js:3)")
+    for url in ("http://127.0.0.1:8866/x", "data:x", "https://cdn.example/mathjax/a.js"):
+        page.request(url)
+    page.request("https://fonts.example/f.woff")
+    assert watch.console_errors == [
+        "Failed to load model class 'X'",
+        "pageerror: boom\nat g (/lab8widgets/grid.js:3)",
+    ]
+    assert watch.external_requests == ["https://fonts.example/f.woff"]
+    stock = Emitter()
+    anything = PageWatch(stock, local=False)
+    stock.request("https://fonts.example/f.woff")
+    assert anything.external_requests == []
+
+
 def test_markers_relax_the_checks_per_test(pytester):
     """The fixture fails a test on what its pages did, each kind unless the test is marked."""
     pytester.makepyfile(
@@ -221,3 +273,41 @@ def test_run_notebook_hands_back_live_widgets(tmp_path, monkeypatch):
 def test_missing_notebook_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.ipynb"):
         run_notebook(tmp_path / "nope.ipynb")
+
+
+# --- notebooks in a real kernel (nbclient) ---------------------------------------------------------
+def test_execute_notebook_runs_in_a_kernel_with_env_and_cwd(tmp_path, monkeypatch):
+    monkeypatch.delenv("LAB8_EXAMPLE", raising=False)
+    (tmp_path / "helper.py").write_text("START = 3\n")
+    path = write_notebook(
+        tmp_path / "dash.ipynb",
+        "import os, ipywidgets as W\nfrom helper import START",
+        "print(os.environ['LAB8_EXAMPLE'], os.getpid(), START)\nW.IntSlider(START)",
+    )
+    before = path.read_text()
+    nb = execute_notebook(path, env={"LAB8_EXAMPLE": "on"}, timeout=120)
+    outputs = nb.cells[2].outputs
+    word, pid, start = outputs[0]["text"].split()
+    assert (word, start) == ("on", "3") and int(pid) != os.getpid()  # a kernel of its own
+    assert "application/vnd.jupyter.widget-view+json" in outputs[1]["data"]
+    assert path.read_text() == before and "LAB8_EXAMPLE" not in os.environ
+
+
+def test_execute_notebook_names_the_failing_cell_and_its_traceback(tmp_path):
+    path = write_notebook(
+        tmp_path / "bad.ipynb", "x = 1", "def f():\n    raise ValueError('boom 42')\nf()"
+    )
+    with pytest.raises(NotebookError) as e:
+        execute_notebook(path, timeout=120)
+    text = str(e.value)
+    assert text.startswith("bad.ipynb: code cell 2 raised ValueError: boom 42")
+    assert "raise ValueError('boom 42')" in text and "in f()" in text and "\x1b" not in text
+    assert e.value.index == 2
+
+
+def test_execute_notebook_times_out_naming_the_cell(tmp_path):
+    path = write_notebook(tmp_path / "slow.ipynb", "import time", "time.sleep(60)")
+    t0 = time.monotonic()
+    with pytest.raises(NotebookError, match="slow.ipynb: code cell 2 ran past the 3 s timeout"):
+        execute_notebook(path, timeout=3)
+    assert time.monotonic() - t0 < 50

@@ -45,7 +45,7 @@ from .fit import (
     run_settings,
     valid_mse,
 )
-from .inspect import bias_table, find_item, similar_items
+from .inspect import bias_table, find_item, find_title, similar_items
 from .modules import (
     CollabNN,
     DotProductBias,
@@ -92,6 +92,7 @@ __all__ = [
     "describe_run",
     "fastai_dls",
     "find_item",
+    "find_title",
     "fit_collab",
     "fit_fastai",
     "get_emb_sz",

@@ -4,6 +4,7 @@ through ``.cpu()``, so a model moved to a GPU (``lab.model = lab.model.cuda()``)
 from __future__ import annotations
 
 import difflib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -18,32 +19,35 @@ from .modules import bias_tables, factor_tables
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["ReadSettings", "bias_table", "find_item", "similar_items"]
+__all__ = ["ReadSettings", "bias_table", "find_item", "find_title", "similar_items"]
+
+
+def find_title(lookup: Mapping[str, int], title, counts, missing: str) -> int:
+    """Index of ``title`` in ``lookup`` (name -> index): exact, then case-insensitive; else a
+    KeyError ``'<title>' <missing>. Did you mean: ...?`` suggesting titles that contain it (most
+    rated first, by ``counts[index]``; None counts them all alike) and close spellings. One
+    lookup for every lab that takes a title (CollabLab's items, the explorer's map)."""
+    key = str(title).strip()
+    idx = lookup.get(key)
+    if idx is not None:
+        return idx
+    folded = key.casefold()
+    same = [i for t, i in lookup.items() if t.casefold() == folded]
+    if len(same) == 1:
+        return same[0]
+    names = list(lookup)
+    inside = [t for t in names if folded and folded in t.casefold()]
+    if counts is not None:
+        inside.sort(key=lambda t: -counts[lookup[t]])
+    hints = list(dict.fromkeys([*inside[:5], *difflib.get_close_matches(key, names, 5, 0.5)]))
+    hint = f" Did you mean: {'; '.join(hints[:5])}?" if hints else " No close matches."
+    raise KeyError(f"{key!r} {missing}.{hint}")
 
 
 def find_item(data: CollabData, title: str) -> int:
     """Index of ``title``: exact, then case-insensitive; else KeyError suggesting close titles."""
-    key = str(title).strip()
-    idx = data._item_lookup.get(key)
-    if idx is not None:
-        return idx
-    folded = key.casefold()
-    exact = [i for t, i in data._item_lookup.items() if t.casefold() == folded]
-    if len(exact) == 1:
-        return exact[0]
-    titles = list(data._item_lookup)
-    by_count = sorted(
-        (t for t in titles if folded and folded in t.casefold()),
-        key=lambda t: -data.item_counts[data._item_lookup[t]],
-    )
-    close = difflib.get_close_matches(key, titles, n=5, cutoff=0.5)
-    seen, hints = set(), []
-    for t in [*by_count[:5], *close]:
-        if t not in seen:
-            seen.add(t)
-            hints.append(t)
-    hint = f" Did you mean: {'; '.join(hints[:5])}?" if hints else " No close matches."
-    raise KeyError(f"{key!r} is not an item in these ratings ({data.n_items - 1:,} titles).{hint}")
+    missing = f"is not an item in these ratings ({data.n_items - 1:,} titles)"
+    return find_title(data._item_lookup, title, data.item_counts, missing)
 
 
 def bias_table(
