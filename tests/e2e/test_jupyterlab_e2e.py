@@ -109,8 +109,8 @@ def test_widget_messages_do_not_flicker_the_kernel_status(jupyter_server, lab_br
 
     import nbformat
 
-    url = f"{jupyter_server.url}lab8widgets/status?token={jupyter_server.token}"
-    with urllib.request.urlopen(url, timeout=10) as r:
+    status = f"{jupyter_server.url}lab8widgets/status?token={jupyter_server.token}"
+    with urllib.request.urlopen(status, timeout=10) as r:
         assert json.loads(r.read())["nodelay"] is True
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(ECHO)])
     nb.metadata["kernelspec"] = {
@@ -122,7 +122,9 @@ def test_widget_messages_do_not_flicker_the_kernel_status(jupyter_server, lab_br
     context = lab_browser.new_context(viewport={"width": 1280, "height": 800})
     try:
         page = context.new_page()
-        page.goto(jupyter_server.page_url("echo.ipynb"), wait_until="domcontentloaded")
+        # ?reset: a workspace of its own (the module's earlier tests left their notebooks open)
+        url = f"{jupyter_server.url}lab/tree/echo.ipynb?reset&token={jupyter_server.token}"
+        page.goto(url, wait_until="domcontentloaded")
         run_all(page, jupyter_server, "echo.ipynb", ready=".probe-ready")
         page.wait_for_function(
             "() => document.querySelector('.jp-Notebook-ExecutionIndicator')?.dataset.status"
