@@ -21,13 +21,29 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}")
+    return value
+
+
 def _add_preheat_flag(p_serve: argparse.ArgumentParser) -> None:
-    """``--no-preheat`` (issue 12): don't keep kernels ready ahead of learners."""
+    """``--no-preheat`` and ``--pool`` (issue 12): how many kernels wait ready ahead of learners."""
     p_serve.add_argument(
         "--no-preheat",
         action="store_true",
         help="don't keep a kernel per lab running ahead of learners (saves ~0.75 GB per lab; "
         "a learner's first widget then waits for Python and torch to start)",
+    )
+    p_serve.add_argument(
+        "--pool",
+        type=_count,
+        default=1,
+        metavar="N",
+        help="kernels kept ready per lab (default 1). For a class arriving at once, about the "
+        "class size: every learner beyond the pool waits for a kernel to start (tens of seconds "
+        "when several start together); each ready kernel holds ~0.75 GB",
     )
 
 
@@ -75,6 +91,9 @@ def main(argv: list[str] | None = None) -> int:
     except FileNotFoundError as e:
         print(f"lab8widgets: {e}", file=sys.stderr)
         return 2
+    if args.no_preheat and args.pool != 1:
+        print("lab8widgets: --pool keeps preheated kernels; drop --no-preheat", file=sys.stderr)
+        return 2
     if not 0 < args.port < 65536:
         print(f"lab8widgets: --port must be between 1 and 65535, got {args.port}", file=sys.stderr)
         return 2
@@ -93,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         cull_idle=args.cull_idle,
         extra=extra,
         preheat=not args.no_preheat,
+        pool=args.pool,
     )
     return 0
 

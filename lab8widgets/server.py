@@ -3,7 +3,9 @@
 What differs from stock Voila 0.5:
 
 - the kernel websocket sets TCP_NODELAY (stock Voila waits on Nagle's algorithm against delayed
-  ACKs, ~45 ms per widget round trip on a 2-core machine; ~3 ms without);
+  ACKs, ~45 ms per widget round trip on a 2-core machine; ~3 ms without), and holds back a widget
+  message's ``busy`` status so a page does not redraw its kernel status per message (see
+  ``NoDelayKernelWebsocketConnection``; it matters most in JupyterLab, via ``serverext``);
 - kernels are freed: the page's own shutdown request works (stock Voila refuses it with
   ``403 '_xsrf' argument missing``, because its page never gets the ``_xsrf`` cookie), a kernel that
   no page has been connected to for ``DISCONNECTED_GRACE`` seconds is shut down (a crashed or killed
@@ -12,9 +14,12 @@ What differs from stock Voila 0.5:
 - the terminal stays quiet: kernels talk over Unix sockets in a private folder (no plain-text TCP,
   so no warning about it), our own notebooks are not reported as "not trusted", and tornado's
   complaint about jupyter_server's websocket ping settings (a units mismatch) is dropped;
-- when no lab is named the index notebook is served at ``/`` with every lab beside it.
+- when no lab is named the index notebook is served at ``/`` with every lab beside it;
+- Voila waits up to ``IOPUB_TIMEOUT`` s (not nbclient's 4 s) for a cell's last output, which a
+  loaded machine delays (the page would otherwise lose its widget and never show it).
 
-JupyterLab users can opt in to the same websocket with
+JupyterLab users get the same websocket from the server extension ``lab8widgets.serverext``
+(enabled on install), or with
 ``jupyter lab --ServerApp.kernel_websocket_connection_class=lab8widgets.server.NoDelayKernelWebsocketConnection``.
 """
 
@@ -32,7 +37,7 @@ from pathlib import Path
 
 from jupyter_server.services.kernels.connection.channels import ZMQChannelsWebsocketConnection
 from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
-from tornado.ioloop import PeriodicCallback
+from tornado.ioloop import IOLoop, PeriodicCallback
 from traitlets import Float
 
 from . import labs
@@ -48,12 +53,39 @@ KERNEL_MANAGER_CLASS = "lab8widgets.server.Lab8KernelManager"
 CULL_IDLE = 1800  # seconds without any kernel message before a kernel is shut down (--cull-idle)
 CULL_INTERVAL = 10  # seconds between checks
 DISCONNECTED_GRACE = 45  # seconds a kernel may live with no page connected (Voila renders first)
+# Seconds Voila waits for a cell's last output after the kernel says the cell is done. nbclient's
+# 4 s default drops the cell's outputs when it passes: with five learners arriving at once on 2
+# cores (five kernels importing torch), four of five pages got no widget at all and waited forever.
+IOPUB_TIMEOUT = 60
 # `serve` tells the labs' kernels where the index is, so each lab can link back to it
 INDEX_ENV = "LAB8WIDGETS_INDEX"
 
 
 class NoDelayKernelWebsocketConnection(ZMQChannelsWebsocketConnection):
-    """The stock kernel websocket connection with Nagle's algorithm off on its socket."""
+    """The stock kernel websocket connection with Nagle's algorithm off on its socket, and a widget
+    message's ``busy`` status held back for ``comm_busy_delay`` seconds.
+
+    A kernel brackets every message it handles with ``status: busy`` and ``status: idle`` on iopub.
+    JupyterLab and Notebook 7 redraw on every status change (kernel indicator, toolbar, the busy
+    favicon and title): ~10 ms of page work per widget message on a 2-core machine, and with it the
+    CPU the server and kernel need, so a widget round trip took ~25 ms in JupyterLab against ~4 ms
+    in a Voila page. A widget message's handler usually returns in a few milliseconds, so its
+    ``busy`` is held back here and dropped when its ``idle`` comes first: the page's status stays
+    ``idle`` and nothing redraws. A handler still running after ``comm_busy_delay`` seconds shows as
+    busy (its held ``busy`` goes out then). ``idle`` always goes out (ipywidgets counts it to send
+    its next update), as do all other messages, in their order.
+    """
+
+    comm_busy_delay = Float(
+        0.3,
+        config=True,
+        help="Seconds a widget (comm) message's busy status is held back; dropped if the kernel is "
+        "idle again sooner, so the page does not redraw its kernel status per message (0: off).",
+    )
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self._held_busy: dict[str, object] = {}  # parent msg_id -> the timeout that releases it
 
     def connect(self):
         try:
@@ -61,6 +93,49 @@ class NoDelayKernelWebsocketConnection(ZMQChannelsWebsocketConnection):
         except Exception as e:  # never refuse a connection over a socket option
             log.warning("could not set TCP_NODELAY on the kernel websocket: %s", e)
         return super().connect()
+
+    def handle_outgoing_message(self, stream, outgoing_msg) -> None:
+        if self.comm_busy_delay > 0 and self._hold_comm_status(stream, outgoing_msg):
+            return
+        super().handle_outgoing_message(stream, outgoing_msg)
+
+    def _hold_comm_status(self, stream, msg_list) -> bool:
+        """True when this message is a comm message's ``busy``, now held (not sent yet)."""
+        channel = stream if isinstance(stream, str) else getattr(stream, "channel", None)
+        if channel != "iopub":
+            return False
+        held = self._held_busy
+        try:
+            _, parts = self.session.feed_identities(msg_list, copy=True)
+            if b"status" not in parts[1]:  # [signature, header, parent, metadata, content, ...]
+                return False
+            if self.session.unpack(parts[1]).get("msg_type") != "status":
+                return False
+            parent = self.session.unpack(parts[2])
+            state = self.session.unpack(parts[4]).get("execution_state")
+        except Exception:  # not ours to judge: the stock path handles (and logs) it
+            return False
+        parent_id = parent.get("msg_id")
+        if state == "idle" and parent_id in held:
+            IOLoop.current().remove_timeout(held.pop(parent_id))
+            return False  # the busy never went out: this idle changes nothing on the page
+        if state != "busy" or parent.get("msg_type") != "comm_msg" or not parent_id:
+            return False
+
+        def release():
+            if held.pop(parent_id, None) is not None and self.channels:
+                super(NoDelayKernelWebsocketConnection, self).handle_outgoing_message(
+                    stream, msg_list
+                )
+
+        held[parent_id] = IOLoop.current().call_later(self.comm_busy_delay, release)
+        return True
+
+    def disconnect(self):
+        for timeout in self._held_busy.values():
+            IOLoop.current().remove_timeout(timeout)
+        self._held_busy.clear()
+        return super().disconnect()
 
 
 class Lab8KernelManager(AsyncMappingKernelManager):
@@ -223,6 +298,7 @@ def voila_argv(
     cull_idle: float = CULL_IDLE,
     extra: list[str] | None = None,
     preheat: bool = True,
+    pool: int = 1,
 ) -> list[str]:
     """The command-line settings ``serve`` gives Voila (also used by tests and benchmarks)."""
     extra = list(extra or [])
@@ -235,6 +311,7 @@ def voila_argv(
         f"--Voila.root_dir={root}",
         "--VoilaConfiguration.strip_sources=True",
         "--VoilaConfiguration.show_tracebacks=False",
+        f"--VoilaExecutor.iopub_timeout={IOPUB_TIMEOUT}",
         f"--template={TEMPLATE}",
         f"--VoilaConfiguration.multi_kernel_manager_class={KERNEL_MANAGER_CLASS}",
         f"--MappingKernelManager.cull_idle_timeout={int(cull_idle)}",
@@ -248,7 +325,7 @@ def voila_argv(
         argv.append(f"--Voila.kernel_websocket_connection_class={NODELAY_CLASS}")
     # a setting given in ``extra`` replaces ours (traitlets refuses one given twice)
     given = {a.split("=", 1)[0] for a in extra if a.startswith("--")}
-    argv += extension_argv(root, notebook) + preheat_argv(root, notebook, preheat)
+    argv += extension_argv(root, notebook) + preheat_argv(root, notebook, preheat, pool)
     return [a for a in argv if a.split("=", 1)[0] not in given] + extra
 
 
@@ -339,6 +416,7 @@ def serve(
     cull_idle: float = CULL_IDLE,
     extra: list[str] | None = None,
     preheat: bool = True,
+    pool: int = 1,
 ) -> None:
     """Run the Voila server until interrupted (blocking)."""
     root, notebook = resolve_lab(target)
@@ -362,6 +440,7 @@ def serve(
             cull_idle=cull_idle,
             extra=extra,
             preheat=preheat,
+            pool=pool,
         )
     )
 
@@ -402,13 +481,14 @@ def extension_argv(root: Path, notebook: Path | None) -> list[str]:
     return [f"--VoilaConfiguration.extension_denylist={name}" for name in APP_EXTENSIONS]
 
 
-def preheat_argv(root: Path, notebook: Path | None, preheat: bool) -> list[str]:
+def preheat_argv(root: Path, notebook: Path | None, preheat: bool, pool: int = 1) -> list[str]:
     """Keep a kernel per lab notebook running the notebook before anyone asks (Voila's preheat).
 
     A learner's first widget then waits on a page render, not on a kernel start and torch import.
     On for the shipped labs (``--no-preheat`` turns it off); a learner's own notebook is never run
-    ahead of a request. Voila refills the pool ``FILL_DELAY`` seconds after each use;
-    ``--VoilaConfiguration.default_pool_size=N`` keeps N kernels ready per notebook.
+    ahead of a request. Voila refills the pool ``FILL_DELAY`` seconds after each use; ``pool``
+    kernels are kept ready per notebook (``serve --pool N``: a class arriving at once needs about
+    its size, or every learner beyond the pool waits for a kernel to start).
     """
     if not preheat or not is_shipped(root, notebook):
         return []
@@ -416,6 +496,7 @@ def preheat_argv(root: Path, notebook: Path | None, preheat: bool) -> list[str]:
     # importing torch slows the page it follows by seconds)
     argv = [
         "--VoilaConfiguration.preheat_kernel=True",
+        f"--VoilaConfiguration.default_pool_size={int(pool)}",
         f"--VoilaKernelManager.fill_delay={FILL_DELAY}",
     ]
     if notebook is None:

@@ -25,7 +25,13 @@ import shutil
 import sys
 from pathlib import Path
 
-from lab8widgets.server import TEMPLATE, TEMPLATES_ROOT, extension_argv, notebooks_dir
+from lab8widgets.server import (
+    IOPUB_TIMEOUT,
+    TEMPLATE,
+    TEMPLATES_ROOT,
+    extension_argv,
+    notebooks_dir,
+)
 
 c = get_config()
 
@@ -71,6 +77,8 @@ c.Spawner.args = [
     f"--VoilaConfiguration.template={TEMPLATE}",
     "--VoilaConfiguration.strip_sources=True",
     "--VoilaConfiguration.show_tracebacks=False",
+    # a loaded machine delays a cell's last output past nbclient's 4 s: the page would lose it
+    f"--VoilaExecutor.iopub_timeout={IOPUB_TIMEOUT}",
     *extension_argv(notebooks_dir(), None),  # only the labs' front-end extensions in Voila pages
     # a learner who closes the tab frees ~0.7 GB: idle kernels go after 20 minutes
     "--MappingKernelManager.cull_idle_timeout=1200",

@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import pytest
 
-from .jupyter_harness import jupyter_server_fixture, open_notebook_fixture  # noqa: F401 (fixtures)
+from .jupyter_harness import (  # noqa: F401 (fixtures)
+    jupyter_server_fixture,
+    open_notebook_fixture,
+    run_all,
+)
 
 pytestmark = pytest.mark.e2e
 APP = "lab"  # the fixtures read it: "lab" or "notebook"
@@ -57,3 +61,87 @@ def test_collab_press_train(open_notebook):
         arg=f"{mse:.4f}",
         timeout=15_000,
     )
+
+
+ECHO = '''
+import time
+
+import anywidget
+
+
+class Echo(anywidget.AnyWidget):
+    """Echoes custom messages, after sleeping ``content["sleep"]`` seconds when asked."""
+
+    _esm = """
+    export default {
+      render({ model, el }) {
+        el.innerHTML = '<div class="probe-ready">ready</div>';
+        globalThis.__echo = (content) => new Promise((resolve) => {
+          const on = (msg) => { if (msg && msg.id === content.id) { model.off("msg:custom", on); resolve(); } };
+          model.on("msg:custom", on);
+          model.send(content);
+        });
+      },
+    };
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.on_msg(lambda _w, content, _b: (time.sleep(content.get("sleep", 0)), self.send(content)))
+
+
+Echo()
+'''
+WATCH_STATUS = """() => {
+  globalThis.__status = [];
+  const el = document.querySelector('.jp-Notebook-ExecutionIndicator');
+  new MutationObserver(() => globalThis.__status.push(el.dataset.status))
+    .observe(el, { attributes: true, attributeFilter: ['data-status'] });
+}"""
+
+
+def test_widget_messages_do_not_flicker_the_kernel_status(jupyter_server, lab_browser):
+    """With ``lab8widgets.serverext`` (enabled on install) a quick widget message leaves
+    JupyterLab's kernel status idle (no redraw per message: the round-trip cost in
+    benchmarks/roundtrip_jupyterlab.py), while a slow handler still shows the kernel busy."""
+    import json
+    import urllib.request
+
+    import nbformat
+
+    status = f"{jupyter_server.url}lab8widgets/status?token={jupyter_server.token}"
+    with urllib.request.urlopen(status, timeout=10) as r:
+        assert json.loads(r.read())["nodelay"] is True
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(ECHO)])
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nbformat.write(nb, jupyter_server.root / "echo.ipynb")
+    context = lab_browser.new_context(viewport={"width": 1280, "height": 800})
+    try:
+        page = context.new_page()
+        # ?reset: a workspace of its own (the module's earlier tests left their notebooks open)
+        url = f"{jupyter_server.url}lab/tree/echo.ipynb?reset&token={jupyter_server.token}"
+        page.goto(url, wait_until="domcontentloaded")
+        run_all(page, jupyter_server, "echo.ipynb", ready=".probe-ready")
+        page.wait_for_function(
+            "() => document.querySelector('.jp-Notebook-ExecutionIndicator')?.dataset.status"
+            " === 'idle'",
+            timeout=30_000,
+        )
+        page.evaluate(WATCH_STATUS)
+        page.evaluate("async () => { for (let i = 0; i < 20; i++) await __echo({ id: i }); }")
+        page.wait_for_timeout(500)  # past the hold: a held busy would have gone out by now
+        assert page.evaluate("() => globalThis.__status") == []
+        page.evaluate("() => __echo({ id: 'slow', sleep: 1.5 })")
+        assert "busy" in page.evaluate("() => globalThis.__status")
+        page.wait_for_function(
+            "() => document.querySelector('.jp-Notebook-ExecutionIndicator').dataset.status"
+            " === 'idle'",
+            timeout=10_000,
+        )
+    finally:
+        context.close()
+        jupyter_server.shutdown_kernels()

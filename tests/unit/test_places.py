@@ -7,12 +7,14 @@ import logging
 import shutil
 from types import SimpleNamespace
 
+import nbformat
 import pytest
 from jupyter_server.services.kernels.connection.channels import ZMQChannelsWebsocketConnection
 from traitlets.config import Config
 
 from lab8widgets import cli, serverext
 from lab8widgets.server import (
+    IOPUB_TIMEOUT,
     LAB_EXTENSIONS,
     NoDelayKernelWebsocketConnection,
     resolve_lab,
@@ -60,6 +62,40 @@ def test_cli_no_preheat(monkeypatch, flags, want):
     monkeypatch.setattr(cli, "serve", lambda *a, **k: seen.update(k))
     assert cli.main(["serve", "conv", "--no-browser", *flags]) == 0
     assert seen["preheat"] is want
+
+
+def test_cli_pool_keeps_n_kernels_ready(monkeypatch, capsys):
+    """A class arriving at once needs a pool about its size: ``serve --pool N`` tells Voila."""
+    seen = {}
+    monkeypatch.setattr(cli, "port_free", lambda ip, port: True)
+    monkeypatch.setattr(cli, "serve", lambda *a, **k: seen.update(k))
+    assert cli.main(["serve", "conv", "--no-browser", "--pool", "6"]) == 0
+    assert seen["pool"] == 6
+    root, nb = resolve_lab("conv")
+    argv = voila_argv(root, nb, 8866, pool=6)
+    assert settings(argv, "VoilaConfiguration.default_pool_size") == ["6"]
+    assert settings(voila_argv(root, nb, 8866), "VoilaConfiguration.default_pool_size") == ["1"]
+    assert not settings(
+        voila_argv(root, nb, 8866, preheat=False, pool=6), "VoilaConfiguration.default_pool_size"
+    )
+    assert cli.main(["serve", "conv", "--no-browser", "--no-preheat", "--pool", "6"]) == 2
+    assert "--pool" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["serve", "conv", "--no-browser", "--pool", "0"])
+
+
+def test_voila_waits_for_a_cells_last_output_under_load():
+    """nbclient's 4 s iopub timeout dropped the widget of four pages in five when five learners
+    arrived together on 2 cores; serve and the hub's servers give Voila's executor a minute."""
+    from voila.execute import VoilaExecutor
+
+    root, nb = resolve_lab("conv")
+    argv = voila_argv(root, nb, 8866)
+    assert settings(argv, "VoilaExecutor.iopub_timeout") == [str(IOPUB_TIMEOUT)]
+    assert IOPUB_TIMEOUT >= 30
+    config = Config()
+    config.VoilaExecutor.iopub_timeout = int(settings(argv, "VoilaExecutor.iopub_timeout")[0])
+    assert VoilaExecutor(nbformat.v4.new_notebook(), config=config).iopub_timeout == IOPUB_TIMEOUT
 
 
 def fake_server(cls):
@@ -112,6 +148,7 @@ def test_hub_config(monkeypatch):
     assert c.Authenticator.allowed_users == {"ada", "grace"}
     assert "--ServerApp.jpserver_extensions=lab8widgets.serverext=True" in c.Spawner.args
     assert "--VoilaConfiguration.template=lab8" in c.Spawner.args
+    assert f"--VoilaExecutor.iopub_timeout={IOPUB_TIMEOUT}" in c.Spawner.args
     assert c.JupyterHub.spawner_class == "jupyterhub.spawner.SimpleLocalProcessSpawner"
 
 
