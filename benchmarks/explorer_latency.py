@@ -6,17 +6,25 @@ bqplot 0.13.1's BrushSelector when installed (see lab8widgets/views/scatter.py).
 The explorer shows ml-latest-small (../shared/data, else `--path`): about 9,000 movies on the PCA
 map and in the bias view; without it, a synthetic set of 10,000 films.
 Each gesture is a real mouse drag (down, 8 moves, up) alternating between two rectangles so every
-gesture changes the selection. Timed: mouse-up → the selection table's rows replaced in the page
-and painted (the next animation frame). The kernel updates the bias view's mark before it sends the
-table's rows (one handler, in that order), so the table is the last view to change.
+gesture changes the selection. Timed: mouse-up → the *last* change in any linked view (the
+selection table's rows, either scatter's SVG: its points, styles or selection overlay), painted:
+every change schedules a task behind the next animation frame, which runs once that frame's style,
+layout and paint are done; the gesture's time is the last such task, read once the page has been
+quiet for 300 ms after the table changed. So the order in which the kernel updates the views does
+not matter, and bqplot's deferred (d3 transition) drawing is counted.
+
+`--baseline DIR` measures the same gestures on another checkout's code (e.g. `/work/main`) in the
+same run, config by config, and prints both side by side (the machine's load hits both alike).
 
     python benchmarks/explorer_latency.py [--gestures 40] [--path DIR] [--only all|top]
+                                          [--baseline /work/main]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import sys
@@ -48,15 +56,27 @@ explorer
 """
 
 INSTALL = """() => {
-  const st = (window.__lab8x = {t0: 0, t1: 0, n: 0});
+  const st = (window.__lab8x = {t0: 0, t1: 0, last: 0, table: 0});
   // pointerup on window: d3-brush stops the mouseup's propagation, so a document listener misses it
-  window.addEventListener('pointerup', () => { st.t0 = performance.now(); st.t1 = 0; }, true);
-  const target = document.querySelector('.lab8-selection');
-  new MutationObserver(() => {
-    if (!st.t0 || st.t1) return;
-    requestAnimationFrame(() => { if (!st.t1) { st.t1 = performance.now(); st.n += 1; } });
-  }).observe(target, {subtree: true, childList: true});
+  window.addEventListener('pointerup', () => {
+    Object.assign(st, {t0: performance.now(), t1: 0, last: 0, table: 0});
+  }, true);
+  // a task posted from an animation frame runs after that frame's style, layout and paint
+  const ch = new MessageChannel();
+  ch.port1.onmessage = () => { st.t1 = performance.now(); };
+  const seen = (table) => () => {
+    if (!st.t0) return;
+    st.last = performance.now();
+    if (table) st.table += 1;
+    requestAnimationFrame(() => ch.port2.postMessage(0));
+  };
+  new MutationObserver(seen(true)).observe(document.querySelector('.lab8-selection'),
+    {subtree: true, childList: true, characterData: true});
+  for (const sel of ['.lab8-pca svg.svg-figure', '.lab8-biasview svg.svg-figure'])
+    new MutationObserver(seen(false)).observe(document.querySelector(sel),
+      {subtree: true, childList: true, attributes: true});
 }"""
+SETTLED = "() => { const s = window.__lab8x; return s.table > 0 && s.t1 > s.last && performance.now() - s.last > 300; }"
 
 
 def pct(xs: list[float], q: float) -> float:
@@ -79,9 +99,11 @@ def notebook(folder: Path, n_top: int, path: str) -> Path:
     return out
 
 
-def measure(n_top: int, path: str, gestures: int, browser) -> dict:
+def measure(n_top: int, path: str, gestures: int, browser, code: str | None = None) -> dict:
+    """``code``: a checkout whose lab8widgets the server and kernel run (None: this one)."""
     folder = Path(tempfile.mkdtemp(prefix="lab8-bench-"))
-    server = Server(str(notebook(folder, n_top, path)))
+    env = {"PYTHONPATH": code} if code else {"PYTHONPATH": str(ROOT)}
+    server = Server(str(notebook(folder, n_top, path)), env=env)
     try:
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         errors: list[str] = []
@@ -92,7 +114,9 @@ def measure(n_top: int, path: str, gestures: int, browser) -> dict:
         kernel = Kernel(page_kernel_file(page, server))  # the page's own (serve preheats)
         load_s = time.perf_counter() - t
         n_points = kernel.eval("len(explorer.pca.all_keys) + len(explorer.bias_view.all_keys)")
-        mark = kernel.eval("type(explorer.pca.mark).__name__")
+        mark = kernel.eval(
+            "f'{type(explorer.pca.mark).__name__} ×{len(explorer.pca.figure.marks)} per view'"
+        )
         n_map = kernel.eval("len(explorer.pca.all_keys)")
         page.wait_for_function(  # every point drawn before the first gesture
             "(n) => document.querySelectorAll('.lab8-pca .dot').length >= n",
@@ -118,7 +142,7 @@ def measure(n_top: int, path: str, gestures: int, browser) -> dict:
                 page.wait_for_timeout(15)
             page.mouse.up()
             try:
-                page.wait_for_function("() => window.__lab8x.t1 > 0", timeout=60_000)
+                page.wait_for_function(SETTLED, timeout=60_000, polling=50)
             except Exception:  # the selection did not change (or never came): count it, go on
                 missed += 1
                 print(f"    gesture {i}: no table update in 60 s", file=sys.stderr, flush=True)
@@ -144,40 +168,52 @@ def measure(n_top: int, path: str, gestures: int, browser) -> dict:
         server.stop()
 
 
+def summary(r: dict) -> str:
+    t = r["times"]
+    return (
+        f"p50 {statistics.median(t):.1f} ms, p95 {pct(t, 0.95):.1f} ms, max {max(t):.1f} ms "
+        f"over {len(t)} gestures ({r['missed']} without an update; {r['mark']}, "
+        f"{r['n_points']:,} points in the two scatters, page up in {r['load_s']:.0f} s)"
+        + (f"; console errors: {r['errors']}" if r["errors"] else "")
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--gestures", type=int, default=40)
     ap.add_argument("--path", default=str(ROOT.parent / "shared" / "data"))
     ap.add_argument("--only", choices=("all", "top"))
+    ap.add_argument("--baseline", help="also measure this checkout's code (e.g. /work/main)")
     ap.add_argument("--quick", action="store_true", help="smoke run (CI): a few gestures, top only")
     args = ap.parse_args()
     if args.quick:
         args.gestures, args.only = 3, "top"
     from playwright.sync_api import sync_playwright
 
-    runs = {}
+    runs, base = {}, {}
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         for label, n_top in (("all", 1_000_000), ("top", 1000)):
             if args.only and args.only != label:
                 continue
+            if args.baseline:  # back to back with ours, config by config
+                base[label] = measure(n_top, args.path, args.gestures, browser, args.baseline)
             runs[label] = measure(n_top, args.path, args.gestures, browser)
         version = browser.version
         browser.close()
-    print(f"EmbeddingExplorer brush → linked views, Chromium {version} headless, 1280×900")
+    print(f"EmbeddingExplorer brush → linked views painted, Chromium {version} headless, 1280×900")
     print(
-        f"machine: {platform.machine()}, {platform.python_version()} (shared; numbers inflated by load)"
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"load average {os.getloadavg()[0]:.1f} at the end (shared: a load inflates every number)"
     )
-    for label, r in runs.items():
-        t = r["times"]
-        print(
-            f"  {'every movie' if label == 'all' else '1,000 most-rated'} on the map "
-            f"({r['mark']}, {r['n_points']:,} points in the two scatters, page up in {r['load_s']:.0f} s): "
-            f"p50 {statistics.median(t):.1f} ms, p95 {pct(t, 0.95):.1f} ms, max {max(t):.1f} ms "
-            f"over {len(t)} gestures ({r['missed']} without an update)"
-            + (f"; console errors: {r['errors']}" if r["errors"] else "")
-        )
-    main_run = runs.get("all") or runs.get("top")
+    for label in runs:
+        what = "every movie" if label == "all" else "1,000 most-rated"
+        print(f"  {what} on the map:")
+        if label in base:
+            print(f"    baseline ({args.baseline}): {summary(base[label])}")
+        print(f"    this checkout: {summary(runs[label])}")
+    key = "all" if "all" in runs else "top"
+    main_run = runs[key]
     p95 = pct(main_run["times"], 0.95)
     print(f"  target p95 ≤ 50 ms with the most points: {'met' if p95 <= 50 else 'NOT met'}")
     out = {
@@ -185,12 +221,19 @@ def main() -> None:
         "brush_to_views_p95_ms": round(p95, 2),
         "n_points": main_run["n_points"],
         "mark": main_run["mark"],
+        "load_avg": round(os.getloadavg()[0], 1),
         "quick": args.quick,
     }
     if "all" in runs and "top" in runs:
         out["top1000_p50_ms"] = round(statistics.median(runs["top"]["times"]), 2)
         out["top1000_p95_ms"] = round(pct(runs["top"]["times"], 0.95), 2)
         out["top1000_n_points"] = runs["top"]["n_points"]
+    if key in base:
+        out["baseline_p50_ms"] = round(statistics.median(base[key]["times"]), 2)
+        out["baseline_p95_ms"] = round(pct(base[key]["times"], 0.95), 2)
+    if "top" in base and key != "top":
+        out["baseline_top1000_p50_ms"] = round(statistics.median(base["top"]["times"]), 2)
+        out["baseline_top1000_p95_ms"] = round(pct(base["top"]["times"], 0.95), 2)
     print(json.dumps(out))
 
 
