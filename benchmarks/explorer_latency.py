@@ -35,6 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from lab8widgets.testing import LabPage  # noqa: E402
 from tests.e2e.harness import CHROMIUM, CHROMIUM_ARGS, Kernel, Server, page_kernel_file  # noqa: E402
 
 NOTEBOOK_CODE = """
@@ -51,7 +52,7 @@ data = collab_data(frame)
 torch.manual_seed(0)
 model = make_model(data, 50, data.default_y_range())
 fit_collab(model, data, 2, 5e-3, 0.1, 1024)
-explorer = EmbeddingExplorer(model, data, genres=frame, n_top={n_top})
+explorer = EmbeddingExplorer(model, data, genres=frame, n_top={n_top}{extra})
 explorer
 """
 
@@ -84,11 +85,12 @@ def pct(xs: list[float], q: float) -> float:
     return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]
 
 
-def notebook(folder: Path, n_top: int, path: str) -> Path:
+def notebook(folder: Path, n_top: int, path: str, extra: str = "") -> Path:
     import nbformat
 
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(NOTEBOOK_CODE.format(path=path, n_top=n_top).strip())]
+    code = NOTEBOOK_CODE.format(path=path, n_top=n_top, extra=extra)
+    nb.cells = [nbformat.v4.new_code_cell(code.strip())]
     nb.metadata["kernelspec"] = {
         "name": "python3",
         "display_name": "Python 3",
@@ -99,11 +101,14 @@ def notebook(folder: Path, n_top: int, path: str) -> Path:
     return out
 
 
-def measure(n_top: int, path: str, gestures: int, browser, code: str | None = None) -> dict:
-    """``code``: a checkout whose lab8widgets the server and kernel run (None: this one)."""
+def measure(
+    n_top: int, path: str, gestures: int, browser, code: str | None = None, extra: str = ""
+) -> dict:
+    """``code``: a checkout whose lab8widgets the server and kernel run (None: this one);
+    ``extra``: more arguments for the explorer (this checkout only)."""
     folder = Path(tempfile.mkdtemp(prefix="lab8-bench-"))
     env = {"PYTHONPATH": code} if code else {"PYTHONPATH": str(ROOT)}
-    server = Server(str(notebook(folder, n_top, path)), env=env)
+    server = Server(str(notebook(folder, n_top, path, "" if code else extra)), env=env)
     try:
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         errors: list[str] = []
@@ -125,22 +130,13 @@ def measure(n_top: int, path: str, gestures: int, browser, code: str | None = No
         )
         page.wait_for_timeout(1500)
         page.evaluate(INSTALL)
-        area = page.locator(".lab8-pca svg.svg-figure .plotarea_events").first.bounding_box()
+        lab = LabPage(page, server, kernel, errors)  # the testing plugin's gestures
         # two overlapping boxes, each begun outside the other (a press inside a brush moves it)
         rects = ((0.3, 0.3, 0.55, 0.7), (0.75, 0.7, 0.5, 0.3))
         times: list[float] = []
         missed = 0
         for i in range(gestures + 3):
-            x0, y0, x1, y1 = rects[i % 2]
-            px = lambda f: area["x"] + f * area["width"]  # noqa: E731
-            py = lambda f: area["y"] + f * area["height"]  # noqa: E731
-            page.mouse.move(px(x0), py(y0))
-            page.mouse.down()
-            for s in range(1, 9):
-                k = s / 8
-                page.mouse.move(px(x0 + k * (x1 - x0)), py(y0 + k * (y1 - y0)))
-                page.wait_for_timeout(15)
-            page.mouse.up()
+            lab.brush(".lab8-pca", *rects[i % 2], moves=8, pause_ms=15)
             try:
                 page.wait_for_function(SETTLED, timeout=60_000, polling=50)
             except Exception:  # the selection did not change (or never came): count it, go on
@@ -184,6 +180,9 @@ def main() -> None:
     ap.add_argument("--path", default=str(ROOT.parent / "shared" / "data"))
     ap.add_argument("--only", choices=("all", "top"))
     ap.add_argument("--baseline", help="also measure this checkout's code (e.g. /work/main)")
+    ap.add_argument(
+        "--bias-min", type=int, help="the bias view's ratings floor (default: the explorer's)"
+    )
     ap.add_argument("--quick", action="store_true", help="smoke run (CI): a few gestures, top only")
     args = ap.parse_args()
     if args.quick:
@@ -198,7 +197,8 @@ def main() -> None:
                 continue
             if args.baseline:  # back to back with ours, config by config
                 base[label] = measure(n_top, args.path, args.gestures, browser, args.baseline)
-            runs[label] = measure(n_top, args.path, args.gestures, browser)
+            extra = f", bias_min_ratings={args.bias_min}" if args.bias_min else ""
+            runs[label] = measure(n_top, args.path, args.gestures, browser, extra=extra)
         version = browser.version
         browser.close()
     print(f"EmbeddingExplorer brush → linked views painted, Chromium {version} headless, 1280×900")
@@ -211,7 +211,8 @@ def main() -> None:
         print(f"  {what} on the map:")
         if label in base:
             print(f"    baseline ({args.baseline}): {summary(base[label])}")
-        print(f"    this checkout: {summary(runs[label])}")
+        floor = f", bias view ≥ {args.bias_min} ratings" if args.bias_min else ""
+        print(f"    this checkout{floor}: {summary(runs[label])}")
     key = "all" if "all" in runs else "top"
     main_run = runs[key]
     p95 = pct(main_run["times"], 0.95)
@@ -222,6 +223,7 @@ def main() -> None:
         "n_points": main_run["n_points"],
         "mark": main_run["mark"],
         "load_avg": round(os.getloadavg()[0], 1),
+        "bias_min_ratings": args.bias_min,
         "quick": args.quick,
     }
     if "all" in runs and "top" in runs:

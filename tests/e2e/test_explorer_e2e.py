@@ -48,44 +48,37 @@ def table_titles(page, cls: str) -> list[str]:
     )
 
 
-def brush(page, box, x0: float, y0: float, x1: float, y1: float) -> None:
-    """Drag a rectangle from (x0, y0) to (x1, y1), fractions of the plot area, as a learner would."""
-    px = lambda f: box["x"] + f * box["width"]  # noqa: E731
-    py = lambda f: box["y"] + f * box["height"]  # noqa: E731
-    page.mouse.move(px(x0), py(y0))
-    page.mouse.down()
-    for i in range(1, 9):
-        t = i / 8
-        page.mouse.move(px(x0 + t * (x1 - x0)), py(y0 + t * (y1 - y0)))
-    page.mouse.up()
-
-
-def plot_area(page, cls: str) -> dict:
-    area = page.locator(
-        f".{cls} svg.svg-figure .plotarea_events, .{cls} svg.svg-figure rect.plotarea_background"
-    )
-    return area.first.bounding_box()
-
-
 def test_brush_on_the_map_fills_the_table_and_selected(open_lab):
     lab = open_lab("explorer")
     page = lab.page
     trained(lab)
     assert "synthetic" in page.locator(".lab8-source").inner_text().lower()
     page.wait_for_selector(".lab8-pca svg.svg-figure")
-    box = plot_area(page, "lab8-pca")
-    assert box and box["width"] > 200
-    brush(page, box, 0.05, 0.05, 0.6, 0.6)
+    box = lab.brush(".lab8-pca", 0.05, 0.05, 0.6, 0.6)  # the plugin's gesture
+    assert box["width"] > 200
     sel = wait_kernel(lab, "explorer.selected", lambda v: len(v) > 0, timeout=30)
     # the kernel's selection is exactly the points inside the brush, in data coordinates
     inside = lab.kernel(
-        "(lambda s, bx, by: sorted(k for k, x, y in zip(s.all_keys, s.mark.x, s.mark.y)"
+        "(lambda s, bx, by: sorted(k for k, x, y in zip(s.all_keys, s.x, s.y)"
         " if min(bx) <= x <= max(bx) and min(by) <= y <= max(by)))"
         "(explorer.pca, explorer.pca.brush.selected_x, explorer.pca.brush.selected_y)"
     )
     assert sorted(sel) == inside and len(inside) >= 3
-    # every linked view follows: the bias view in Python, the table in the page
-    assert sorted(lab.kernel("explorer.bias_view.selected")) == sorted(sel)
+    # every linked view follows: the bias view in Python (its titles above the ratings floor)
+    bias_keys = set(lab.kernel("explorer.bias_view.all_keys"))
+    assert sorted(lab.kernel("explorer.bias_view.selected")) == sorted(set(sel) & bias_keys)
+    # both maps draw the selection over their points, and fade the rest
+    for view in ("pca", "bias_view"):
+        assert sorted(lab.kernel(f"explorer.{view}.overlay_keys")) == sorted(
+            lab.kernel(f"explorer.{view}.selected")
+        )
+    page.wait_for_function(
+        """(n) => document.querySelectorAll('.lab8-pca .lab8-scatter-figure g:not([clip-path]) > g.object_grp').length === n
+              && document.querySelector('.lab8-pca').classList.contains('lab8-scatter-dim')""",
+        arg=len(sel),
+        timeout=10_000,
+    )
+    # and the table in the page
     page.wait_for_function(
         "(n) => document.querySelectorAll('.lab8-selection tbody tr').length === n",
         arg=min(len(sel), 200),
@@ -107,12 +100,15 @@ def test_brush_on_the_map_fills_the_table_and_selected(open_lab):
         timeout=10_000,
     )
     # a second, smaller brush replaces the selection
-    brush(page, box, 0.55, 0.55, 0.95, 0.95)
+    lab.brush(".lab8-pca", 0.55, 0.55, 0.95, 0.95)
     wait_kernel(lab, "explorer.selected", lambda v: v != sel, timeout=30)
-    # and from Python back to the page: clearing empties the table
+    # and from Python back to the page: clearing empties the table and the overlays
     lab.run("explorer.selected = []")
     page.wait_for_function(
-        "() => document.querySelectorAll('.lab8-selection tbody tr').length === 0", timeout=10_000
+        """() => document.querySelectorAll('.lab8-selection tbody tr').length === 0
+              && !document.querySelector('.lab8-pca .lab8-scatter-dim, .lab8-pca.lab8-scatter-dim')
+              && document.querySelectorAll('.lab8-explorer g:not([clip-path]) > g.object_grp').length === 0""",
+        timeout=10_000,
     )
 
 
