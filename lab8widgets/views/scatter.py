@@ -1,28 +1,34 @@
 """LinkedScatter: a bqplot scatter whose selection is a list of keys, and ``link_selection`` to keep
 several views' selections in step.
 
-Why it is built the way it is (measured with ``benchmarks/explorer_latency.py``, see the README):
-bqplot's SVG ``Scatter`` restyles *every* point whenever its ``selected`` or ``hovered_point``
-changes (``apply_styles``: each point's fill, stroke, opacity and width rewritten, and the points
-found with ``indices.indexOf(i)`` for each point, so the work grows with the square of the point
-count). With ``selected_style``/``unselected_style`` on one mark of 8,400 points, a brush on the
-EmbeddingExplorer cost ~100 ms of that script and ~110 ms of style recalc, layerize and paint in
-the *linked* view, before the table could even be drawn (p50 232 ms); a hover cost 60-250 ms.
-So here no mark ever gets a selection from Python:
+Why it is built this way (profiled in Chromium on the EmbeddingExplorer, 9,391 points; see
+``benchmarks/explorer_latency.py`` and the README for the numbers):
 
-- the points are drawn by base marks whose style never changes with the selection, at most
-  ``CHUNK`` points each (a hover restyles one chunk, not 10,000 points);
-- the selected points are a small ``overlay`` Scatter on top (full colour, black ring); a
-  selection change rewrites only its x/y/names/colours, and the base marks are dimmed once
-  when a selection starts and undimmed when it empties;
-- the brush selects no mark in the browser: Python finds the points inside ``brush.selected_x``/
-  ``selected_y`` when ``brushing`` turns False (one selection per drag); a lasso selects the base
-  marks (each a small restyle) and the view joins their answers; a click toggles a point and a
-  click on empty space clears (bqplot's own click-select would restyle a whole mark, and its
-  ctrl-click modifier never reaches Python).
+- bqplot's SVG ``Scatter`` restyles *every* point of a mark whenever its ``selected`` or
+  ``hovered_point`` changes (``apply_styles``: fill, stroke, opacity and width rewritten per point,
+  the points found with ``indices.indexOf(i)``, so the script grows with the square of the count).
+  With selected/unselected styles on one mark of 8,400 points, a brush cost ~100 ms of that
+  script and ~110 ms of style recalc, layerize and paint in the *linked* bias view before the
+  table could draw; a hover cost 60-250 ms per enter and leave (machine loaded).
+- Every frame that repaints anything re-layers every point (each ``g.object_grp`` has its own
+  transform, so each point is a paint chunk): ~40 ms per frame with 9,400 points under load.
+  So a gesture should cost one frame, and a view should draw only the points that say something.
 
-Links follow jupyter-scatter: each view's observer is removed while the others are written (inside
-``hold_sync``), so a change never comes back to the view it came from.
+So a large view (more than ``restyle_max`` points, 500 by default) never gives a mark a
+selection: its points sit in base marks of at most ``CHUNK`` points whose style never changes
+with the selection (a hover restyles one chunk), and the selected points are a small ``overlay``
+Scatter on top (full colour, black ring); a selection change rewrites only the overlay, and the
+base marks fade through one CSS class (``lab8-scatter-dim``, in ``static/lab8.css``, which also
+lets the pointer through the overlay to the point beneath). The brush selects no mark in the
+browser: Python takes the points inside ``brush.selected_x``/``selected_y`` when ``brushing``
+turns False; a lasso selects the base marks (each a small restyle) and the view joins their
+answers; a click toggles a point and a click on empty space clears (bqplot's click-select would
+restyle a whole mark, and its ctrl-click never reaches Python). A gesture's messages to every
+linked view leave together (``hold_sync`` on all of them), so the page can draw them in one frame.
+A small view keeps bqplot's own per-point selection styles and click-select (ctrl-click adds).
+
+Links follow jupyter-scatter: each view's observer is removed while the others are written, so a
+change never comes back to the view it came from.
 bqplot's WebGL ``ScatterGL`` moved to the bqplot-gl package in bqplot 0.13, and installing
 bqplot-gl 0.1.1 beside bqplot 0.13.1 breaks every ``BrushSelector`` on the page (it brings a
 d3-selection that bqplot's brush then reads ``event`` from, so brushes never report), and its
@@ -66,6 +72,9 @@ PALETTE = (
 )
 MODES = ("brush", "lasso", "click")
 CHUNK = 1000  # points per base mark: bqplot's restyle of one mark grows with its size squared
+RESTYLE_MAX = 500  # up to this many points, bqplot's own per-point selection styles are cheap
+SELECTED_STYLE = {"opacity": 1.0, "stroke": "black", "stroke-width": 1}
+UNSELECTED_STYLE = {"opacity": 0.25}
 DIM_CLASS = "lab8-scatter-dim"  # on the view while a selection is shown (lab8.css dims the rest)
 
 
@@ -80,10 +89,13 @@ class LinkedScatter(W.VBox):
     to add or drop it, click empty space to clear). Hover shows a tooltip (name, x, y) where the
     gesture leaves the points reachable (click mode; bqplot's brush covers the plot area).
     ``marks`` are the base marks (``mark`` the first), ``overlay`` the selected points on top.
+    Views of at most ``restyle_max`` points keep bqplot's own selection instead: the mark's
+    ``selected`` and per-point styles, and its click-select (ctrl-click adds); no overlay.
     """
 
     selected = traitlets.List()
     mode = traitlets.Enum(MODES, "brush")
+    restyle_max = traitlets.Int(RESTYLE_MAX)
 
     def __init__(
         self,
@@ -99,6 +111,7 @@ class LinkedScatter(W.VBox):
         x_log: bool = False,
         height: str = "360px",
         min_width: str = "320px",
+        restyle_max: int = RESTYLE_MAX,
     ):
         super().__init__()
         self.add_class("lab8-scatter")
@@ -178,6 +191,7 @@ class LinkedScatter(W.VBox):
         self.layout = W.Layout(flex="1 1 360px", min_width=min_width)
         W.link((self._mode_buttons, "value"), (self, "mode"))
         self.brush.observe(self._on_brushing, "brushing")
+        self.restyle_max = int(restyle_max)
         self.set_data(x, y, keys, color=color)
 
     def _scales(self) -> dict:
@@ -223,8 +237,11 @@ class LinkedScatter(W.VBox):
         return self._y
 
     @property
-    def overlay_keys(self) -> list:
-        """The keys the overlay draws (the selection, as the page shows it)."""
+    def painted_keys(self) -> list:
+        """The keys the page draws as selected: the overlay's, or a small view's mark's."""
+        if self._small:
+            sel = self.mark.selected
+            return [] if sel is None else [self._keys[int(i)] for i in np.sort(sel)]
         return [self._keys[i] for i in self._shown]
 
     def set_data(
@@ -251,6 +268,7 @@ class LinkedScatter(W.VBox):
             self._codes = None
             self.legend.value = ""
         self._layout_marks(max(1, -(-len(keys) // CHUNK)))
+        self._style_marks()
         self._loading = True  # a lasso's old answer, cleared here, is no gesture
         try:
             for c, m in enumerate(self.marks):
@@ -270,6 +288,26 @@ class LinkedScatter(W.VBox):
             self.selected = keep  # paints, and linked views follow
         else:
             self._paint()  # same keys, new places
+
+    @property
+    def _small(self) -> bool:
+        return len(self._keys) <= self.restyle_max
+
+    def _style_marks(self) -> None:
+        """A small view styles each point through bqplot; a large one never restyles its points."""
+        small = self._small
+        for m in self.marks:
+            if not small and m.selected is not None:
+                self._loading = True  # a large view's marks hold no selection
+                try:
+                    m.selected = None
+                finally:
+                    self._loading = False
+            m.selected_style = SELECTED_STYLE if small else {}
+            m.unselected_style = UNSELECTED_STYLE if small else {}
+            m.interactions = (
+                {"hover": "tooltip", "click": "select"} if small else {"hover": "tooltip"}
+            )
 
     def _layout_marks(self, n: int) -> None:
         """Keep ``n`` base marks (reused in order), the lasso on them, the overlay on top."""
@@ -335,6 +373,9 @@ class LinkedScatter(W.VBox):
         """A lasso selects in every base mark, one message each: join them once they are in."""
         if self._lasso_pending or self._loading:
             return
+        if len(self.marks) == 1:  # one answer: nothing to wait for
+            self._join_marks()
+            return
         try:
             import asyncio
 
@@ -357,6 +398,8 @@ class LinkedScatter(W.VBox):
 
     def _on_click(self, mark, content) -> None:
         """A click on a point adds it to the selection, or drops it when it was selected."""
+        if self._small:
+            return  # bqplot's own click-select answered through the mark's selected
         i = int((content.get("data") or {}).get("index", -1))
         if mark is self.overlay:
             key = self._keys[self._shown[i]] if 0 <= i < len(self._shown) else None
@@ -369,7 +412,7 @@ class LinkedScatter(W.VBox):
         self._select([k for k in sel if k != key] if key in sel else [*sel, key])
 
     def _on_background_click(self, _mark, _content) -> None:
-        if self.mode == "click":
+        if self.mode == "click" and not self._small:
             self._select([])
 
     def _select(self, keys: list) -> None:
@@ -380,8 +423,10 @@ class LinkedScatter(W.VBox):
 
     @contextmanager
     def hold_sync(self) -> Iterator[None]:
-        """Hold this view's messages and its overlay's until the block ends."""
-        with super().hold_sync(), self.overlay.hold_sync():
+        """Hold this view's messages, its overlay's and its marks' until the block ends."""
+        with ExitStack() as held:
+            for w in (super(), self.overlay, *self.marks):
+                held.enter_context(w.hold_sync())
             yield
 
     # --- selection: keys (Python) -> overlay ------------------------------------------------------
@@ -400,19 +445,34 @@ class LinkedScatter(W.VBox):
         self._paint()
 
     def _paint(self) -> None:
-        """Draw the selection: the overlay's points, the base marks dimmed while it is non-empty."""
+        """Draw the selection: the overlay's points, the base marks dimmed while it is non-empty
+        (a small view: the mark's own ``selected``)."""
         idx = np.fromiter((self._index[k] for k in self.selected), dtype=np.int64)
+        small = self._small
+        if small:
+            self._loading = True  # our own write, not a gesture
+            try:
+                self.mark.selected = idx.astype(np.int32) if len(idx) else None
+            finally:
+                self._loading = False
+            idx = idx[:0]
         self._shown = idx
-        with self.overlay.hold_sync():
-            self.overlay.x, self.overlay.y = self._x[idx], self._y[idx]
-            self.overlay.color = self._codes[idx] if self._codes is not None else None
+        if len(idx) or len(self.overlay.x):
+            with self.overlay.hold_sync():
+                self.overlay.x, self.overlay.y = self._x[idx], self._y[idx]
+                self.overlay.color = self._codes[idx] if self._codes is not None else None
         dim = bool(len(idx))
         if dim != self._dimmed:  # lab8.css dims the base marks: one class, not a style per point
             self._dimmed = dim
             (self.add_class if dim else self.remove_class)(DIM_CLASS)
-        if not dim and self.brush.selected_x is not None:
+        if not self.selected and self.brush.selected_x is not None:
             self.brush.selected_x = None
             self.brush.selected_y = None
+
+    @traitlets.observe("restyle_max")
+    def _on_restyle_max(self, _change) -> None:
+        self._style_marks()
+        self._paint()
 
     @traitlets.observe("mode")
     def _on_mode(self, change) -> None:

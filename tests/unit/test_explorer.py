@@ -53,6 +53,7 @@ def brush(view, x0, x1, y0, y1) -> None:
 
 
 def test_brush_on_the_map_selects_everywhere(ex):
+    ex.bias_view.restyle_max = 0  # drawn as a large view is: an overlay (the map stays small)
     keys, x, y = ex.pca.all_keys, ex.pca.x, ex.pca.y
     x0, x1 = np.quantile(x, [0.2, 0.7])
     y0, y1 = np.quantile(y, [0.1, 0.8])
@@ -65,8 +66,10 @@ def test_brush_on_the_map_selects_everywhere(ex):
     # the bias view draws exactly those titles over its points, at their (ratings, bias)
     b = ex.bias_view
     at = {k: (b.x[i], b.y[i]) for i, k in enumerate(b.all_keys)}
-    assert sorted(b.overlay_keys) == sorted(want)
-    assert list(zip(b.overlay.x, b.overlay.y, strict=True)) == [at[k] for k in b.overlay_keys]
+    assert sorted(b.painted_keys) == sorted(want)
+    assert list(zip(b.overlay.x, b.overlay.y, strict=True)) == [at[k] for k in b.painted_keys]
+    assert sorted(ex.pca.painted_keys) == sorted(want)  # bqplot's own styles on the small map
+    assert sorted(ex.pca.mark.selected) == sorted(keys.index(k) for k in want)
     assert sorted(ex.table.all_keys) == sorted(want)
     k5 = want[1]
     row = ex.table.frame.set_index("title").loc[k5]
@@ -89,7 +92,7 @@ def test_lasso_on_the_bias_view_and_python_selection(ex):
     assert ex.pca.selected == ([title] if title in ex.pca.all_keys else [])
     ex.selected = []
     assert ex.table.n_rows == 0 and "Nothing selected" in ex.table.caption
-    assert ex.pca.overlay_keys == [] and len(ex.bias_view.overlay.x) == 0
+    assert ex.pca.painted_keys == [] and ex.bias_view.painted_keys == []
 
 
 def test_unknown_title_selected_from_python(ex):
@@ -145,8 +148,7 @@ def test_users_instead_of_movies(ex, setup):
     _, data, model = setup
     ex._space.value = "users"
     assert ex.space == "users" and len(ex.pca.all_keys) == min(1000, data.n_users - 1)
-    ex.pca.mode = "click"
-    ex.pca.mark._handle_custom_msgs(None, {"event": "element_click", "data": {"index": 0}})
+    browser_sets(ex.pca.mark, selected=[0])  # a click (bqplot's click-select: 299 users)
     assert ex.selected == [ex.pca.all_keys[0]] and ex.table.columns[0] == "user"
     u = ex.selected[0]
     assert ex.table.frame["bias"].iloc[0] == pytest.approx(

@@ -20,9 +20,11 @@ def browser_sets(widget, **state) -> None:
     )
 
 
-def scatter(keys, **kw) -> LinkedScatter:
+def scatter(keys, restyle_max=0, **kw) -> LinkedScatter:
+    """Points (i, i²); by default drawn as a large view is (overlay), whatever their number."""
     n = len(keys)
-    return LinkedScatter(np.arange(n, dtype=float), np.arange(n, dtype=float) ** 2, keys, **kw)
+    x = np.arange(n, dtype=float)
+    return LinkedScatter(x, x**2, keys, restyle_max=restyle_max, **kw)
 
 
 def brush(view, x, y) -> None:
@@ -60,7 +62,7 @@ def test_selection_draws_the_overlay_and_leaves_the_points_alone():
     s = scatter(list("abcdef"))
     styles = [(m.selected_style, m.unselected_style, list(m.opacities)) for m in s.marks]
     s.selected = ["e", "b", "zz"]  # unknown keys dropped, order is the view's
-    assert s.selected == ["b", "e"] and s.overlay_keys == ["b", "e"]
+    assert s.selected == ["b", "e"] and s.painted_keys == ["b", "e"]
     assert overlay_points(s) == [(1.0, 1.0), (4.0, 16.0)]
     assert all(m.selected is None for m in s.marks)  # no per-point restyle in the browser
     assert [(m.selected_style, m.unselected_style, list(m.opacities)) for m in s.marks] == styles
@@ -134,11 +136,29 @@ def test_hover_tooltip_kept_without_bqplots_click_select():
     assert list(s.mark.names) == ["a", "b", "c"]
 
 
+def test_small_views_keep_bqplots_own_selection_styles():
+    s = scatter(list("abcdef"), restyle_max=10)  # a few points: per-point styles are cheap
+    assert s.mark.unselected_style == {"opacity": 0.25} and s.mark.selected_style
+    assert s.mark.interactions == {"hover": "tooltip", "click": "select"}  # ctrl-click adds
+    s.selected = ["e", "b"]
+    assert list(s.mark.selected) == [1, 4] and len(s.overlay.x) == 0
+    browser_sets(s.mark, selected=[5, 0])  # bqplot's click-select in the page
+    assert s.selected == ["a", "f"]
+    click(s.mark, 2)  # its element_click message changes nothing more
+    assert s.selected == ["a", "f"]
+    brush(s, (1.5, 3.5), (0.0, 20.0))
+    assert s.selected == ["c", "d"] and list(s.mark.selected) == [2, 3]
+    s.set_data(np.arange(20.0), np.arange(20.0), [f"k{i}" for i in range(20)])  # now large
+    assert s.mark.unselected_style == {} and s.mark.selected is None
+    s.selected = ["k3"]
+    assert s.mark.selected is None and s.painted_keys == ["k3"]
+
+
 def test_python_selection_in_view_order_with_many_keys():
     keys = [f"k{i}" for i in range(50)]
     s = scatter(keys)
     s.selected = list(reversed(keys[10:40]))  # many keys: filtered in view order
-    assert s.selected == keys[10:40] and s.overlay_keys == keys[10:40]
+    assert s.selected == keys[10:40] and s.painted_keys == keys[10:40]
 
 
 def test_link_follows_without_loops_and_subsets():
@@ -152,7 +172,7 @@ def test_link_follows_without_loops_and_subsets():
     brush(a, (-0.5, 3.5), (-1.0, 10.0))  # a, b, c, d
     assert a.selected == ["a", "b", "c", "d"]
     assert b.selected == ["b", "d"] and overlay_points(b) == [(0.0, 0.0), (1.0, 1.0)]
-    assert c.selected == ["a", "b", "c", "d"] and c.overlay_keys == c.selected
+    assert c.selected == ["a", "b", "c", "d"] and c.painted_keys == c.selected
     assert calls == {"a": 1, "b": 1, "c": 1}  # one change each: nothing bounced back
     # b's narrower selection did not shrink a's (no echo)
     brush(b, (1.5, 2.5), (0.0, 10.0))
