@@ -16,10 +16,13 @@ Why it is built this way (profiled in Chromium on the EmbeddingExplorer, 9,391 p
 
 So a large view (more than ``restyle_max`` points, 500 by default) never gives a mark a
 selection: its points sit in base marks of at most ``CHUNK`` points whose style never changes
-with the selection (a hover restyles one chunk), and the selected points are a small ``overlay``
-Scatter on top (full colour, black ring); a selection change rewrites only the overlay, and the
-base marks fade through one CSS class (``lab8-scatter-dim``, in ``static/lab8.css``, which also
-lets the pointer through the overlay to the point beneath). The brush selects no mark in the
+with the selection (a hover restyles one chunk), and the selected points are drawn on top as a
+few paths, not a node per point (bqplot animates every node it draws and each costs every
+frame): ``halo``, one black path of zero-length segments that lab8.css rounds into rings, and
+``overlay``, one path per colour over it. A selection change rewrites only those paths, and the
+base marks fade through one CSS class (``lab8-scatter-dim``); the paths let the pointer through
+to the point beneath (its tooltip and click). The rules live in ``static/lab8.css`` and each view
+carries them, so a view outside a lab draws its selection too. The brush selects no mark in the
 browser: Python takes the points inside ``brush.selected_x``/``selected_y`` when ``brushing``
 turns False; a lasso selects the base marks (each a small restyle) and the view joins their
 answers; a click toggles a point and a click on empty space clears (bqplot's click-select would
@@ -39,6 +42,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
+from pathlib import Path
 from typing import Any
 
 import bqplot as bq
@@ -88,7 +92,8 @@ class LinkedScatter(W.VBox):
     ``mode`` picks the gesture: "brush" (rectangle), "lasso" (free shape) or "click" (click a point
     to add or drop it, click empty space to clear). Hover shows a tooltip (name, x, y) where the
     gesture leaves the points reachable (click mode; bqplot's brush covers the plot area).
-    ``marks`` are the base marks (``mark`` the first), ``overlay`` the selected points on top.
+    ``marks`` are the base marks (``mark`` the first); ``halo`` and ``overlay`` draw the selection
+    on top (rings, and dots in each point's colour).
     Views of at most ``restyle_max`` points keep bqplot's own selection instead: the mark's
     ``selected`` and per-point styles, and its click-select (ctrl-click adds); no overlay.
     """
@@ -129,22 +134,25 @@ class LinkedScatter(W.VBox):
         self.y_scale = bq.LinearScale()
         self.color_scale = bq.OrdinalColorScale(colors=list(PALETTE), domain=[])
         self.marks: list[bq.Scatter] = [self._new_mark()]
-        # the selection, drawn over the base marks: no names and no tooltip (a change of names
-        # makes bqplot draw twice), unclipped so lab8.css can let the pointer through it to the
-        # base point beneath (its tooltip, its click)
-        self.overlay = bq.Scatter(
-            x=np.zeros(0),
-            y=np.zeros(0),
-            scales=self._scales(),
-            default_size=self._size,
-            colors=[PALETTE[0]],
-            stroke="black",
-            stroke_width=1.0,
-            names_unique=False,
-            apply_clip=False,
-            interactions={},
+        # the selection, drawn over the base marks as a few paths, not a node per point (bqplot
+        # animates every node it draws, and each node costs every frame): each selected point a
+        # zero-length segment that lab8.css rounds into a dot, a black one under (the ring), one
+        # path per colour over it; unclipped, so lab8.css lets the pointer through to the point
+        dot = round(2 * (self._size / np.pi) ** 0.5 + 0.5, 1)  # a point's width (size: px²)
+        self.halo, self.overlay = (
+            bq.Lines(
+                x=np.zeros(0),
+                y=np.zeros(0),
+                scales={"x": self.x_scale, "y": self.y_scale},
+                colors=[c],
+                stroke_width=w,
+                apply_clip=False,
+                preserve_domain={"x": True, "y": True},
+                interactions={},
+                visible=False,
+            )
+            for c, w in (("black", dot + 2), (PALETTE[0], dot))
         )
-        self.overlay.on_element_click(self._on_click)
         self.x_axis = bq.Axis(
             scale=self.x_scale, label=x_label, num_ticks=5, tick_format=",.0f" if x_log else ".2~f"
         )
@@ -161,7 +169,7 @@ class LinkedScatter(W.VBox):
         )
         self.lasso = bq.interacts.LassoSelector(marks=list(self.marks), color="#d62728")
         self.figure = bq.Figure(
-            marks=[*self.marks, self.overlay],
+            marks=[*self.marks, self.halo, self.overlay],
             axes=[self.x_axis, self.y_axis],
             title=title,
             interaction=self.brush,
@@ -187,7 +195,8 @@ class LinkedScatter(W.VBox):
             [self._mode_buttons, self._clear],
             layout=W.Layout(align_items="center", gap="6px", flex_flow="row wrap"),
         )
-        self.children = [self.toolbar, self.figure, self.legend]
+        style = W.HTML(f"<style>{_own_css()}</style>", layout=W.Layout(display="none"))
+        self.children = [self.toolbar, self.figure, self.legend, style]
         self.layout = W.Layout(flex="1 1 360px", min_width=min_width)
         W.link((self._mode_buttons, "value"), (self, "mode"))
         self.brush.observe(self._on_brushing, "brushing")
@@ -322,8 +331,9 @@ class LinkedScatter(W.VBox):
 
     def _keep_points_on_top(self, _change=None, mine=()) -> None:
         """Marks a lab adds (a reference line) stay behind the points and the selection."""
-        own = {id(m) for m in (*mine, *self.marks, self.overlay)}
-        want = [m for m in self.figure.marks if id(m) not in own] + [*self.marks, self.overlay]
+        top = [*self.marks, self.halo, self.overlay]
+        own = {id(m) for m in (*mine, *top)}
+        want = [m for m in self.figure.marks if id(m) not in own] + top
         if list(self.figure.marks) != want:
             self.figure.marks = want
 
@@ -401,11 +411,8 @@ class LinkedScatter(W.VBox):
         if self._small:
             return  # bqplot's own click-select answered through the mark's selected
         i = int((content.get("data") or {}).get("index", -1))
-        if mark is self.overlay:
-            key = self._keys[self._shown[i]] if 0 <= i < len(self._shown) else None
-        else:
-            c = next((c for c, m in enumerate(self.marks) if m is mark), None)
-            key = self._keys[c * CHUNK + i] if c is not None and 0 <= i < len(mark.x) else None
+        c = next((c for c, m in enumerate(self.marks) if m is mark), None)
+        key = self._keys[c * CHUNK + i] if c is not None and 0 <= i < len(mark.x) else None
         if key is None:
             return
         sel = list(self.selected)
@@ -425,7 +432,7 @@ class LinkedScatter(W.VBox):
     def hold_sync(self) -> Iterator[None]:
         """Hold this view's messages, its overlay's and its marks' until the block ends."""
         with ExitStack() as held:
-            for w in (super(), self.overlay, *self.marks):
+            for w in (super(), self.halo, self.overlay, *self.marks):
                 held.enter_context(w.hold_sync())
             yield
 
@@ -457,10 +464,7 @@ class LinkedScatter(W.VBox):
                 self._loading = False
             idx = idx[:0]
         self._shown = idx
-        if len(idx) or len(self.overlay.x):
-            with self.overlay.hold_sync():
-                self.overlay.x, self.overlay.y = self._x[idx], self._y[idx]
-                self.overlay.color = self._codes[idx] if self._codes is not None else None
+        self._draw_overlay(idx)
         dim = bool(len(idx))
         if dim != self._dimmed:  # lab8.css dims the base marks: one class, not a style per point
             self._dimmed = dim
@@ -468,6 +472,30 @@ class LinkedScatter(W.VBox):
         if not self.selected and self.brush.selected_x is not None:
             self.brush.selected_x = None
             self.brush.selected_y = None
+
+    def _draw_overlay(self, idx: np.ndarray) -> None:
+        """The selected points as zero-length segments (gap, x, x) in one path for the ring and
+        one path per colour; an empty selection hides the paths (nothing redrawn)."""
+        if not len(idx):
+            self.halo.visible = self.overlay.visible = False
+            return
+        x, y = self._x[idx], self._y[idx]
+        codes = self._codes[idx] if self._codes is not None else np.zeros(len(idx))
+        cats = np.unique(codes)
+        n = max(int((codes == c).sum()) for c in cats)
+        rows = [np.flatnonzero(codes == c) for c in cats]
+        # each line ends on a point (bqplot places a line's label at its last value): shorter
+        # lines repeat their last point
+        take = np.stack([np.r_[r, np.full(n - len(r), r[-1])] for r in rows])
+        for m, sel in ((self.halo, np.arange(len(idx))[None, :]), (self.overlay, take)):
+            gap = np.full(sel.shape + (1,), np.nan)  # y NaN: bqplot leaves the line undrawn there
+            mx = np.repeat(x[sel][..., None], 3, axis=-1)  # gaps keep a real x for the scales
+            my = np.concatenate([gap, np.repeat(y[sel][..., None], 2, axis=-1)], axis=-1)
+            with m.hold_sync():
+                m.x, m.y = mx.reshape(len(sel), -1), my.reshape(len(sel), -1)
+                if m is self.overlay:
+                    m.colors = [PALETTE[int(c) % len(PALETTE)] for c in cats]
+                m.visible = True
 
     @traitlets.observe("restyle_max")
     def _on_restyle_max(self, _change) -> None:
@@ -479,6 +507,20 @@ class LinkedScatter(W.VBox):
         self.figure.interaction = {"brush": self.brush, "lasso": self.lasso, "click": None}[
             change["new"]
         ]
+
+
+def _own_css() -> str:
+    """LinkedScatter's rules from the shared stylesheet (static/lab8.css), for a view shown
+    outside a lab (labs include the whole sheet): without them the selection's dots vanish."""
+    if not _CSS:
+        path = Path(__file__).resolve().parent.parent / "static" / "lab8.css"
+        text = path.read_text(encoding="utf-8") if path.exists() else ""
+        start = text.find("/* LinkedScatter")
+        _CSS.append(text[start:].split("\n\n")[0] if start >= 0 else "")
+    return _CSS[0]
+
+
+_CSS: list[str] = []
 
 
 def _esc(text: Any) -> str:

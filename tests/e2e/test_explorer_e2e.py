@@ -48,15 +48,17 @@ def table_titles(page, cls: str) -> list[str]:
     )
 
 
-# the PCA map shows n points as selected: an overlay of n points over faded marks, or (a small
-# view) n dots at full opacity through bqplot's own per-point styles
+# the PCA map shows n points as selected: the selection's ring path with n dots (one "M" each)
+# over faded marks, or (a small view) n dots at full opacity through bqplot's per-point styles
 PAINTED = """(n) => {
   const fig = document.querySelector('.lab8-pca .lab8-scatter-figure');
-  const over = fig.querySelectorAll('g:not([clip-path]) > g.object_grp').length;
+  const ring = Array.from(fig.querySelectorAll('g:not([clip-path]) > .curve > path.line'))
+    .filter((p) => p.getBoundingClientRect().width > 0)[0];
+  const dots = ring ? (ring.getAttribute('d').match(/M/g) || []).length : 0;
   const dim = document.querySelector('.lab8-pca').classList.contains('lab8-scatter-dim');
   const full = Array.from(fig.querySelectorAll('g[clip-path] .dot'))
     .filter((d) => parseFloat(getComputedStyle(d).opacity) === 1).length;
-  return (over === n && dim) || (over === 0 && !dim && full === n);
+  return (dots === n && dim) || (!ring && !dim && full === n);
 }"""
 
 
@@ -118,7 +120,8 @@ def test_brush_on_the_map_fills_the_table_and_selected(open_lab):
     page.wait_for_function(
         """() => document.querySelectorAll('.lab8-selection tbody tr').length === 0
               && !document.querySelector('.lab8-pca .lab8-scatter-dim, .lab8-pca.lab8-scatter-dim')
-              && document.querySelectorAll('.lab8-explorer g:not([clip-path]) > g.object_grp').length === 0""",
+              && !Array.from(document.querySelectorAll('.lab8-explorer g:not([clip-path]) > .curve > path.line'))
+                   .some((p) => p.getBoundingClientRect().width > 0)""",
         timeout=10_000,
     )
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from lab8widgets.views import LinkedScatter, link_selection
-from lab8widgets.views.scatter import CHUNK
+from lab8widgets.views.scatter import CHUNK, PALETTE
 
 
 def browser_sets(widget, **state) -> None:
@@ -35,9 +35,12 @@ def brush(view, x, y) -> None:
 
 
 def overlay_points(view) -> list[tuple[float, float]]:
-    return list(
-        zip(np.asarray(view.overlay.x).tolist(), np.asarray(view.overlay.y).tolist(), strict=True)
-    )
+    """The points the selection's ring path draws: each a (gap, point, point) triple."""
+    if not view.halo.visible:
+        return []
+    x, y = np.asarray(view.halo.x).ravel(), np.asarray(view.halo.y).ravel()
+    assert np.isnan(y[0::3]).all() and np.array_equal(y[1::3], y[2::3])
+    return list(zip(x[1::3].tolist(), y[1::3].tolist(), strict=True))
 
 
 def test_brush_selects_the_points_inside_when_brushing_ends():
@@ -67,16 +70,21 @@ def test_selection_draws_the_overlay_and_leaves_the_points_alone():
     assert all(m.selected is None for m in s.marks)  # no per-point restyle in the browser
     assert [(m.selected_style, m.unselected_style, list(m.opacities)) for m in s.marks] == styles
     assert "lab8-scatter-dim" in s._dom_classes  # the rest fades (one class, lab8.css)
-    assert s.figure.marks[-1] is s.overlay  # drawn on top
+    assert s.figure.marks[-2:] == [s.halo, s.overlay]  # drawn on top
     s.selected = []
     assert overlay_points(s) == [] and "lab8-scatter-dim" not in s._dom_classes
 
 
 def test_overlay_keeps_each_points_colour():
-    s = scatter(list("abcd"))
-    s.set_color(["x", "y", "x", "z"])
-    s.selected = ["b", "d"]
-    assert list(s.overlay.color) == [1, 2] and s.overlay.scales["color"] is s.color_scale
+    s = scatter(list("abcde"))
+    s.set_color(["x", "y", "x", "z", "y"])
+    s.selected = ["b", "c", "d", "e"]
+    # one path per colour, in the colour the points have (y: b and e, x: c, z: d)
+    assert s.overlay.colors == [PALETTE[0], PALETTE[1], PALETTE[2]]
+    xs = np.asarray(s.overlay.x)
+    assert xs.shape == (3, 6)  # the longest line: two points; shorter lines repeat their last
+    assert [sorted(set(row[1::3].tolist())) for row in xs] == [[2.0], [1.0, 4.0], [3.0]]
+    assert s.overlay.preserve_domain == {"x": True, "y": True}  # never moves the axes
 
 
 def test_ten_thousand_points_are_split_into_small_marks():
@@ -87,13 +95,13 @@ def test_ten_thousand_points_are_split_into_small_marks():
     assert len(s.marks) == -(-n // CHUNK) and all(len(m.x) <= CHUNK for m in s.marks)
     assert np.array_equal(np.concatenate([m.x for m in s.marks]), x)
     assert [str(k) for m in s.marks for k in m.names] == [str(k) for k in range(n)]
-    assert s.figure.marks == [*s.marks, s.overlay] and s.lasso.marks == s.marks
+    assert s.figure.marks == [*s.marks, s.halo, s.overlay] and s.lasso.marks == s.marks
     s.set_data(x[:1500], y[:1500], list(range(1500)))  # fewer points: fewer marks
-    assert len(s.marks) == 2 and s.figure.marks == [*s.marks, s.overlay]
+    assert len(s.marks) == 2 and s.figure.marks == [*s.marks, s.halo, s.overlay]
     assert s.lasso.marks == s.marks
     line = bq.Lines(x=[0, 1], y=[0, 1], scales={"x": s.x_scale, "y": s.y_scale})
     s.figure.marks = [line, s.mark]  # a lab adds a line behind: the points stay on top
-    assert s.figure.marks == [line, *s.marks, s.overlay]
+    assert s.figure.marks == [line, *s.marks, s.halo, s.overlay]
 
 
 def test_lasso_joins_the_marks_answers():
@@ -121,7 +129,7 @@ def test_click_adds_and_drops_points_and_empty_space_clears():
     assert s.selected == [4, CHUNK + 2]
     click(s.marks[0], 4)  # again: dropped
     assert s.selected == [CHUNK + 2]
-    click(s.overlay, 0)  # the overlay's point is the same point
+    click(s.marks[1], 2)  # the selection's dots let clicks through to the point
     assert s.selected == []
     s.selected = [1, 2]
     s.mark._handle_custom_msgs(None, {"event": "background_click", "data": None})
@@ -141,13 +149,14 @@ def test_small_views_keep_bqplots_own_selection_styles():
     assert s.mark.unselected_style == {"opacity": 0.25} and s.mark.selected_style
     assert s.mark.interactions == {"hover": "tooltip", "click": "select"}  # ctrl-click adds
     s.selected = ["e", "b"]
-    assert list(s.mark.selected) == [1, 4] and len(s.overlay.x) == 0
+    assert list(s.mark.selected) == [1, 4] and not s.overlay.visible
     browser_sets(s.mark, selected=[5, 0])  # bqplot's click-select in the page
     assert s.selected == ["a", "f"]
     click(s.mark, 2)  # its element_click message changes nothing more
     assert s.selected == ["a", "f"]
     brush(s, (1.5, 3.5), (0.0, 20.0))
     assert s.selected == ["c", "d"] and list(s.mark.selected) == [2, 3]
+    assert not s.halo.visible and not s.overlay.visible
     s.set_data(np.arange(20.0), np.arange(20.0), [f"k{i}" for i in range(20)])  # now large
     assert s.mark.unselected_style == {} and s.mark.selected is None
     s.selected = ["k3"]
@@ -232,5 +241,5 @@ def test_ten_thousand_points_keep_selection_fast():
     brush(s, (99.5, 3099.5), (-1.0, 2.0))
     ms = (time.perf_counter() - t) * 1e3
     assert s.selected == keys[100:3100] and other.selected == keys[100:3100]
-    assert len(other.overlay.x) == 3000
+    assert len(other.painted_keys) == 3000 and len(np.asarray(other.halo.x).ravel()) == 9000
     assert ms < 500, f"{ms:.0f} ms to spread a 3,000-point selection over 10,000 points"
