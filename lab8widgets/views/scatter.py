@@ -18,8 +18,8 @@ So a large view (more than ``restyle_max`` points, 500 by default) never gives a
 selection: its points sit in base marks of at most ``CHUNK`` points whose style never changes
 with the selection (a hover restyles one chunk), and the selected points are drawn on top as a
 few paths, not a node per point (bqplot animates every node it draws and each costs every
-frame): ``halo``, one black path of zero-length segments that lab8.css rounds into rings, and
-``overlay``, one path per colour over it. A selection change rewrites only those paths, and the
+frame): ``overlay``, one path per colour of zero-length segments that lab8.css rounds into
+dots, in full colour and a little wider than a point. A selection change rewrites only those paths, and the
 base marks fade through one CSS class (``lab8-scatter-dim``); the paths let the pointer through
 to the point beneath (its tooltip and click). The rules live in ``static/lab8.css`` and each view
 carries them, so a view outside a lab draws its selection too. The brush selects no mark in the
@@ -92,8 +92,8 @@ class LinkedScatter(W.VBox):
     ``mode`` picks the gesture: "brush" (rectangle), "lasso" (free shape) or "click" (click a point
     to add or drop it, click empty space to clear). Hover shows a tooltip (name, x, y) where the
     gesture leaves the points reachable (click mode; bqplot's brush covers the plot area).
-    ``marks`` are the base marks (``mark`` the first); ``halo`` and ``overlay`` draw the selection
-    on top (rings, and dots in each point's colour).
+    ``marks`` are the base marks (``mark`` the first); ``overlay`` draws the selection on top
+    (one path per colour).
     Views of at most ``restyle_max`` points keep bqplot's own selection instead: the mark's
     ``selected`` and per-point styles, and its click-select (ctrl-click adds); no overlay.
     """
@@ -134,24 +134,22 @@ class LinkedScatter(W.VBox):
         self.y_scale = bq.LinearScale()
         self.color_scale = bq.OrdinalColorScale(colors=list(PALETTE), domain=[])
         self.marks: list[bq.Scatter] = [self._new_mark()]
-        # the selection, drawn over the base marks as a few paths, not a node per point (bqplot
-        # animates every node it draws, and each node costs every frame): each selected point a
-        # zero-length segment that lab8.css rounds into a dot, a black one under (the ring), one
-        # path per colour over it; unclipped, so lab8.css lets the pointer through to the point
-        dot = round(2 * (self._size / np.pi) ** 0.5 + 0.5, 1)  # a point's width (size: px²)
-        self.halo, self.overlay = (
-            bq.Lines(
-                x=np.zeros(0),
-                y=np.zeros(0),
-                scales={"x": self.x_scale, "y": self.y_scale},
-                colors=[c],
-                stroke_width=w,
-                apply_clip=False,
-                preserve_domain={"x": True, "y": True},
-                interactions={},
-                visible=False,
-            )
-            for c, w in (("black", dot + 2), (PALETTE[0], dot))
+        # the selection, drawn over the base marks as one path per colour, not a node per point
+        # (bqplot animates every node it draws, and each node costs every frame): each selected
+        # point a zero-length segment that lab8.css rounds into a dot; unclipped, so lab8.css
+        # can let the pointer through to the point beneath
+        # a selected point: full colour over the faded rest, a little wider than a point (size: px²)
+        dot = round(2 * (self._size / np.pi) ** 0.5 + 1.5, 1)
+        self.overlay = bq.Lines(
+            x=np.zeros(0),
+            y=np.zeros(0),
+            scales={"x": self.x_scale, "y": self.y_scale},
+            colors=[PALETTE[0]],
+            stroke_width=dot,
+            apply_clip=False,
+            preserve_domain={"x": True, "y": True},
+            interactions={},
+            visible=False,
         )
         self.x_axis = bq.Axis(
             scale=self.x_scale, label=x_label, num_ticks=5, tick_format=",.0f" if x_log else ".2~f"
@@ -169,7 +167,7 @@ class LinkedScatter(W.VBox):
         )
         self.lasso = bq.interacts.LassoSelector(marks=list(self.marks), color="#d62728")
         self.figure = bq.Figure(
-            marks=[*self.marks, self.halo, self.overlay],
+            marks=[*self.marks, self.overlay],
             axes=[self.x_axis, self.y_axis],
             title=title,
             interaction=self.brush,
@@ -331,7 +329,7 @@ class LinkedScatter(W.VBox):
 
     def _keep_points_on_top(self, _change=None, mine=()) -> None:
         """Marks a lab adds (a reference line) stay behind the points and the selection."""
-        top = [*self.marks, self.halo, self.overlay]
+        top = [*self.marks, self.overlay]
         own = {id(m) for m in (*mine, *top)}
         want = [m for m in self.figure.marks if id(m) not in own] + top
         if list(self.figure.marks) != want:
@@ -432,7 +430,7 @@ class LinkedScatter(W.VBox):
     def hold_sync(self) -> Iterator[None]:
         """Hold this view's messages, its overlay's and its marks' until the block ends."""
         with ExitStack() as held:
-            for w in (super(), self.halo, self.overlay, *self.marks):
+            for w in (super(), self.overlay, *self.marks):
                 held.enter_context(w.hold_sync())
             yield
 
@@ -474,28 +472,26 @@ class LinkedScatter(W.VBox):
             self.brush.selected_y = None
 
     def _draw_overlay(self, idx: np.ndarray) -> None:
-        """The selected points as zero-length segments (gap, x, x) in one path for the ring and
-        one path per colour; an empty selection hides the paths (nothing redrawn)."""
+        """The selected points as zero-length segments (gap, x, x), one path per colour, in one
+        message; an empty selection hides the paths (nothing redrawn)."""
         if not len(idx):
-            self.halo.visible = self.overlay.visible = False
+            self.overlay.visible = False
             return
         x, y = self._x[idx], self._y[idx]
         codes = self._codes[idx] if self._codes is not None else np.zeros(len(idx))
         cats = np.unique(codes)
-        n = max(int((codes == c).sum()) for c in cats)
         rows = [np.flatnonzero(codes == c) for c in cats]
+        n = max(len(r) for r in rows)
         # each line ends on a point (bqplot places a line's label at its last value): shorter
         # lines repeat their last point
         take = np.stack([np.r_[r, np.full(n - len(r), r[-1])] for r in rows])
-        for m, sel in ((self.halo, np.arange(len(idx))[None, :]), (self.overlay, take)):
-            gap = np.full(sel.shape + (1,), np.nan)  # y NaN: bqplot leaves the line undrawn there
-            mx = np.repeat(x[sel][..., None], 3, axis=-1)  # gaps keep a real x for the scales
-            my = np.concatenate([gap, np.repeat(y[sel][..., None], 2, axis=-1)], axis=-1)
-            with m.hold_sync():
-                m.x, m.y = mx.reshape(len(sel), -1), my.reshape(len(sel), -1)
-                if m is self.overlay:
-                    m.colors = [PALETTE[int(c) % len(PALETTE)] for c in cats]
-                m.visible = True
+        gap = np.full(take.shape + (1,), np.nan)  # y NaN: bqplot leaves the line undrawn there
+        xs = np.repeat(x[take][..., None], 3, axis=-1)  # gaps keep a real x for the scales
+        ys = np.concatenate([gap, np.repeat(y[take][..., None], 2, axis=-1)], axis=-1)
+        with self.overlay.hold_sync():
+            self.overlay.x, self.overlay.y = xs.reshape(len(cats), -1), ys.reshape(len(cats), -1)
+            self.overlay.colors = [PALETTE[int(c) % len(PALETTE)] for c in cats]
+            self.overlay.visible = True
 
     @traitlets.observe("restyle_max")
     def _on_restyle_max(self, _change) -> None:

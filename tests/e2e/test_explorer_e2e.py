@@ -48,18 +48,19 @@ def table_titles(page, cls: str) -> list[str]:
     )
 
 
-# the PCA map shows n points as selected: the selection's ring path with n dots (one "M" each)
-# over faded marks, or (a small view) n dots at full opacity through bqplot's per-point styles
+# the PCA map shows n points as selected: paths with n distinct dots (an "M x,y" each) over
+# faded marks, or (a small view) n dots at full opacity through bqplot's per-point styles
 PAINTED = """(n) => {
   const fig = document.querySelector('.lab8-pca .lab8-scatter-figure');
-  const ring = Array.from(fig.querySelectorAll('g:not([clip-path]) > .curve > path.line'))
-    .filter((p) => p.getBoundingClientRect().width > 0)[0];
-  const dots = ring ? (ring.getAttribute('d').match(/M/g) || []).length : 0;
+  const paths = Array.from(fig.querySelectorAll('g:not([clip-path]) > .curve > path.line'))
+    .filter((p) => p.getBoundingClientRect().width > 0);
+  const dots = new Set(paths.flatMap((p) => p.getAttribute('d').match(/M[^ML]+/g) || [])).size;
   const dim = document.querySelector('.lab8-pca').classList.contains('lab8-scatter-dim');
   const full = Array.from(fig.querySelectorAll('g[clip-path] .dot'))
     .filter((d) => parseFloat(getComputedStyle(d).opacity) === 1).length;
-  return (dots === n && dim) || (!ring && !dim && full === n);
+  return (dots === n && dim) || (!paths.length && !dim && full === n);
 }"""
+DISTINCT = "len(set(zip(explorer.pca.x[{i}], explorer.pca.y[{i}])))"
 
 
 def test_brush_on_the_map_fills_the_table_and_selected(open_lab):
@@ -114,7 +115,8 @@ def test_brush_on_the_map_fills_the_table_and_selected(open_lab):
     sel2 = wait_kernel(lab, "explorer.selected", lambda v: v != sel, timeout=30)
     assert sorted(lab.kernel("explorer.pca.painted_keys")) == sorted(sel2)
     if sel2:
-        page.wait_for_function(PAINTED, arg=len(sel2), timeout=10_000)
+        at = [lab.kernel("explorer.pca.all_keys").index(k) for k in sel2]
+        page.wait_for_function(PAINTED, arg=lab.kernel(DISTINCT.format(i=at)), timeout=10_000)
     # and from Python back to the page: clearing empties the table and the overlays
     lab.run("explorer.selected = []")
     page.wait_for_function(

@@ -35,12 +35,14 @@ def brush(view, x, y) -> None:
 
 
 def overlay_points(view) -> list[tuple[float, float]]:
-    """The points the selection's ring path draws: each a (gap, point, point) triple."""
-    if not view.halo.visible:
+    """The points the selection's paths draw (sorted): each a (gap, point, point) triple."""
+    if not view.overlay.visible:
         return []
-    x, y = np.asarray(view.halo.x).ravel(), np.asarray(view.halo.y).ravel()
-    assert np.isnan(y[0::3]).all() and np.array_equal(y[1::3], y[2::3])
-    return list(zip(x[1::3].tolist(), y[1::3].tolist(), strict=True))
+    pts: set = set()
+    for x, y in zip(np.atleast_2d(view.overlay.x), np.atleast_2d(view.overlay.y), strict=True):
+        assert np.isnan(y[0::3]).all() and np.array_equal(y[1::3], y[2::3])
+        pts |= set(zip(x[1::3].tolist(), y[1::3].tolist(), strict=True))
+    return sorted(pts)
 
 
 def test_brush_selects_the_points_inside_when_brushing_ends():
@@ -70,7 +72,7 @@ def test_selection_draws_the_overlay_and_leaves_the_points_alone():
     assert all(m.selected is None for m in s.marks)  # no per-point restyle in the browser
     assert [(m.selected_style, m.unselected_style, list(m.opacities)) for m in s.marks] == styles
     assert "lab8-scatter-dim" in s._dom_classes  # the rest fades (one class, lab8.css)
-    assert s.figure.marks[-2:] == [s.halo, s.overlay]  # drawn on top
+    assert s.figure.marks[-1] is s.overlay  # drawn on top
     s.selected = []
     assert overlay_points(s) == [] and "lab8-scatter-dim" not in s._dom_classes
 
@@ -95,13 +97,13 @@ def test_ten_thousand_points_are_split_into_small_marks():
     assert len(s.marks) == -(-n // CHUNK) and all(len(m.x) <= CHUNK for m in s.marks)
     assert np.array_equal(np.concatenate([m.x for m in s.marks]), x)
     assert [str(k) for m in s.marks for k in m.names] == [str(k) for k in range(n)]
-    assert s.figure.marks == [*s.marks, s.halo, s.overlay] and s.lasso.marks == s.marks
+    assert s.figure.marks == [*s.marks, s.overlay] and s.lasso.marks == s.marks
     s.set_data(x[:1500], y[:1500], list(range(1500)))  # fewer points: fewer marks
-    assert len(s.marks) == 2 and s.figure.marks == [*s.marks, s.halo, s.overlay]
+    assert len(s.marks) == 2 and s.figure.marks == [*s.marks, s.overlay]
     assert s.lasso.marks == s.marks
     line = bq.Lines(x=[0, 1], y=[0, 1], scales={"x": s.x_scale, "y": s.y_scale})
     s.figure.marks = [line, s.mark]  # a lab adds a line behind: the points stay on top
-    assert s.figure.marks == [line, *s.marks, s.halo, s.overlay]
+    assert s.figure.marks == [line, *s.marks, s.overlay]
 
 
 def test_lasso_joins_the_marks_answers():
@@ -156,7 +158,7 @@ def test_small_views_keep_bqplots_own_selection_styles():
     assert s.selected == ["a", "f"]
     brush(s, (1.5, 3.5), (0.0, 20.0))
     assert s.selected == ["c", "d"] and list(s.mark.selected) == [2, 3]
-    assert not s.halo.visible and not s.overlay.visible
+    assert not s.overlay.visible
     s.set_data(np.arange(20.0), np.arange(20.0), [f"k{i}" for i in range(20)])  # now large
     assert s.mark.unselected_style == {} and s.mark.selected is None
     s.selected = ["k3"]
@@ -214,7 +216,7 @@ def test_set_data_keeps_selected_keys():
     s.set_data([0.0, 1.0, 2.0], [5.0, 6.0, 7.0], ["d", "x", "b"])
     assert s.selected == ["d", "b"] and overlay_points(s) == [(0.0, 5.0), (2.0, 7.0)]
     s.set_data([9.0, 1.0, 2.0], [9.0, 6.0, 7.0])  # same keys, new places: the overlay follows
-    assert s.selected == ["d", "b"] and overlay_points(s) == [(9.0, 9.0), (2.0, 7.0)]
+    assert s.selected == ["d", "b"] and overlay_points(s) == [(2.0, 7.0), (9.0, 9.0)]
     with pytest.raises(ValueError, match="differ in length"):
         s.set_data([0.0], [0.0, 1.0], ["a"])
 
@@ -241,5 +243,5 @@ def test_ten_thousand_points_keep_selection_fast():
     brush(s, (99.5, 3099.5), (-1.0, 2.0))
     ms = (time.perf_counter() - t) * 1e3
     assert s.selected == keys[100:3100] and other.selected == keys[100:3100]
-    assert len(other.painted_keys) == 3000 and len(np.asarray(other.halo.x).ravel()) == 9000
+    assert len(other.painted_keys) == 3000 and np.asarray(other.overlay.x).size == 9000
     assert ms < 500, f"{ms:.0f} ms to spread a 3,000-point selection over 10,000 points"
