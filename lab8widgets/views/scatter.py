@@ -29,6 +29,9 @@ answers; a click toggles a point and a click on empty space clears (bqplot's cli
 restyle a whole mark, and its ctrl-click never reaches Python). A gesture's messages to every
 linked view leave together (``hold_sync`` on all of them), so the page can draw them in one frame.
 A small view keeps bqplot's own per-point selection styles and click-select (ctrl-click adds).
+Measured on a loaded 2-core machine (load 5-7): brush → every explorer view painted, p50 137-149
+ms against 497-508 ms before (1,000-point map), 326-552 ms against 628-894 ms (every movie);
+a hover on 8,391 points no longer blocks the page for 50-200 ms. The 50 ms target is not met.
 
 Links follow jupyter-scatter: each view's observer is removed while the others are written, so a
 change never comes back to the view it came from.
