@@ -206,10 +206,19 @@ class LabPage:
         buttons.click()
 
     def brush(
-        self, figure: str, x0: float, y0: float, x1: float, y1: float, moves: int = 8
-    ) -> None:
+        self,
+        figure: str,
+        x0: float,
+        y0: float,
+        x1: float,
+        y1: float,
+        moves: int = 8,
+        pause_ms: float = 0,
+    ) -> dict:
         """Drag a rectangle on a bqplot figure (``figure``: a CSS selector for its container) from
-        (x0, y0) to (x1, y1), given as fractions of the plot area (0, 0 is its top left)."""
+        (x0, y0) to (x1, y1), given as fractions of the plot area (0, 0 is its top left), in
+        ``moves`` mouse moves ``pause_ms`` apart (a hand's pace). Returns the plot area's box
+        (page pixels: x, y, width, height), so a test can say where it brushed."""
         area = self.page.locator(
             f"{figure} svg.svg-figure .plotarea_events, {figure} svg.svg-figure rect.plotarea_background"
         ).first
@@ -225,7 +234,10 @@ class LabPage:
         for i in range(1, moves + 1):
             t = i / moves
             page.mouse.move(*at(x0 + t * (x1 - x0), y0 + t * (y1 - y0)))
+            if pause_ms:
+                page.wait_for_timeout(pause_ms)
         page.mouse.up()
+        return box
 
     def banner(self, within: str = "body") -> str:
         """The text of the labs' error banners (``.lab8-error``) in ``within``; "" when none shows."""

@@ -1,23 +1,51 @@
 """LinkedScatter: a bqplot scatter whose selection is a list of keys, and ``link_selection`` to keep
 several views' selections in step.
 
-Brush, lasso and click all fill the mark's ``selected`` (indices) in the browser; the view turns them
-into ``selected`` keys, waiting for a brush to end (bqplot's ``brushing`` turning False) so a drag
-sends one selection, not one per mouse move. Setting ``selected`` from Python paints the mark.
-Links follow jupyter-scatter: each view's observer is removed while the others are written (inside
-``hold_sync``), so a change never comes back to the view it came from.
+Why it is built this way (profiled in Chromium on the EmbeddingExplorer, 9,391 points; see
+``benchmarks/explorer_latency.py`` and the README for the numbers):
 
-The mark is bqplot's SVG ``Scatter``, measured responsive with 10,000 points (brush → every linked
-view updated, ``benchmarks/explorer_latency.py``). bqplot's WebGL ``ScatterGL`` moved to the
-bqplot-gl package in bqplot 0.13, and installing bqplot-gl 0.1.1 beside bqplot 0.13.1 breaks every
-``BrushSelector`` on the page (it brings a d3-selection that bqplot's brush then reads ``event``
-from, so brushes never report), and its ScatterGL views fail with selectors ("getScales is not a
-function"); so it is not used.
+- bqplot's SVG ``Scatter`` restyles *every* point of a mark whenever its ``selected`` or
+  ``hovered_point`` changes (``apply_styles``: fill, stroke, opacity and width rewritten per point,
+  the points found with ``indices.indexOf(i)``, so the script grows with the square of the count).
+  With selected/unselected styles on one mark of 8,400 points, a brush cost ~100 ms of that
+  script and ~110 ms of style recalc, layerize and paint in the *linked* bias view before the
+  table could draw; a hover cost 60-250 ms per enter and leave (machine loaded).
+- Every frame that repaints anything re-layers every point (each ``g.object_grp`` has its own
+  transform, so each point is a paint chunk): ~40 ms per frame with 9,400 points under load.
+  So a gesture should cost one frame, and a view should draw only the points that say something.
+
+So a large view (more than ``restyle_max`` points, 500 by default) never gives a mark a
+selection: its points sit in base marks of at most ``CHUNK`` points whose style never changes
+with the selection (a hover restyles one chunk), and the selected points are drawn on top as a
+few paths, not a node per point (bqplot animates every node it draws and each costs every
+frame): ``overlay``, one path per colour of zero-length segments that lab8.css rounds into
+dots, in full colour and a little wider than a point. A selection change rewrites only those paths, and the
+base marks fade through one CSS class (``lab8-scatter-dim``); the paths let the pointer through
+to the point beneath (its tooltip and click). The rules live in ``static/lab8.css`` and each view
+carries them, so a view outside a lab draws its selection too. The brush selects no mark in the
+browser: Python takes the points inside ``brush.selected_x``/``selected_y`` when ``brushing``
+turns False; a lasso selects the base marks (each a small restyle) and the view joins their
+answers; a click toggles a point and a click on empty space clears (bqplot's click-select would
+restyle a whole mark, and its ctrl-click never reaches Python). A gesture's messages to every
+linked view leave together (``hold_sync`` on all of them), so the page can draw them in one frame.
+A small view keeps bqplot's own per-point selection styles and click-select (ctrl-click adds).
+Measured on a loaded 2-core machine (load 5-7): brush → every explorer view painted, p50 137-149
+ms against 497-508 ms before (1,000-point map), 326-552 ms against 628-894 ms (every movie);
+a hover on 8,391 points no longer blocks the page for 50-200 ms. The 50 ms target is not met.
+
+Links follow jupyter-scatter: each view's observer is removed while the others are written, so a
+change never comes back to the view it came from.
+bqplot's WebGL ``ScatterGL`` moved to the bqplot-gl package in bqplot 0.13, and installing
+bqplot-gl 0.1.1 beside bqplot 0.13.1 breaks every ``BrushSelector`` on the page (it brings a
+d3-selection that bqplot's brush then reads ``event`` from, so brushes never report), and its
+ScatterGL views fail with selectors ("getScales is not a function"); so it is not used.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
 from typing import Any
 
 import bqplot as bq
@@ -25,7 +53,7 @@ import ipywidgets as W
 import numpy as np
 import traitlets
 
-__all__ = ["LinkedScatter", "SelectionLink", "link_selection", "PALETTE"]
+__all__ = ["LinkedScatter", "SelectionLink", "link_selection", "PALETTE", "CHUNK"]
 
 PALETTE = (
     "#1f77b4",
@@ -50,17 +78,32 @@ PALETTE = (
     "#636363",
 )
 MODES = ("brush", "lasso", "click")
+CHUNK = 1000  # points per base mark: bqplot's restyle of one mark grows with its size squared
+RESTYLE_MAX = 500  # up to this many points, bqplot's own per-point selection styles are cheap
+SELECTED_STYLE = {"opacity": 1.0, "stroke": "black", "stroke-width": 1}
+UNSELECTED_STYLE = {"opacity": 0.25}
+DIM_CLASS = "lab8-scatter-dim"  # on the view while a selection is shown (lab8.css dims the rest)
+
+
+def _tooltip() -> bq.Tooltip:
+    return bq.Tooltip(fields=["name", "x", "y"], formats=["", ".3f", ".3f"])
 
 
 class LinkedScatter(W.VBox):
     """A scatter of points named by ``keys``; ``selected`` is the list of selected keys (view order).
 
-    ``mode`` picks the gesture: "brush" (rectangle), "lasso" (free shape) or "click" (click a point,
-    ctrl/shift-click to add). Hover shows a tooltip in every mode.
+    ``mode`` picks the gesture: "brush" (rectangle), "lasso" (free shape) or "click" (click a point
+    to add or drop it, click empty space to clear). Hover shows a tooltip (name, x, y) where the
+    gesture leaves the points reachable (click mode; bqplot's brush covers the plot area).
+    ``marks`` are the base marks (``mark`` the first); ``overlay`` draws the selection on top
+    (one path per colour).
+    Views of at most ``restyle_max`` points keep bqplot's own selection instead: the mark's
+    ``selected`` and per-point styles, and its click-select (ctrl-click adds); no overlay.
     """
 
     selected = traitlets.List()
     mode = traitlets.Enum(MODES, "brush")
+    restyle_max = traitlets.Int(RESTYLE_MAX)
 
     def __init__(
         self,
@@ -76,28 +119,40 @@ class LinkedScatter(W.VBox):
         x_log: bool = False,
         height: str = "360px",
         min_width: str = "320px",
+        restyle_max: int = RESTYLE_MAX,
     ):
         super().__init__()
         self.add_class("lab8-scatter")
         self._keys: list = []
         self._index: dict = {}
-        self._syncing = False
+        self._x = self._y = np.zeros(0)
+        self._names = np.zeros(0, dtype=object)
+        self._codes: np.ndarray | None = None  # colour category of each point
+        self._shown: np.ndarray = np.zeros(0, dtype=np.int64)  # the overlay's point indices
+        self._dimmed = False
+        self._lasso_pending = False
+        self._loading = False
+        self._size = int(size)
         self.x_scale = bq.LogScale() if x_log else bq.LinearScale()
         self.y_scale = bq.LinearScale()
         self.color_scale = bq.OrdinalColorScale(colors=list(PALETTE), domain=[])
-        self.mark = bq.Scatter(
+        self.marks: list[bq.Scatter] = [self._new_mark()]
+        # the selection, drawn over the base marks as one path per colour, not a node per point
+        # (bqplot animates every node it draws, and each node costs every frame): each selected
+        # point a zero-length segment that lab8.css rounds into a dot; unclipped, so lab8.css
+        # can let the pointer through to the point beneath
+        # a selected point: full colour over the faded rest, a little wider than a point (size: px²)
+        dot = round(2 * (self._size / np.pi) ** 0.5 + 1.5, 1)
+        self.overlay = bq.Lines(
             x=np.zeros(0),
             y=np.zeros(0),
-            scales={"x": self.x_scale, "y": self.y_scale, "color": self.color_scale},
-            default_size=int(size),
+            scales={"x": self.x_scale, "y": self.y_scale},
             colors=[PALETTE[0]],
-            stroke=None,
-            display_names=False,
-            selected_style={"opacity": 1.0, "stroke": "black", "stroke-width": 1},
-            unselected_style={"opacity": 0.25},
-            tooltip=bq.Tooltip(fields=["name", "x", "y"], formats=["", ".3f", ".3f"]),
-            # keep the hover tooltip when adding click selection (overriding drops the default)
-            interactions={"hover": "tooltip", "click": "select"},
+            stroke_width=dot,
+            apply_clip=False,
+            preserve_domain={"x": True, "y": True},
+            interactions={},
+            visible=False,
         )
         self.x_axis = bq.Axis(
             scale=self.x_scale, label=x_label, num_ticks=5, tick_format=",.0f" if x_log else ".2~f"
@@ -109,12 +164,13 @@ class LinkedScatter(W.VBox):
             num_ticks=5,
             tick_format=".2~f",
         )
+        # no marks: the browser selects nothing (a restyle per move); Python reads the rectangle
         self.brush = bq.interacts.BrushSelector(
-            x_scale=self.x_scale, y_scale=self.y_scale, marks=[self.mark], color="#d62728"
+            x_scale=self.x_scale, y_scale=self.y_scale, marks=[], color="#d62728"
         )
-        self.lasso = bq.interacts.LassoSelector(marks=[self.mark], color="#d62728")
+        self.lasso = bq.interacts.LassoSelector(marks=list(self.marks), color="#d62728")
         self.figure = bq.Figure(
-            marks=[self.mark],
+            marks=[*self.marks, self.overlay],
             axes=[self.x_axis, self.y_axis],
             title=title,
             interaction=self.brush,
@@ -123,11 +179,12 @@ class LinkedScatter(W.VBox):
             layout=W.Layout(width="calc(100% - 4px)", height=height, min_width=min_width),
         )
         self.figure.add_class("lab8-scatter-figure")
+        self.figure.observe(self._keep_points_on_top, "marks")
         self._mode_buttons = W.ToggleButtons(
             options=[("brush", "brush"), ("lasso", "lasso"), ("click", "click")],
             value="brush",
             style={"button_width": "58px"},
-            tooltips=["drag a rectangle", "draw a free shape", "click points (ctrl adds)"],
+            tooltips=["drag a rectangle", "draw a free shape", "click points to add or drop"],
         )
         self._mode_buttons.add_class("lab8-scatter-mode")
         self._clear = W.Button(description="clear", layout=W.Layout(width="60px"))
@@ -139,18 +196,63 @@ class LinkedScatter(W.VBox):
             [self._mode_buttons, self._clear],
             layout=W.Layout(align_items="center", gap="6px", flex_flow="row wrap"),
         )
-        self.children = [self.toolbar, self.figure, self.legend]
+        style = W.HTML(f"<style>{_own_css()}</style>", layout=W.Layout(display="none"))
+        self.children = [self.toolbar, self.figure, self.legend, style]
         self.layout = W.Layout(flex="1 1 360px", min_width=min_width)
         W.link((self._mode_buttons, "value"), (self, "mode"))
-        self.mark.observe(self._on_mark_selected, "selected")
         self.brush.observe(self._on_brushing, "brushing")
+        self.restyle_max = int(restyle_max)
         self.set_data(x, y, keys, color=color)
+
+    def _scales(self) -> dict:
+        return {"x": self.x_scale, "y": self.y_scale, "color": self.color_scale}
+
+    def _new_mark(self) -> bq.Scatter:
+        m = bq.Scatter(
+            x=np.zeros(0),
+            y=np.zeros(0),
+            scales=self._scales(),
+            default_size=self._size,
+            colors=[PALETTE[0]],
+            stroke=None,
+            names_unique=False,
+            display_names=False,
+            tooltip=_tooltip(),
+            # hover keeps its tooltip; clicks come to Python (on_element_click), not bqplot's select
+            interactions={"hover": "tooltip"},
+        )
+        m.on_element_click(self._on_click)
+        m.on_background_click(self._on_background_click)
+        m.observe(self._on_mark_selected, "selected")
+        return m
+
+    @property
+    def mark(self) -> bq.Scatter:
+        """The first base mark (all the points when there are at most ``CHUNK``)."""
+        return self.marks[0]
 
     # --- data -------------------------------------------------------------------------------------
     @property
     def all_keys(self) -> list:
         """The key of each point, in the order of ``x`` and ``y``."""
         return self._keys
+
+    @property
+    def x(self) -> np.ndarray:
+        """Every point's x (all base marks together, in key order)."""
+        return self._x
+
+    @property
+    def y(self) -> np.ndarray:
+        return self._y
+
+    @property
+    def painted_keys(self) -> list:
+        """The keys the page draws as selected: the overlay's, or a small view's mark's."""
+        if self._small:
+            sel = self.mark.selected
+            return [] if sel is None else [self._keys[int(i)] for i in np.sort(sel)]
+        return [self._keys[i] for i in self._shown]
 
     def set_data(
         self,
@@ -161,50 +263,99 @@ class LinkedScatter(W.VBox):
         color: Sequence | None = None,
     ) -> None:
         """Replace the points; the selection keeps the keys still present."""
-        x = np.asarray(x, dtype=float)
-        y = np.asarray(y, dtype=float)
+        x = np.asarray(x, dtype=float).ravel()
+        y = np.asarray(y, dtype=float).ravel()
         keys = self._keys if keys is None else list(keys)
         if not (len(x) == len(y) == len(keys)):
             raise ValueError(f"x, y and keys differ in length: {len(x)}, {len(y)}, {len(keys)}")
         self._keys = keys
         self._index = {k: i for i, k in enumerate(keys)}
+        self._x, self._y = x, y
+        self._names = np.asarray([str(k) for k in keys], dtype=object)
+        if color is not None:
+            self._codes = self._color_codes(color)
+        elif self._codes is not None and len(self._codes) != len(keys):
+            self._codes = None
+            self.legend.value = ""
+        self._layout_marks(max(1, -(-len(keys) // CHUNK)))
+        self._style_marks()
+        self._loading = True  # a lasso's old answer, cleared here, is no gesture
+        try:
+            for c, m in enumerate(self.marks):
+                sl = slice(c * CHUNK, (c + 1) * CHUNK)
+                with m.hold_sync():
+                    if m.selected is not None:
+                        m.selected = None
+                    m.x, m.y = x[sl], y[sl]
+                    # bqplot cannot serialise an empty object array
+                    m.names = self._names[sl] if len(self._names[sl]) else None
+                    m.color = self._codes[sl] if self._codes is not None else None
+        finally:
+            self._loading = False
         was = set(self.selected)
         keep = [k for k in keys if k in was] if was else []
-        with self.mark.hold_sync():
-            self.mark.selected = None
-            self.mark.x = x
-            self.mark.y = y
-            # bqplot cannot serialise an empty object array
-            self.mark.names = np.asarray([str(k) for k in keys], dtype=object) if keys else None
-            if color is not None:
-                self._set_color(color)
-            elif len(self.mark.color if self.mark.color is not None else []) != len(keys):
-                self.mark.color = None
-        self._syncing = True
-        try:
-            self.selected = keep
-        finally:
-            self._syncing = False
-        self._paint(keep)
+        if keep != self.selected:
+            self.selected = keep  # paints, and linked views follow
+        else:
+            self._paint()  # same keys, new places
+
+    @property
+    def _small(self) -> bool:
+        return len(self._keys) <= self.restyle_max
+
+    def _style_marks(self) -> None:
+        """A small view styles each point through bqplot; a large one never restyles its points."""
+        small = self._small
+        for m in self.marks:
+            if not small and m.selected is not None:
+                self._loading = True  # a large view's marks hold no selection
+                try:
+                    m.selected = None
+                finally:
+                    self._loading = False
+            m.selected_style = SELECTED_STYLE if small else {}
+            m.unselected_style = UNSELECTED_STYLE if small else {}
+            m.interactions = (
+                {"hover": "tooltip", "click": "select"} if small else {"hover": "tooltip"}
+            )
+
+    def _layout_marks(self, n: int) -> None:
+        """Keep ``n`` base marks (reused in order), the lasso on them, the overlay on top."""
+        if n == len(self.marks):
+            return
+        old = list(self.marks)
+        self.marks = old[:n] + [self._new_mark() for _ in range(n - len(old))]
+        self.lasso.marks = list(self.marks)
+        self._keep_points_on_top(mine=old)
+        for m in old[n:]:
+            m.close()
+
+    def _keep_points_on_top(self, _change=None, mine=()) -> None:
+        """Marks a lab adds (a reference line) stay behind the points and the selection."""
+        top = [*self.marks, self.overlay]
+        own = {id(m) for m in (*mine, *top)}
+        want = [m for m in self.figure.marks if id(m) not in own] + top
+        if list(self.figure.marks) != want:
+            self.figure.marks = want
 
     def set_color(self, values: Sequence | None, labels: dict | None = None) -> None:
         """Colour points by category (``values``, one per point; None: one colour) with a legend."""
-        self._set_color(values, labels)
+        self._codes = self._color_codes(values, labels)
+        for c, m in enumerate(self.marks):
+            m.color = self._codes[c * CHUNK : (c + 1) * CHUNK] if self._codes is not None else None
+        self._paint()
 
-    def _set_color(self, values: Sequence | None, labels: dict | None = None) -> None:
+    def _color_codes(self, values: Sequence | None, labels: dict | None = None):
         if values is None:
-            self.mark.color = None
             self.legend.value = ""
-            return
+            return None
         vals = list(values)
         if len(vals) != len(self._keys):
             raise ValueError(f"color has {len(vals)} values for {len(self._keys)} points")
         cats = sorted({str(v) for v in vals})
         code = {c: i for i, c in enumerate(cats)}
-        with self.mark.hold_sync():
-            self.color_scale.domain = list(range(len(cats)))
-            self.color_scale.colors = [PALETTE[i % len(PALETTE)] for i in range(len(cats))]
-            self.mark.color = np.array([code[str(v)] for v in vals], dtype=float)
+        self.color_scale.domain = list(range(len(cats)))
+        self.color_scale.colors = [PALETTE[i % len(PALETTE)] for i in range(len(cats))]
         swatches = "".join(
             f'<span style="white-space:nowrap;margin-right:8px"><span style="display:inline-block;'
             f"width:9px;height:9px;border-radius:50%;background:{PALETTE[i % len(PALETTE)]};"
@@ -214,57 +365,161 @@ class LinkedScatter(W.VBox):
         self.legend.value = (
             f'<div style="font:11px system-ui,sans-serif;color:#333">{swatches}</div>'
         )
+        return np.array([code[str(v)] for v in vals], dtype=float)
 
-    # --- selection: mark (browser) -> keys ------------------------------------------------------
-    def _on_mark_selected(self, _change=None) -> None:
-        if self._syncing or self.brush.brushing:
-            return  # a brush still moving: wait for brushing to turn False
-        self._from_mark()
-
+    # --- gestures (browser) -> keys ---------------------------------------------------------------
     def _on_brushing(self, change) -> None:
-        if not change["new"]:
-            self._from_mark()
+        """A drag ended: select the points inside the rectangle (data coordinates, edges in)."""
+        if change["new"]:
+            return
+        bx, by = self.brush.selected_x, self.brush.selected_y
+        if bx is None or by is None or len(bx) < 2 or len(by) < 2:
+            self._select([])
+            return
+        (x0, x1), (y0, y1) = sorted(map(float, bx[:2])), sorted(map(float, by[:2]))
+        inside = (self._x >= x0) & (self._x <= x1) & (self._y >= y0) & (self._y <= y1)
+        self._select([self._keys[i] for i in np.flatnonzero(inside)])
 
-    def _from_mark(self) -> None:
-        sel = self.mark.selected
-        idx = [] if sel is None else sorted({int(i) for i in np.asarray(sel).ravel()})
-        keys = [self._keys[i] for i in idx if 0 <= i < len(self._keys)]
-        if keys != self.selected:
-            self._syncing = True
-            try:
-                self.selected = keys
-            finally:
-                self._syncing = False
+    def _on_mark_selected(self, _change=None) -> None:
+        """A lasso selects in every base mark, one message each: join them once they are in."""
+        if self._lasso_pending or self._loading:
+            return
+        if len(self.marks) == 1:  # one answer: nothing to wait for
+            self._join_marks()
+            return
+        try:
+            import asyncio
 
-    # --- selection: keys (Python) -> mark -------------------------------------------------------
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no kernel loop (tests): join now
+            self._join_marks()
+            return
+        self._lasso_pending = True
+        loop.call_later(0.02, self._join_marks)
+
+    def _join_marks(self) -> None:
+        self._lasso_pending = False
+        idx = [
+            c * CHUNK + np.asarray(m.selected, dtype=np.int64).ravel()
+            for c, m in enumerate(self.marks)
+            if m.selected is not None and len(m.selected)
+        ]
+        idx = np.unique(np.concatenate(idx)) if idx else np.zeros(0, dtype=np.int64)
+        self._select([self._keys[i] for i in idx if 0 <= i < len(self._keys)])
+
+    def _on_click(self, mark, content) -> None:
+        """A click on a point adds it to the selection, or drops it when it was selected."""
+        if self._small:
+            return  # bqplot's own click-select answered through the mark's selected
+        i = int((content.get("data") or {}).get("index", -1))
+        c = next((c for c, m in enumerate(self.marks) if m is mark), None)
+        key = self._keys[c * CHUNK + i] if c is not None and 0 <= i < len(mark.x) else None
+        if key is None:
+            return
+        sel = list(self.selected)
+        self._select([k for k in sel if k != key] if key in sel else [*sel, key])
+
+    def _on_background_click(self, _mark, _content) -> None:
+        if self.mode == "click" and not self._small:
+            self._select([])
+
+    def _select(self, keys: list) -> None:
+        """A gesture's selection: every view is computed before any message leaves, so the page
+        gets them in one burst and draws them in one frame (each frame re-layers every point)."""
+        with self.hold_sync():
+            self.selected = keys
+
+    @contextmanager
+    def hold_sync(self) -> Iterator[None]:
+        """Hold this view's messages, its overlay's and its marks' until the block ends."""
+        with ExitStack() as held:
+            for w in (super(), self.overlay, *self.marks):
+                held.enter_context(w.hold_sync())
+            yield
+
+    # --- selection: keys (Python) -> overlay ------------------------------------------------------
     @traitlets.validate("selected")
     def _valid_selected(self, proposal) -> list:
         """Keep known keys, in view order, once each (unknown keys are dropped, not an error)."""
         want = set(proposal["value"])
-        return [k for k in self._keys if k in want] if want else []
+        if not want:
+            return []
+        if len(want) * 8 < len(self._keys):  # a few keys: look them up
+            return [self._keys[i] for i in sorted(self._index[k] for k in want if k in self._index)]
+        return [k for k in self._keys if k in want]
 
     @traitlets.observe("selected")
-    def _on_selected(self, change) -> None:
-        if not self._syncing:
-            self._paint(change["new"])
+    def _on_selected(self, _change) -> None:
+        self._paint()
 
-    def _paint(self, keys: list) -> None:
-        idx = np.sort(np.array([self._index[k] for k in keys], dtype=np.int32))
-        self._syncing = True
-        try:
-            with self.mark.hold_sync():
-                self.mark.selected = idx if len(idx) else None
-            if not len(idx):
-                self.brush.selected_x = None
-                self.brush.selected_y = None
-        finally:
-            self._syncing = False
+    def _paint(self) -> None:
+        """Draw the selection: the overlay's points, the base marks dimmed while it is non-empty
+        (a small view: the mark's own ``selected``)."""
+        idx = np.fromiter((self._index[k] for k in self.selected), dtype=np.int64)
+        small = self._small
+        if small:
+            self._loading = True  # our own write, not a gesture
+            try:
+                self.mark.selected = idx.astype(np.int32) if len(idx) else None
+            finally:
+                self._loading = False
+            idx = idx[:0]
+        self._shown = idx
+        self._draw_overlay(idx)
+        dim = bool(len(idx))
+        if dim != self._dimmed:  # lab8.css dims the base marks: one class, not a style per point
+            self._dimmed = dim
+            (self.add_class if dim else self.remove_class)(DIM_CLASS)
+        if not self.selected and self.brush.selected_x is not None:
+            self.brush.selected_x = None
+            self.brush.selected_y = None
+
+    def _draw_overlay(self, idx: np.ndarray) -> None:
+        """The selected points as zero-length segments (gap, x, x), one path per colour, in one
+        message; an empty selection hides the paths (nothing redrawn)."""
+        if not len(idx):
+            self.overlay.visible = False
+            return
+        x, y = self._x[idx], self._y[idx]
+        codes = self._codes[idx] if self._codes is not None else np.zeros(len(idx))
+        cats = np.unique(codes)
+        rows = [np.flatnonzero(codes == c) for c in cats]
+        n = max(len(r) for r in rows)
+        # each line ends on a point (bqplot places a line's label at its last value): shorter
+        # lines repeat their last point
+        take = np.stack([np.r_[r, np.full(n - len(r), r[-1])] for r in rows])
+        gap = np.full(take.shape + (1,), np.nan)  # y NaN: bqplot leaves the line undrawn there
+        xs = np.repeat(x[take][..., None], 3, axis=-1)  # gaps keep a real x for the scales
+        ys = np.concatenate([gap, np.repeat(y[take][..., None], 2, axis=-1)], axis=-1)
+        with self.overlay.hold_sync():
+            self.overlay.x, self.overlay.y = xs.reshape(len(cats), -1), ys.reshape(len(cats), -1)
+            self.overlay.colors = [PALETTE[int(c) % len(PALETTE)] for c in cats]
+            self.overlay.visible = True
+
+    @traitlets.observe("restyle_max")
+    def _on_restyle_max(self, _change) -> None:
+        self._style_marks()
+        self._paint()
 
     @traitlets.observe("mode")
     def _on_mode(self, change) -> None:
         self.figure.interaction = {"brush": self.brush, "lasso": self.lasso, "click": None}[
             change["new"]
         ]
+
+
+def _own_css() -> str:
+    """LinkedScatter's rules from the shared stylesheet (static/lab8.css), for a view shown
+    outside a lab (labs include the whole sheet): without them the selection's dots vanish."""
+    if not _CSS:
+        path = Path(__file__).resolve().parent.parent / "static" / "lab8.css"
+        text = path.read_text(encoding="utf-8") if path.exists() else ""
+        start = text.find("/* LinkedScatter")
+        _CSS.append(text[start:].split("\n\n")[0] if start >= 0 else "")
+    return _CSS[0]
+
+
+_CSS: list[str] = []
 
 
 def _esc(text: Any) -> str:
@@ -302,9 +557,11 @@ class SelectionLink:
         for v in others:  # jupyter-scatter: unobserve, write, observe again
             v.unobserve(self._handlers[id(v)], "selected")
         try:
-            for v in others:
-                hold = v.hold_sync() if hasattr(v, "hold_sync") else _null()
-                with hold:
+            with ExitStack() as held:  # every view written before any of them is sent
+                for v in others:
+                    if hasattr(v, "hold_sync"):
+                        held.enter_context(v.hold_sync())
+                for v in others:
                     v.selected = [k for k in v.all_keys if self.key(k) in shared]
         finally:
             for v in others:
@@ -316,14 +573,6 @@ class SelectionLink:
                 v.unobserve(self._handlers[id(v)], "selected")
             except ValueError:
                 pass
-
-
-class _null:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 def link_selection(*views: Any, key: Callable[[Hashable], Hashable] | None = None) -> SelectionLink:

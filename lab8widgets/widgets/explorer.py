@@ -10,7 +10,8 @@ and ``explorer.selected`` is that selection in Python (settable too).
 from __future__ import annotations
 
 import html
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import bqplot as bq
@@ -74,6 +75,7 @@ class EmbeddingExplorer(LabBase):
         counts: Any = None,
         genres: Any = None,
         n_top: int = 1000,
+        bias_min_ratings: int | None = None,
         **kwargs: Any,
     ):
         super().__init__(
@@ -87,6 +89,12 @@ class EmbeddingExplorer(LabBase):
         self.factors: X.Factors = self._read()
         self.space = "items"
         self.n_top = X.check_whole("n_top", n_top, 3, 1 << 30)
+        # the bias view's floor (None: 5 ratings, lowered until 500 titles pass)
+        self.bias_min_ratings = (
+            None
+            if bias_min_ratings is None
+            else X.check_whole("bias_min_ratings", bias_min_ratings, 1, 1 << 30)
+        )
         self.user_ratings: dict = {}
         self.recommendations = None  # DataFrame: the new user's top titles
         self.average_recommendations = None  # DataFrame: the average user's (no ratings)
@@ -116,13 +124,9 @@ class EmbeddingExplorer(LabBase):
         )
         self._space.add_class("lab8-space")
         self._n_top = W.BoundedIntText(
-            value=self.n_top,
-            min=3,
-            max=1_000_000,
-            description="PCA over the most-rated",
-            style={"description_width": "initial"},
-            layout=W.Layout(width="240px"),
-        )
+            value=self.n_top, min=3, max=1_000_000, description="PCA over the most-rated",
+            style={"description_width": "initial"}, layout=W.Layout(width="240px"),
+        )  # fmt: skip
         self._n_top.add_class("lab8-ntop")
         self._pc_x = W.Dropdown(description="x", layout=W.Layout(width="120px"))
         self._pc_y = W.Dropdown(description="y", layout=W.Layout(width="120px"))
@@ -143,6 +147,13 @@ class EmbeddingExplorer(LabBase):
         self.bias_view.add_class("lab8-biasview")
         self._no_bias = W.HTML(layout=W.Layout(display="none"))
         self._no_bias.add_class("lab8-nobias")
+        self._bias_min = W.BoundedIntText(
+            value=1, min=1, max=1_000_000, description="min ratings",
+            style={"description_width": "initial"}, layout=W.Layout(width="150px"),
+        )  # fmt: skip
+        self._bias_min.add_class("lab8-bias-min")
+        self._bias_note = W.HTML()
+        self._bias_note.add_class("lab8-bias-note")
         self._scree_scale = bq.OrdinalScale()
         ys = bq.LinearScale(min=0.0)
         self._scree = bq.Bars(
@@ -170,13 +181,9 @@ class EmbeddingExplorer(LabBase):
         )
         self._nb_title.add_class("lab8-nb-title")
         self._nb_k = W.BoundedIntText(
-            value=10,
-            min=1,
-            max=100,
-            description="k",
-            layout=W.Layout(width="100px"),
-            style={"description_width": "14px"},
-        )
+            value=10, min=1, max=100, description="k",
+            layout=W.Layout(width="100px"), style={"description_width": "14px"},
+        )  # fmt: skip
         self._nb_min = W.BoundedIntText(
             value=X.default_min_ratings(self.factors.item_counts), min=0, max=1_000_000,
             description="min ratings", style={"description_width": "initial"}, layout=W.Layout(width="150px"),
@@ -204,11 +211,9 @@ class EmbeddingExplorer(LabBase):
         )
         self._rate_title.add_class("lab8-rate-add")
         self._rate_stars = W.FloatText(
-            value=4.0,
-            description="stars",
-            layout=W.Layout(width="130px"),
-            style={"description_width": "36px"},
-        )
+            value=4.0, description="stars",
+            layout=W.Layout(width="130px"), style={"description_width": "36px"},
+        )  # fmt: skip
         self._rate_stars.add_class("lab8-rate-stars")
         self._rate_button = W.Button(description="Rate", layout=W.Layout(width="60px"))
         self._rate_button.add_class("lab8-rate-button")
@@ -226,6 +231,7 @@ class EmbeddingExplorer(LabBase):
             (self._pc_x, self._on_axes),
             (self._pc_y, self._on_axes),
             (self._color, self._on_color),
+            (self._bias_min, self._on_bias_min),
         ):
             w.observe(lambda _c, fn=fn: self._click(fn), "value")
 
@@ -238,7 +244,9 @@ class EmbeddingExplorer(LabBase):
             _row(self._space, self._n_top, self._pc_x, self._pc_y, self._color),
             _row(
                 self.pca,
-                _panel(self.bias_view, self._no_bias, basis="340px"),
+                _panel(
+                    self.bias_view, self._bias_min, self._bias_note, self._no_bias, basis="340px"
+                ),
                 _panel(self.scree, basis="200px", min_width="200px"),
                 align_items="flex-start",
             ),
@@ -388,17 +396,28 @@ class EmbeddingExplorer(LabBase):
                 "Every other view works.</div>"
             )
             self._no_bias.layout.display = ""
-            self.bias_view.layout.display = "none"
+            for w in (self.bias_view, self._bias_min, self._bias_note):
+                w.layout.display = "none"
             self.bias_view.set_data([], [], [])
             return
         self._no_bias.layout.display = "none"
-        self.bias_view.layout.display = ""
-        keep = np.flatnonzero(np.asarray(counts) > 0)
+        for w in (self.bias_view, self._bias_min, self._bias_note):
+            w.layout.display = ""
+        counts = np.asarray(counts)
+        low = self.bias_min_ratings or X.default_min_ratings(counts, cap=5, keep=500)
+        keep = np.flatnonzero(counts >= max(1, low))
         b = bias.numpy()
-        self.bias_view.set_data(
-            np.asarray(counts)[keep].astype(float), b[keep], [names[r] for r in keep]
+        self.bias_view.set_data(counts[keep].astype(float), b[keep], [names[r] for r in keep])
+        what = "movie" if self.space == "items" else "user"
+        self.bias_view.y_axis.label = f"learned {what} bias"
+        self._rendering = True  # the control shows the floor in use; its observer waits
+        self._bias_min.value = low
+        self._rendering = False
+        self._bias_note.value = (
+            f'<div class="lab8-note">{len(keep):,} of {int((counts > 0).sum()):,} {what}s, those '
+            f"with at least {low} training ratings: a bias learned from one or two ratings says "
+            "little, and every point drawn makes each brush slower.</div>"
         )
-        self.bias_view.y_axis.label = f"learned {'movie' if self.space == 'items' else 'user'} bias"
 
     def _popular(self, n: int) -> list[str]:
         c = self.factors.item_counts
@@ -445,6 +464,11 @@ class EmbeddingExplorer(LabBase):
         if self._pc_x.value is not None and self._pc_y.value is not None:
             self._draw_map()
             self._update_table()
+
+    def _on_bias_min(self) -> None:
+        self.bias_min_ratings = X.check_whole("min ratings", self._bias_min.value, 1, 1 << 30)
+        names, _, counts, bias = self._space_arrays()
+        self._draw_bias(names, counts, bias)
 
     def _on_color(self) -> None:
         m = self._map
@@ -497,10 +521,19 @@ class EmbeddingExplorer(LabBase):
         label = "title" if self.space == "items" else "user"
         sel = set(self.selected)
         rows = self._frame[self._frame[label].isin(sel)] if sel else self._frame.iloc[:0]
-        self.table.set_frame(rows)
-        self.table.caption = (
-            f"{len(rows):,} selected" if sel else "Nothing selected: brush, lasso or click points"
-        )
+        with self.table.hold_sync():  # rows and caption in one message
+            self.table.set_frame(rows)
+            self.table.caption = (
+                f"{len(rows):,} selected"
+                if sel
+                else "Nothing selected: brush, lasso or click points"
+            )
+
+    @contextmanager
+    def hold_sync(self) -> Iterator[None]:
+        """Hold the selection table's messages too: a linked gesture sends every view at once."""
+        with super().hold_sync(), self.table.hold_sync():
+            yield
 
     # --- public API ----------------------------------------------------------------------------------
     def refresh(self) -> None:

@@ -48,23 +48,19 @@ def table_titles(page, cls: str) -> list[str]:
     )
 
 
-def brush(page, box, x0: float, y0: float, x1: float, y1: float) -> None:
-    """Drag a rectangle from (x0, y0) to (x1, y1), fractions of the plot area, as a learner would."""
-    px = lambda f: box["x"] + f * box["width"]  # noqa: E731
-    py = lambda f: box["y"] + f * box["height"]  # noqa: E731
-    page.mouse.move(px(x0), py(y0))
-    page.mouse.down()
-    for i in range(1, 9):
-        t = i / 8
-        page.mouse.move(px(x0 + t * (x1 - x0)), py(y0 + t * (y1 - y0)))
-    page.mouse.up()
-
-
-def plot_area(page, cls: str) -> dict:
-    area = page.locator(
-        f".{cls} svg.svg-figure .plotarea_events, .{cls} svg.svg-figure rect.plotarea_background"
-    )
-    return area.first.bounding_box()
+# the PCA map shows n points as selected: paths with n distinct dots (an "M x,y" each) over
+# faded marks, or (a small view) n dots at full opacity through bqplot's per-point styles
+PAINTED = """(n) => {
+  const fig = document.querySelector('.lab8-pca .lab8-scatter-figure');
+  const paths = Array.from(fig.querySelectorAll('g:not([clip-path]) > .curve > path.line'))
+    .filter((p) => p.getBoundingClientRect().width > 0);
+  const dots = new Set(paths.flatMap((p) => p.getAttribute('d').match(/M[^ML]+/g) || [])).size;
+  const dim = document.querySelector('.lab8-pca').classList.contains('lab8-scatter-dim');
+  const full = Array.from(fig.querySelectorAll('g[clip-path] .dot'))
+    .filter((d) => parseFloat(getComputedStyle(d).opacity) === 1).length;
+  return (dots === n && dim) || (!paths.length && !dim && full === n);
+}"""
+DISTINCT = "len(set(zip(explorer.pca.x[{i}], explorer.pca.y[{i}])))"
 
 
 def test_brush_on_the_map_fills_the_table_and_selected(open_lab):
@@ -73,19 +69,26 @@ def test_brush_on_the_map_fills_the_table_and_selected(open_lab):
     trained(lab)
     assert "synthetic" in page.locator(".lab8-source").inner_text().lower()
     page.wait_for_selector(".lab8-pca svg.svg-figure")
-    box = plot_area(page, "lab8-pca")
-    assert box and box["width"] > 200
-    brush(page, box, 0.05, 0.05, 0.6, 0.6)
+    box = lab.brush(".lab8-pca", 0.05, 0.05, 0.6, 0.6)  # the plugin's gesture
+    assert box["width"] > 200
     sel = wait_kernel(lab, "explorer.selected", lambda v: len(v) > 0, timeout=30)
     # the kernel's selection is exactly the points inside the brush, in data coordinates
     inside = lab.kernel(
-        "(lambda s, bx, by: sorted(k for k, x, y in zip(s.all_keys, s.mark.x, s.mark.y)"
+        "(lambda s, bx, by: sorted(k for k, x, y in zip(s.all_keys, s.x, s.y)"
         " if min(bx) <= x <= max(bx) and min(by) <= y <= max(by)))"
         "(explorer.pca, explorer.pca.brush.selected_x, explorer.pca.brush.selected_y)"
     )
     assert sorted(sel) == inside and len(inside) >= 3
-    # every linked view follows: the bias view in Python, the table in the page
-    assert sorted(lab.kernel("explorer.bias_view.selected")) == sorted(sel)
+    # every linked view follows: the bias view in Python (its titles above the ratings floor)
+    bias_keys = set(lab.kernel("explorer.bias_view.all_keys"))
+    assert sorted(lab.kernel("explorer.bias_view.selected")) == sorted(set(sel) & bias_keys)
+    # both maps draw the selection (synthetic data is small: bqplot's own per-point styles)
+    for view in ("pca", "bias_view"):
+        assert sorted(lab.kernel(f"explorer.{view}.painted_keys")) == sorted(
+            lab.kernel(f"explorer.{view}.selected")
+        )
+    page.wait_for_function(PAINTED, arg=len(sel), timeout=10_000)
+    # and the table in the page
     page.wait_for_function(
         "(n) => document.querySelectorAll('.lab8-selection tbody tr').length === n",
         arg=min(len(sel), 200),
@@ -106,13 +109,22 @@ def test_brush_on_the_map_fills_the_table_and_selected(open_lab):
         arg=lab.kernel("explorer.table.frame['title'].iloc[0]"),
         timeout=10_000,
     )
-    # a second, smaller brush replaces the selection
-    brush(page, box, 0.55, 0.55, 0.95, 0.95)
-    wait_kernel(lab, "explorer.selected", lambda v: v != sel, timeout=30)
-    # and from Python back to the page: clearing empties the table
+    # a second, smaller brush replaces the selection, drawn as a large map draws it: an overlay
+    lab.run("explorer.pca.restyle_max = explorer.bias_view.restyle_max = 0")
+    lab.brush(".lab8-pca", 0.55, 0.55, 0.95, 0.95)
+    sel2 = wait_kernel(lab, "explorer.selected", lambda v: v != sel, timeout=30)
+    assert sorted(lab.kernel("explorer.pca.painted_keys")) == sorted(sel2)
+    if sel2:
+        at = [lab.kernel("explorer.pca.all_keys").index(k) for k in sel2]
+        page.wait_for_function(PAINTED, arg=lab.kernel(DISTINCT.format(i=at)), timeout=10_000)
+    # and from Python back to the page: clearing empties the table and the overlays
     lab.run("explorer.selected = []")
     page.wait_for_function(
-        "() => document.querySelectorAll('.lab8-selection tbody tr').length === 0", timeout=10_000
+        """() => document.querySelectorAll('.lab8-selection tbody tr').length === 0
+              && !document.querySelector('.lab8-pca .lab8-scatter-dim, .lab8-pca.lab8-scatter-dim')
+              && !Array.from(document.querySelectorAll('.lab8-explorer g:not([clip-path]) > .curve > path.line'))
+                   .some((p) => p.getBoundingClientRect().width > 0)""",
+        timeout=10_000,
     )
 
 

@@ -46,29 +46,45 @@ def ex(setup):
     return EmbeddingExplorer(model, data, genres=syn.ratings)
 
 
+def brush(view, x0, x1, y0, y1) -> None:
+    """A drag on a LinkedScatter: bqplot reports the rectangle (data units) as brushing ends."""
+    browser_sets(view.brush, brushing=True)
+    browser_sets(view.brush, brushing=False, selected_x=[x0, x1], selected_y=[y0, y1])
+
+
 def test_brush_on_the_map_selects_everywhere(ex):
-    keys = ex.pca.all_keys
-    browser_sets(ex.pca.brush, brushing=True)
-    browser_sets(ex.pca.mark, selected=[0, 5, 9])
-    browser_sets(ex.pca.brush, brushing=False)
-    want = [keys[0], keys[5], keys[9]]
+    ex.bias_view.restyle_max = 0  # drawn as a large view is: an overlay (the map stays small)
+    keys, x, y = ex.pca.all_keys, ex.pca.x, ex.pca.y
+    x0, x1 = np.quantile(x, [0.2, 0.7])
+    y0, y1 = np.quantile(y, [0.1, 0.8])
+    brush(ex.pca, x0, x1, y0, y1)
+    inside = (x >= x0) & (x <= x1) & (y >= y0) & (y <= y1)
+    want = [keys[i] for i in np.flatnonzero(inside)]
+    assert len(want) >= 3
     assert sorted(ex.selected) == sorted(want)
     assert sorted(ex.bias_view.selected) == sorted(want)
-    idx = {k: i for i, k in enumerate(ex.bias_view.all_keys)}
-    assert sorted(ex.bias_view.mark.selected) == sorted(idx[k] for k in want)
+    # the bias view draws exactly those titles over its points, at their (ratings, bias)
+    b = ex.bias_view
+    at = {k: (b.x[i], b.y[i]) for i, k in enumerate(b.all_keys)}
+    assert sorted(b.painted_keys) == sorted(want)
+    ox, oy = np.ravel(b.overlay.x), np.ravel(b.overlay.y)  # paths of (gap, point, point)
+    drawn = set(zip(ox[1::3], oy[1::3], strict=True))
+    assert drawn == {at[k] for k in b.painted_keys}
+    assert sorted(ex.pca.painted_keys) == sorted(want)  # bqplot's own styles on the small map
+    assert sorted(ex.pca.mark.selected) == sorted(keys.index(k) for k in want)
     assert sorted(ex.table.all_keys) == sorted(want)
-    row = ex.table.frame.set_index("title").loc[keys[5]]
-    i = ex.factors.items.index(keys[5])
+    k5 = want[1]
+    row = ex.table.frame.set_index("title").loc[k5]
+    i = ex.factors.items.index(k5)
     assert row["bias"] == pytest.approx(float(ex.model.movie_bias.detach()[i + 1]))
     assert row["n_ratings"] == ex.factors.item_counts[i]
-    assert row["x"] == pytest.approx(ex.pca.mark.x[5]) and row["y"] == pytest.approx(
-        ex.pca.mark.y[5]
-    )
+    j = keys.index(k5)
+    assert row["x"] == pytest.approx(x[j]) and row["y"] == pytest.approx(y[j])
 
 
 def test_lasso_on_the_bias_view_and_python_selection(ex):
     ex.bias_view.mode = "lasso"
-    browser_sets(ex.bias_view.mark, selected=[1, 2])
+    browser_sets(ex.bias_view.mark, selected=[1, 2])  # the lasso's answer in the first mark
     want = [ex.bias_view.all_keys[1], ex.bias_view.all_keys[2]]
     assert sorted(ex.selected) == sorted(want)
     assert sorted(ex.pca.selected) == sorted(k for k in want if k in ex.pca.all_keys)
@@ -78,7 +94,7 @@ def test_lasso_on_the_bias_view_and_python_selection(ex):
     assert ex.pca.selected == ([title] if title in ex.pca.all_keys else [])
     ex.selected = []
     assert ex.table.n_rows == 0 and "Nothing selected" in ex.table.caption
-    assert ex.pca.mark.selected is None
+    assert ex.pca.painted_keys == [] and ex.bias_view.painted_keys == []
 
 
 def test_unknown_title_selected_from_python(ex):
@@ -134,7 +150,7 @@ def test_users_instead_of_movies(ex, setup):
     _, data, model = setup
     ex._space.value = "users"
     assert ex.space == "users" and len(ex.pca.all_keys) == min(1000, data.n_users - 1)
-    browser_sets(ex.pca.mark, selected=[0])
+    browser_sets(ex.pca.mark, selected=[0])  # a click (bqplot's click-select: 299 users)
     assert ex.selected == [ex.pca.all_keys[0]] and ex.table.columns[0] == "user"
     u = ex.selected[0]
     assert ex.table.frame["bias"].iloc[0] == pytest.approx(
@@ -202,3 +218,22 @@ def test_default_trains_on_start(monkeypatch):
     assert ex.wait(120)
     assert "synthetic" in ex.source and "2 of 2 epochs" in ex.source and not ex.error
     assert torch.equal(ex.factors.item_factors, ex.model.movie_factors.detach()[1:])
+
+
+def test_bias_view_shows_titles_with_enough_ratings(setup):
+    syn, data, model = setup
+    ex = EmbeddingExplorer(model, data, genres=syn.ratings)
+    counts = ex.factors.item_counts
+    floor = ex.bias_min_ratings or 0
+    assert floor == 0 and min(counts) >= 5  # default: 5, lowered only where 500 titles lack it
+    assert sorted(ex.bias_view.all_keys) == sorted(ex.factors.items)
+    mid = int(np.median(counts))
+    browser_sets(ex._bias_min, value=mid)  # the learner raises the floor
+    want = {t for t, c in zip(ex.factors.items, counts, strict=True) if c >= mid}
+    assert ex.bias_min_ratings == mid and set(ex.bias_view.all_keys) == want
+    assert f"{len(want):,} of {len(counts):,} movies" in ex._bias_note.value
+    below = next(t for t, c in zip(ex.factors.items, counts, strict=True) if c < mid)
+    ex.selected = [below]  # a title under the floor: selected everywhere it is shown
+    assert ex.table.all_keys == [below] and ex.bias_view.selected == []
+    with pytest.raises(ValueError):
+        EmbeddingExplorer(model, data, bias_min_ratings=0)

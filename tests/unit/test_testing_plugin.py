@@ -311,3 +311,56 @@ def test_execute_notebook_times_out_naming_the_cell(tmp_path):
     with pytest.raises(NotebookError, match="slow.ipynb: code cell 2 ran past the 3 s timeout"):
         execute_notebook(path, timeout=3)
     assert time.monotonic() - t0 < 50
+
+
+def test_brush_drags_across_the_plot_area_at_a_given_pace():
+    from lab8widgets.testing import LabPage
+
+    events: list = []
+
+    class Mouse:
+        def move(self, x, y):
+            events.append(("move", round(x, 3), round(y, 3)))
+
+        def down(self):
+            events.append(("down",))
+
+        def up(self):
+            events.append(("up",))
+
+    class Area:
+        first = property(lambda self: self)
+
+        def wait_for(self, state):
+            events.append(("wait", state))
+
+        def bounding_box(self):
+            return {"x": 100.0, "y": 50.0, "width": 200.0, "height": 100.0}
+
+    class Page:
+        url = "http://127.0.0.1/"
+        mouse = Mouse()
+
+        def locator(self, sel):
+            assert ".lab8-pca svg.svg-figure .plotarea_events" in sel
+            return Area()
+
+        def wait_for_timeout(self, ms):
+            events.append(("pause", ms))
+
+        def on(self, event, handler):  # PageWatch listens; nothing fires here
+            pass
+
+    lab = LabPage(Page(), server=None, kernel=None)
+    box = lab.brush(".lab8-pca", 0.1, 0.2, 0.6, 0.8, moves=2, pause_ms=15)
+    assert box == {"x": 100.0, "y": 50.0, "width": 200.0, "height": 100.0}
+    assert events == [
+        ("wait", "visible"),
+        ("move", 120.0, 70.0),
+        ("down",),
+        ("move", 170.0, 100.0),
+        ("pause", 15),
+        ("move", 220.0, 130.0),
+        ("pause", 15),
+        ("up",),
+    ]

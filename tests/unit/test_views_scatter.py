@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import bqplot as bq
 import numpy as np
 import pytest
 
 from lab8widgets.views import LinkedScatter, link_selection
+from lab8widgets.views.scatter import CHUNK, PALETTE
 
 
 def browser_sets(widget, **state) -> None:
@@ -18,47 +20,156 @@ def browser_sets(widget, **state) -> None:
     )
 
 
-def scatter(keys, **kw) -> LinkedScatter:
+def scatter(keys, restyle_max=0, **kw) -> LinkedScatter:
+    """Points (i, i²); by default drawn as a large view is (overlay), whatever their number."""
     n = len(keys)
-    return LinkedScatter(np.arange(n, dtype=float), np.arange(n, dtype=float) ** 2, keys, **kw)
+    x = np.arange(n, dtype=float)
+    return LinkedScatter(x, x**2, keys, restyle_max=restyle_max, **kw)
 
 
-def test_brush_selection_arrives_when_brushing_ends():
-    s = scatter(list("abcdef"))
+def brush(view, x, y) -> None:
+    """A drag on ``view``: bqplot sends brushing, then the rectangle (data units) as it ends."""
+    browser_sets(view.brush, brushing=True)
+    browser_sets(view.brush, selected_x=[x[0], (x[0] + x[1]) / 2], selected_y=list(y))
+    browser_sets(view.brush, brushing=False, selected_x=list(x), selected_y=list(y))
+
+
+def overlay_points(view) -> list[tuple[float, float]]:
+    """The points the selection's paths draw (sorted): each a (gap, point, point) triple."""
+    if not view.overlay.visible:
+        return []
+    pts: set = set()
+    for x, y in zip(np.atleast_2d(view.overlay.x), np.atleast_2d(view.overlay.y), strict=True):
+        assert np.isnan(y[0::3]).all() and np.array_equal(y[1::3], y[2::3])
+        pts |= set(zip(x[1::3].tolist(), y[1::3].tolist(), strict=True))
+    return sorted(pts)
+
+
+def test_brush_selects_the_points_inside_when_brushing_ends():
+    s = scatter(list("abcdef"))  # x = 0..5, y = x²
     browser_sets(s.brush, brushing=True)
-    browser_sets(s.mark, selected=[1, 2])
+    browser_sets(s.brush, selected_x=[0.5, 3.0], selected_y=[0.0, 9.0])
     assert s.selected == []  # still dragging: nothing sent on
-    browser_sets(s.mark, selected=[1, 2, 3])
-    browser_sets(s.brush, brushing=False)
-    assert s.selected == ["b", "c", "d"]
+    browser_sets(s.brush, brushing=False, selected_x=[3.0, 0.5], selected_y=[9.0, 0.0])
+    assert s.selected == ["b", "c", "d"]  # edges count, either corner order
+    assert s.brush.marks == []  # the browser restyles no mark while dragging
+    brush(s, (10.0, 11.0), (0.0, 1.0))  # an empty rectangle clears
+    assert s.selected == []
 
 
-def test_lasso_and_click_select_directly():
+def test_brush_on_a_log_axis_compares_in_data_units():
+    s = LinkedScatter([1.0, 10.0, 100.0, 1000.0], [0.0, 1.0, 2.0, 3.0], list("abcd"), x_log=True)
+    brush(s, (5.0, 200.0), (-1.0, 5.0))
+    assert s.selected == ["b", "c"]
+
+
+def test_selection_draws_the_overlay_and_leaves_the_points_alone():
     s = scatter(list("abcdef"))
+    styles = [(m.selected_style, m.unselected_style, list(m.opacities)) for m in s.marks]
+    s.selected = ["e", "b", "zz"]  # unknown keys dropped, order is the view's
+    assert s.selected == ["b", "e"] and s.painted_keys == ["b", "e"]
+    assert overlay_points(s) == [(1.0, 1.0), (4.0, 16.0)]
+    assert all(m.selected is None for m in s.marks)  # no per-point restyle in the browser
+    assert [(m.selected_style, m.unselected_style, list(m.opacities)) for m in s.marks] == styles
+    assert "lab8-scatter-dim" in s._dom_classes  # the rest fades (one class, lab8.css)
+    assert s.figure.marks[-1] is s.overlay  # drawn on top
+    s.selected = []
+    assert overlay_points(s) == [] and "lab8-scatter-dim" not in s._dom_classes
+
+
+def test_overlay_keeps_each_points_colour():
+    s = scatter(list("abcde"))
+    s.set_color(["x", "y", "x", "z", "y"])
+    s.selected = ["b", "c", "d", "e"]
+    # one path per colour, in the colour the points have (y: b and e, x: c, z: d)
+    assert s.overlay.colors == [PALETTE[0], PALETTE[1], PALETTE[2]]
+    xs = np.asarray(s.overlay.x)
+    assert xs.shape == (3, 6)  # the longest line: two points; shorter lines repeat their last
+    assert [sorted(set(row[1::3].tolist())) for row in xs] == [[2.0], [1.0, 4.0], [3.0]]
+    assert s.overlay.preserve_domain == {"x": True, "y": True}  # never moves the axes
+
+
+def test_ten_thousand_points_are_split_into_small_marks():
+    n = 10_000
+    rng = np.random.default_rng(0)
+    x, y = rng.random(n), rng.random(n)
+    s = LinkedScatter(x, y, list(range(n)))
+    assert len(s.marks) == -(-n // CHUNK) and all(len(m.x) <= CHUNK for m in s.marks)
+    assert np.array_equal(np.concatenate([m.x for m in s.marks]), x)
+    assert [str(k) for m in s.marks for k in m.names] == [str(k) for k in range(n)]
+    assert s.figure.marks == [*s.marks, s.overlay] and s.lasso.marks == s.marks
+    s.set_data(x[:1500], y[:1500], list(range(1500)))  # fewer points: fewer marks
+    assert len(s.marks) == 2 and s.figure.marks == [*s.marks, s.overlay]
+    assert s.lasso.marks == s.marks
+    line = bq.Lines(x=[0, 1], y=[0, 1], scales={"x": s.x_scale, "y": s.y_scale})
+    s.figure.marks = [line, s.mark]  # a lab adds a line behind: the points stay on top
+    assert s.figure.marks == [line, *s.marks, s.overlay]
+
+
+def test_lasso_joins_the_marks_answers():
+    n = CHUNK + 10
+    s = LinkedScatter(np.arange(n, dtype=float), np.zeros(n), list(range(n)))
     s.mode = "lasso"
     assert s.figure.interaction is s.lasso
-    browser_sets(s.mark, selected=[5, 0])
-    assert s.selected == ["a", "f"]
+    browser_sets(s.marks[0], selected=[5, 0])
+    browser_sets(s.marks[1], selected=[3])
+    assert s.selected == [0, 5, CHUNK + 3]
+    assert overlay_points(s) == [(0.0, 0.0), (5.0, 0.0), (CHUNK + 3.0, 0.0)]
+
+
+def click(mark, index) -> None:
+    mark._handle_custom_msgs(None, {"event": "element_click", "data": {"index": index}})
+
+
+def test_click_adds_and_drops_points_and_empty_space_clears():
+    n = CHUNK + 10
+    s = LinkedScatter(np.arange(n, dtype=float), np.zeros(n), list(range(n)))
     s.mode = "click"
-    assert s.figure.interaction is None  # the mark's own click-select works
-    browser_sets(s.mark, selected=[4])
-    assert s.selected == ["e"]
+    assert s.figure.interaction is None
+    click(s.marks[1], 2)
+    click(s.marks[0], 4)
+    assert s.selected == [4, CHUNK + 2]
+    click(s.marks[0], 4)  # again: dropped
+    assert s.selected == [CHUNK + 2]
+    click(s.marks[1], 2)  # the selection's dots let clicks through to the point
+    assert s.selected == []
+    s.selected = [1, 2]
+    s.mark._handle_custom_msgs(None, {"event": "background_click", "data": None})
+    assert s.selected == []
 
 
-def test_hover_tooltip_kept_with_click_select():
+def test_hover_tooltip_kept_without_bqplots_click_select():
     s = scatter(list("abc"))
-    assert s.mark.interactions == {"hover": "tooltip", "click": "select"}
-    assert s.mark.tooltip is not None and "name" in s.mark.tooltip.fields
+    for m in s.marks:
+        assert m.interactions == {"hover": "tooltip"}  # clicks come to Python instead
+        assert m.tooltip is not None and "name" in m.tooltip.fields
     assert list(s.mark.names) == ["a", "b", "c"]
 
 
-def test_python_selection_paints_the_mark_in_view_order():
-    s = scatter(list("abcdef"))
-    s.selected = ["e", "b", "zz"]  # unknown keys dropped, order is the view's
-    assert s.selected == ["b", "e"]
-    assert list(s.mark.selected) == [1, 4]
-    s.selected = []
-    assert s.mark.selected is None
+def test_small_views_keep_bqplots_own_selection_styles():
+    s = scatter(list("abcdef"), restyle_max=10)  # a few points: per-point styles are cheap
+    assert s.mark.unselected_style == {"opacity": 0.25} and s.mark.selected_style
+    assert s.mark.interactions == {"hover": "tooltip", "click": "select"}  # ctrl-click adds
+    s.selected = ["e", "b"]
+    assert list(s.mark.selected) == [1, 4] and not s.overlay.visible
+    browser_sets(s.mark, selected=[5, 0])  # bqplot's click-select in the page
+    assert s.selected == ["a", "f"]
+    click(s.mark, 2)  # its element_click message changes nothing more
+    assert s.selected == ["a", "f"]
+    brush(s, (1.5, 3.5), (0.0, 20.0))
+    assert s.selected == ["c", "d"] and list(s.mark.selected) == [2, 3]
+    assert not s.overlay.visible
+    s.set_data(np.arange(20.0), np.arange(20.0), [f"k{i}" for i in range(20)])  # now large
+    assert s.mark.unselected_style == {} and s.mark.selected is None
+    s.selected = ["k3"]
+    assert s.mark.selected is None and s.painted_keys == ["k3"]
+
+
+def test_python_selection_in_view_order_with_many_keys():
+    keys = [f"k{i}" for i in range(50)]
+    s = scatter(keys)
+    s.selected = list(reversed(keys[10:40]))  # many keys: filtered in view order
+    assert s.selected == keys[10:40] and s.painted_keys == keys[10:40]
 
 
 def test_link_follows_without_loops_and_subsets():
@@ -69,14 +180,15 @@ def test_link_follows_without_loops_and_subsets():
     for name, v in (("a", a), ("b", b), ("c", c)):
         v.observe(lambda _ch, n=name: calls.__setitem__(n, calls[n] + 1), "selected")
     link = link_selection(a, b, c)
-    browser_sets(a.mark, selected=[0, 1, 3])
-    assert a.selected == ["a", "b", "d"]
-    assert b.selected == ["b", "d"] and list(b.mark.selected) == [0, 1]
-    assert c.selected == ["a", "b", "d"] and list(c.mark.selected) == [0, 1, 3]
+    brush(a, (-0.5, 3.5), (-1.0, 10.0))  # a, b, c, d
+    assert a.selected == ["a", "b", "c", "d"]
+    assert b.selected == ["b", "d"] and overlay_points(b) == [(0.0, 0.0), (1.0, 1.0)]
+    assert c.selected == ["a", "b", "c", "d"] and c.painted_keys == c.selected
     assert calls == {"a": 1, "b": 1, "c": 1}  # one change each: nothing bounced back
     # b's narrower selection did not shrink a's (no echo)
-    browser_sets(b.mark, selected=[2])
+    brush(b, (1.5, 2.5), (0.0, 10.0))
     assert a.selected == c.selected == ["f"] and b.selected == ["f"]
+    assert overlay_points(a) == [(5.0, 25.0)]
     link.unlink()
     a.selected = ["a"]
     assert b.selected == ["f"]
@@ -101,8 +213,10 @@ def test_link_rejects_non_views():
 def test_set_data_keeps_selected_keys():
     s = scatter(list("abcd"))
     s.selected = ["b", "d"]
-    s.set_data([0.0, 1.0, 2.0], [0.0, 1.0, 2.0], ["d", "x", "b"])
-    assert s.selected == ["d", "b"] and list(s.mark.selected) == [0, 2]
+    s.set_data([0.0, 1.0, 2.0], [5.0, 6.0, 7.0], ["d", "x", "b"])
+    assert s.selected == ["d", "b"] and overlay_points(s) == [(0.0, 5.0), (2.0, 7.0)]
+    s.set_data([9.0, 1.0, 2.0], [9.0, 6.0, 7.0])  # same keys, new places: the overlay follows
+    assert s.selected == ["d", "b"] and overlay_points(s) == [(2.0, 7.0), (9.0, 9.0)]
     with pytest.raises(ValueError, match="differ in length"):
         s.set_data([0.0], [0.0, 1.0], ["a"])
 
@@ -122,11 +236,12 @@ def test_ten_thousand_points_keep_selection_fast():
     import time
 
     keys = list(range(10_000))
-    s = LinkedScatter(np.random.rand(10_000), np.random.rand(10_000), keys)
+    s = LinkedScatter(np.arange(10_000, dtype=float), np.random.rand(10_000), keys)
     other = LinkedScatter(np.random.rand(10_000), np.random.rand(10_000), keys)
     link_selection(s, other)
     t = time.perf_counter()
-    browser_sets(s.mark, selected=list(range(100, 3100)))
+    brush(s, (99.5, 3099.5), (-1.0, 2.0))
     ms = (time.perf_counter() - t) * 1e3
     assert s.selected == keys[100:3100] and other.selected == keys[100:3100]
+    assert len(other.painted_keys) == 3000 and np.asarray(other.overlay.x).size == 9000
     assert ms < 500, f"{ms:.0f} ms to spread a 3,000-point selection over 10,000 points"
