@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -34,6 +33,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from _common import machine, pct  # noqa: E402
 
 from lab8widgets.testing import LabPage  # noqa: E402
 from tests.e2e.harness import CHROMIUM, CHROMIUM_ARGS, Kernel, Server, page_kernel_file  # noqa: E402
@@ -78,11 +79,6 @@ INSTALL = """() => {
       {subtree: true, childList: true, attributes: true});
 }"""
 SETTLED = "() => { const s = window.__lab8x; return s.table > 0 && s.t1 > s.last && performance.now() - s.last > 300; }"
-
-
-def pct(xs: list[float], q: float) -> float:
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]
 
 
 def notebook(folder: Path, n_top: int, path: str, extra: str = "") -> Path:
@@ -203,8 +199,8 @@ def main() -> None:
         browser.close()
     print(f"EmbeddingExplorer brush → linked views painted, Chromium {version} headless, 1280×900")
     print(
-        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"load average {os.getloadavg()[0]:.1f} at the end (shared: a load inflates every number)"
+        f"machine: {machine(browser=f'Chromium {version} headless')} at the end "
+        "(shared: a load inflates every number)"
     )
     for label in runs:
         what = "every movie" if label == "all" else "1,000 most-rated"
