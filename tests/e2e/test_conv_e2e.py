@@ -55,6 +55,14 @@ def wait_data(page, name: str, key: str, want: str, timeout: float = 15_000) -> 
     )
 
 
+def wait_text(page, sel: str, text: str, timeout: float = 15_000) -> None:
+    page.wait_for_function(
+        "([sel, text]) => (document.querySelector(sel)?.innerText || '').includes(text)",
+        arg=[sel, text],
+        timeout=timeout,
+    )
+
+
 def cell_center(page, name: str, row: int, col: int, cell: int) -> tuple[float, float]:
     box = page.locator(f".lab8-conv-{name} canvas").bounding_box()
     return box["x"] + 1 + (col + 0.5) * cell, box["y"] + 1 + (row + 0.5) * cell
@@ -188,7 +196,7 @@ def test_stride_and_pool_type_change_shapes(open_lab):
     wait_kernel(lab, "(lab.pool, lab.stride)", ("none", 2))
     wait_data(page, "conv1-0", "rows", "14")
     wait_data(page, "pool-0", "rows", "14")  # same size, reached by striding instead of pooling
-    assert "no pool" in page.inner_text(".lab8-conv-summary")
+    wait_text(page, ".lab8-conv-summary", "no pool")
 
 
 def test_click_shows_receptive_field(open_lab):
@@ -208,7 +216,7 @@ def test_click_shows_receptive_field(open_lab):
         assert json.loads(data(page, name, "highlight")) == [expected["conv1"]]
     assert json.loads(data(page, "relu2-1", "highlight")) == [expected["relu2"]]
     assert json.loads(data(page, "relu2-0", "highlight")) == []  # pooling keeps to its channel
-    assert "6×6 receptive field" in page.inner_text(".lab8-conv-rf")
+    wait_text(page, ".lab8-conv-rf", "6×6 receptive field")
     assert lab.kernel("lab.selection") == ("pool", 1, 3, 4)
     # an output cell reads the whole input
     ocell = lab.kernel("lab.chain.props(('output',))['cell']")
@@ -360,7 +368,7 @@ def test_dropout_toggle_mask_and_kernel_state(open_lab):
         ".max())"
     )
     assert lab.kernel(ok) < 1e-5
-    assert "×2" in page.inner_text(".lab8-conv-scaling")
+    wait_text(page, ".lab8-conv-scaling", "×2")
     before = lab.kernel("lab.dropout_mask.tobytes()")
     version = int(data(page, "mask-0", "version"))
     page.click(".lab8-conv-new-mask")
@@ -381,7 +389,7 @@ def test_dropout_toggle_mask_and_kernel_state(open_lab):
     wait_kernel(lab, "lab.training", False)
     wait_data(page, "mask-0", "sum", f"{lab.kernel('float(lab.dropout_mask[0].size)'):.4f}")
     assert lab.kernel("bool((lab.activations['dropout'] == lab.activations['relu2']).all())")
-    assert "eval" in page.inner_text(".lab8-conv-scaling")
+    wait_text(page, ".lab8-conv-scaling", "eval")  # its own message, just after the chain's
     # the kernels were not touched by any of it
     assert lab.kernel("lab.model.conv1.weight[0, 0].tolist()") == [
         [-1, -1, -1],
