@@ -39,7 +39,7 @@ export function createGrid(channel, gridKey = 0) {
   const rgb = [0, 0, 0];
 
   // the overlay goes once Python has answered every message: its arrays are the truth again
-  channel.onIdle(() => {
+  const unsubscribe = channel.onIdle(() => {
     if (local && !drawing && !drag) {
       local = null;
       paint();
@@ -201,7 +201,7 @@ export function createGrid(channel, gridKey = 0) {
     drag = { rc, last: rc, y0: ev.clientY, v0: values[rc[0] * spec.cols + rc[1]], moved: false, cells: [] };
     if (spec.drawable) {
       drawing = true;
-      local = new Map();
+      local = local ?? new Map(); // the last stroke stays until Python has it
       drag.cells = ink([rc]);
       paint();
       channel.queue(gridKey, { event: "draw", cells: drag.cells, done: false });
@@ -291,5 +291,5 @@ export function createGrid(channel, gridKey = 0) {
     input.addEventListener("blur", () => close(true));
   });
 
-  return { el: root, update, paint };
+  return { el: root, update, paint, dispose: unsubscribe };
 }

@@ -133,7 +133,11 @@ function render({ model, el }) {
       });
       root.appendChild(col);
     });
-    for (const k of [...grids.keys()]) if (!seen.has(k)) grids.delete(k);
+    for (const [k, entry] of [...grids]) {
+      if (seen.has(k)) continue;
+      entry.grid.dispose();
+      grids.delete(k);
+    }
   }
 
   function apply() {

@@ -142,17 +142,22 @@ var Ring = class {
   constructor(cap = CAP) {
     this.cap = cap;
     this.items = [];
+    this.start = 0;
   }
   push(v) {
-    this.items.push(v);
-    if (this.items.length > this.cap) this.items.splice(0, this.items.length - this.cap);
+    if (this.items.length < this.cap) {
+      this.items.push(v);
+    } else {
+      this.items[this.start] = v;
+      this.start = (this.start + 1) % this.cap;
+    }
     return this.items.length;
   }
   get length() {
     return this.items.length;
   }
   toArray() {
-    return this.items.slice();
+    return this.items.slice(this.start).concat(this.items.slice(0, this.start));
   }
 };
 function perf() {
@@ -185,7 +190,7 @@ function createGrid(channel, gridKey = 0) {
   let local = null;
   let drawing = false;
   const rgb = [0, 0, 0];
-  channel.onIdle(() => {
+  const unsubscribe = channel.onIdle(() => {
     if (local && !drawing && !drag) {
       local = null;
       paint();
@@ -338,7 +343,7 @@ function createGrid(channel, gridKey = 0) {
     drag = { rc, last: rc, y0: ev.clientY, v0: values[rc[0] * spec.cols + rc[1]], moved: false, cells: [] };
     if (spec.drawable) {
       drawing = true;
-      local = /* @__PURE__ */ new Map();
+      local = local ?? /* @__PURE__ */ new Map();
       drag.cells = ink([rc]);
       paint();
       channel.queue(gridKey, { event: "draw", cells: drag.cells, done: false });
@@ -424,7 +429,7 @@ function createGrid(channel, gridKey = 0) {
     });
     input.addEventListener("blur", () => close(true));
   });
-  return { el: root, update, paint };
+  return { el: root, update, paint, dispose: unsubscribe };
 }
 
 // grid/sender.js
