@@ -356,29 +356,33 @@ function createGrid(channel, gridKey = 0) {
     }
     ev.preventDefault();
   });
-  canvas.addEventListener("pointermove", (ev) => {
-    if (!drag) return;
-    if (spec.drawable) {
-      const rc = cellAt(ev);
-      if (!rc) return;
-      drag.moved = true;
-      drag.cells = drag.cells.concat(ink(lineCells(drag.last, rc)));
-      drag.last = rc;
-      paint();
-      channel.queue(gridKey, { event: "draw", cells: drag.cells, done: false });
-      return;
-    }
-    if (!spec.editable) return;
+  function editStep(ev) {
+    if (!drag || spec.drawable || !spec.editable) return;
     const dy = drag.y0 - ev.clientY;
     if (!drag.moved && Math.abs(dy) < 3) return;
     drag.moved = true;
     const d = spec.decimals ?? 1;
     const value = Number((drag.v0 + Math.round(dy / 4) * (spec.step ?? 0.1)).toFixed(d));
-    const i = drag.rc[0] * spec.cols + drag.rc[1];
-    if (local?.get(i) === value) return;
-    local = /* @__PURE__ */ new Map([[i, value]]);
+    if (drag.value === value) return;
+    drag.value = value;
+    local = /* @__PURE__ */ new Map([[drag.rc[0] * spec.cols + drag.rc[1], value]]);
     paint();
     channel.queue(gridKey, { event: "edit", row: drag.rc[0], col: drag.rc[1], value, done: false });
+  }
+  canvas.addEventListener("pointerrawupdate", editStep);
+  canvas.addEventListener("pointermove", (ev) => {
+    if (!drag) return;
+    if (!spec.drawable) {
+      editStep(ev);
+      return;
+    }
+    const rc = cellAt(ev);
+    if (!rc) return;
+    drag.moved = true;
+    drag.cells = drag.cells.concat(ink(lineCells(drag.last, rc)));
+    drag.last = rc;
+    paint();
+    channel.queue(gridKey, { event: "draw", cells: drag.cells, done: false });
   });
   const end = (ev) => {
     if (!drag) return;
