@@ -36,6 +36,17 @@ OVERLAPS = """() => {
         }
         return out;
     }"""
+# Which stack frame (one per message from Python) repainted each stage of the chain.
+CHAIN_FRAMES = """() => {
+  const root = document.querySelector('.lab8-conv-chain .lab8-stack');
+  const frames = (globalThis.__chainFrames = {});
+  for (const n of ['conv1-0', 'relu1-0', 'conv2-0', 'conv2-1', 'relu2-1', 'pool-0', 'dense', 'output']) {
+    frames[n] = [];
+    new MutationObserver(() => frames[n].push(root.dataset.frame)).observe(
+      document.querySelector(`.lab8-conv-${n} .lab8-grid`),
+      { attributes: true, attributeFilter: ['data-version'] });
+  }
+}"""
 RF = "__import__('lab8widgets.models.conv', fromlist=['receptive_field']).receptive_field"
 
 
@@ -93,14 +104,25 @@ def test_drag_kernel_cell_updates_python_and_heatmaps(open_lab):
     before_sum = data(page, "conv1-0", "sum")
     before_version = int(data(page, "conv1-0", "version"))
     cell = lab.kernel("lab.chain.props(('kernel', 0))['cell']")
+    page.evaluate(CHAIN_FRAMES)
     x, y = cell_center(page, "kernel-0", 0, 1, cell)
     page.mouse.move(x, y)
     page.mouse.down()
+    page.evaluate("() => performance.clearMarks('lab8-edit')")
     for dy in range(4, 61, 4):  # 60 px up = 15 steps of 0.1: -1 → 0.5
         page.mouse.move(x, y - dy)
         page.wait_for_timeout(20)
     page.mouse.up()
     wait_kernel(lab, "round(lab.model.conv1.weight[0, 0, 0, 1].item(), 4)", 0.5)
+    wait_data(page, "kernel-0", "sum", "1.5000")
+    # one message per drag step, each answer painted in one pass: every stage of the chain
+    # repainted in the same frames, once per answer, and never more answers than steps sent
+    frames = page.evaluate("() => globalThis.__chainFrames")
+    sent = page.evaluate("() => performance.getEntriesByName('lab8-edit').length")
+    assert 3 <= len(frames["output"]) <= sent <= 15, (frames, sent)
+    for name, got in frames.items():
+        assert got == frames["output"], (name, got, frames["output"])
+    assert len(set(frames["output"])) == len(frames["output"])
     assert lab.kernel("lab.model.conv1.weight[0, 0].tolist()") == [
         [-1, 0.5, -1],
         [0, 0, 0],
