@@ -95,14 +95,15 @@ PAGE_HOOKS = """(() => {
 # In the page's kernel: time the chain's handling of each message (Python alone, no socket).
 KERNEL_HOOK = """
 import time as _bench_time
-_bench_ms = []
+_bench_ms, _bench_cpu_ms = [], []
 def _bench_wrap(cb):
     def timed(msg):
-        t0 = _bench_time.perf_counter()
+        t0, c0 = _bench_time.perf_counter(), _bench_time.thread_time()
         try:
             cb(msg)
         finally:
             _bench_ms.append((_bench_time.perf_counter() - t0) * 1e3)
+            _bench_cpu_ms.append((_bench_time.thread_time() - c0) * 1e3)
     return timed
 lab.chain.comm.on_msg(_bench_wrap(lab.chain.comm._msg_callback))
 """
@@ -170,6 +171,7 @@ def drag_latency(browser, stock: bool, steps: int, fast_steps: int) -> dict[str,
         out: dict[str, list[float] | str] = {"kernel": [], "conv1": [], "chain": []}
         out.update(input_to_send=[], roundtrip=[], page=[], from_input=[])
         out["python"] = kernel.eval("_bench_ms")
+        out["python_cpu"] = kernel.eval("_bench_cpu_ms")
         for i, t in enumerate(edits):
             nxt = edits[i + 1] if i + 1 < len(edits) else float("inf")
             for key, names in (
@@ -283,6 +285,7 @@ def main() -> None:
                 ("input_to_send", "pointer event → edit message sent"),
                 ("roundtrip", "edit message → answer arrives"),
                 ("python", "  of which the kernel handles it"),
+                ("python_cpu", "  (its CPU time: what load cannot inflate)"),
                 ("page", "answer arrives → last heatmap painted"),
                 ("from_input", "pointer event → last heatmap painted"),
             ):
@@ -319,6 +322,7 @@ def main() -> None:
             ("input_to_send", "input_to_send"),
             ("roundtrip", "roundtrip"),
             ("python", "kernel_handle"),
+            ("python_cpu", "kernel_handle_cpu"),
             ("page", "page_paint"),
             ("from_input", "input_to_last_stage"),
         ):
