@@ -1,9 +1,10 @@
 // One heatmap on a canvas: paints a spec ({rows, cols, cell, cmap, vmin, vmax, ...}) and its values,
 // and turns pointer gestures into messages (click, vertical drag = edit, typed value, drawing).
 // It never changes its own data: it asks Python through its widget's gesture channel (sender.js)
-// and repaints what comes back. Until Python answers, the cell being dragged and the strokes being
-// drawn are shown at once from the gesture itself (an overlay); Python's arrays replace the overlay
-// as soon as the channel is idle (every message answered), so what stays on screen is Python's.
+// and repaints what comes back. Until Python answers, a stroke being drawn is shown at once from the
+// gesture itself (an overlay), and a dragged cell with the answer or, if that is late, a frame after
+// the gesture; Python's arrays replace the overlay as soon as the channel is idle (every message
+// answered), so what stays on screen is Python's.
 // HeatmapGrid (one widget, one grid) and HeatmapStack (one widget, many grids) both use it.
 //
 // Cells are painted as one ImageData (one pixel per cell, scaled up without smoothing): no colour
@@ -12,6 +13,9 @@
 import { lineCells, paintBrush } from "./brush.js";
 import { fmt, rgbInto, tieRgbInto, valueRange } from "./colors.js";
 import { perf } from "./perf.js";
+
+// how long a dragged cell waits for Python's answer before it is painted alone (about a frame)
+const LATE_MS = 16;
 
 export function createGrid(channel, gridKey = 0) {
   const root = document.createElement("div");
@@ -36,6 +40,7 @@ export function createGrid(channel, gridKey = 0) {
   let version = 0;
   let local = null; // cell index → value shown before Python answers (a stroke, a dragged cell)
   let drawing = false;
+  let lateTimer = 0;
   const rgb = [0, 0, 0];
 
   // the overlay goes once Python has answered every message: its arrays are the truth again
@@ -172,6 +177,7 @@ export function createGrid(channel, gridKey = 0) {
   }
 
   function update(nextSpec, nextValues, nextTies = null) {
+    clearTimeout(lateTimer); // this paint shows the dragged cell too
     spec = nextSpec;
     values = nextValues;
     ties = nextTies;
@@ -220,10 +226,13 @@ export function createGrid(channel, gridKey = 0) {
     const value = Number((drag.v0 + Math.round(dy / 4) * (spec.step ?? 0.1)).toFixed(d));
     if (drag.value === value) return; // the same step again: nothing to show or send
     drag.value = value;
-    // the dragged cell shows its new value now; Python's answer (the whole chain) replaces it
-    local = new Map([[drag.rc[0] * spec.cols + drag.rc[1], value]]);
-    paint();
     channel.queue(gridKey, { event: "edit", row: drag.rc[0], col: drag.rc[1], value, done: false });
+    // The dragged cell shows its new value with Python's answer (the whole chain, one frame), or
+    // on its own a frame from now if the answer is late. Painting it at once would add a frame's
+    // work (style, paint, commit) just when the answer arrives, and delay the chain by as much.
+    local = new Map([[drag.rc[0] * spec.cols + drag.rc[1], value]]);
+    clearTimeout(lateTimer);
+    lateTimer = setTimeout(paint, LATE_MS);
   }
   canvas.addEventListener("pointerrawupdate", editStep);
   canvas.addEventListener("pointermove", (ev) => {

@@ -166,6 +166,7 @@ function perf() {
 }
 
 // grid/painter.js
+var LATE_MS = 16;
 function createGrid(channel, gridKey = 0) {
   const root = document.createElement("div");
   root.className = "lab8-grid";
@@ -189,6 +190,7 @@ function createGrid(channel, gridKey = 0) {
   let version = 0;
   let local = null;
   let drawing = false;
+  let lateTimer = 0;
   const rgb = [0, 0, 0];
   const unsubscribe = channel.onIdle(() => {
     if (local && !drawing && !drag) {
@@ -318,6 +320,7 @@ function createGrid(channel, gridKey = 0) {
     perf().paints.push(performance.now());
   }
   function update(nextSpec, nextValues, nextTies = null) {
+    clearTimeout(lateTimer);
     spec = nextSpec;
     values = nextValues;
     ties = nextTies;
@@ -359,9 +362,10 @@ function createGrid(channel, gridKey = 0) {
     const value = Number((drag.v0 + Math.round(dy / 4) * (spec.step ?? 0.1)).toFixed(d));
     if (drag.value === value) return;
     drag.value = value;
-    local = /* @__PURE__ */ new Map([[drag.rc[0] * spec.cols + drag.rc[1], value]]);
-    paint();
     channel.queue(gridKey, { event: "edit", row: drag.rc[0], col: drag.rc[1], value, done: false });
+    local = /* @__PURE__ */ new Map([[drag.rc[0] * spec.cols + drag.rc[1], value]]);
+    clearTimeout(lateTimer);
+    lateTimer = setTimeout(paint, LATE_MS);
   }
   canvas.addEventListener("pointerrawupdate", editStep);
   canvas.addEventListener("pointermove", (ev) => {
