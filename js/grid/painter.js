@@ -45,11 +45,16 @@ export function createGrid(channel, gridKey = 0) {
 
   // the overlay goes once Python has answered every message: its arrays are the truth again
   const unsubscribe = channel.onIdle(() => {
-    if (local && !drawing && !drag) {
-      local = null;
-      paint();
-    }
+    if (local && !drawing && !drag) dropOverlay();
   });
+
+  // Python's arrays are the truth again; repaint only if they differ from what the overlay showed
+  function dropOverlay() {
+    const stale = [...local].some(([i, v]) => values[i] !== Math.fround(v));
+    local = null;
+    clearTimeout(lateTimer);
+    if (stale) paint();
+  }
 
   function paintCells(rows, cols, lo, hi, cmap, w, h) {
     if (cells.width !== cols || cells.height !== rows || !image) {
@@ -260,10 +265,7 @@ export function createGrid(channel, gridKey = 0) {
       return;
     }
     if (d.moved && spec.editable) {
-      if (!channel.busy() && local) {
-        local = null; // Python already answered the last step
-        paint();
-      }
+      if (!channel.busy() && local) dropOverlay(); // Python already answered the last step
       return;
     }
     if (ev.type === "pointerup") channel.send({ event: "click", row: d.rc[0], col: d.rc[1] });

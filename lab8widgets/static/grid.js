@@ -193,11 +193,14 @@ function createGrid(channel, gridKey = 0) {
   let lateTimer = 0;
   const rgb = [0, 0, 0];
   const unsubscribe = channel.onIdle(() => {
-    if (local && !drawing && !drag) {
-      local = null;
-      paint();
-    }
+    if (local && !drawing && !drag) dropOverlay();
   });
+  function dropOverlay() {
+    const stale = [...local].some(([i, v]) => values[i] !== Math.fround(v));
+    local = null;
+    clearTimeout(lateTimer);
+    if (stale) paint();
+  }
   function paintCells(rows, cols, lo, hi, cmap, w, h) {
     if (cells.width !== cols || cells.height !== rows || !image) {
       cells.width = cols;
@@ -393,10 +396,7 @@ function createGrid(channel, gridKey = 0) {
       return;
     }
     if (d.moved && spec.editable) {
-      if (!channel.busy() && local) {
-        local = null;
-        paint();
-      }
+      if (!channel.busy() && local) dropOverlay();
       return;
     }
     if (ev.type === "pointerup") channel.send({ event: "click", row: d.rc[0], col: d.rc[1] });
