@@ -7,6 +7,11 @@ attached, so no socket time).
 (b) drags a layer-1 kernel cell with real mouse moves, one 4-px step (= one new value) at a time,
 and times each edit message (`performance.mark('lab8-edit')`, sent by the grid) to the repaint of
 the dragged kernel, of the conv1 heatmap and to the last repaint of the chain that edit caused.
+The same drag is split into its parts, so a loaded machine can be read part by part: pointer event
+→ edit message sent (the page's own delay), edit message → the answer's websocket message (server
+and kernel), the kernel's handling of the message alone (timed inside the kernel), and the answer's
+websocket message → last heatmap painted (the page's decoding and painting). It also times the
+whole path from the pointer event to the last heatmap painted.
 The last line is one JSON object with the figures (`recompute_p50_ms`, `drag_kernel_p95_ms`,
 `drag_last_stage_p95_ms`, `stock_drag_last_stage_p95_ms`, …).
 
@@ -19,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -28,16 +32,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _common import machine, pct  # noqa: E402
+
 from tests.e2e.harness import CHROMIUM, CHROMIUM_ARGS, Kernel, Server, page_kernel_file  # noqa: E402
 
 STEP_MS = (
     100  # between drag steps: longer than stock Voila's ~45 ms round trip, so edits don't queue
 )
-
-
-def pct(xs: list[float], q: float) -> float:
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]
 
 
 def python_recompute(n: int) -> tuple[list[float], list[float]]:
@@ -71,6 +72,38 @@ def python_recompute(n: int) -> tuple[list[float], list[float]]:
     return lab_ms, model_ms
 
 
+# Before the page's scripts run: when each websocket message arrives (before Jupyter's own handler,
+# which decodes it and updates the widgets) and when each pointer move of a drag happened.
+PAGE_HOOKS = """(() => {
+  const T = (globalThis.__bench = { ws: [], input: [] });
+  const Socket = WebSocket;
+  globalThis.WebSocket = class extends Socket {
+    constructor(...args) {
+      super(...args);
+      this.addEventListener('message', () => { if (T.ws.length < 100000) T.ws.push(performance.now()); });
+    }
+  };
+  document.addEventListener('pointermove', (ev) => {
+    if (ev.buttons && T.input.length < 100000) T.input.push(ev.timeStamp);
+  }, true);
+})();"""
+
+# In the page's kernel: time the chain's handling of each message (Python alone, no socket).
+KERNEL_HOOK = """
+import time as _bench_time
+_bench_ms, _bench_cpu_ms = [], []
+def _bench_wrap(cb):
+    def timed(msg):
+        t0, c0 = _bench_time.perf_counter(), _bench_time.thread_time()
+        try:
+            cb(msg)
+        finally:
+            _bench_ms.append((_bench_time.perf_counter() - t0) * 1e3)
+            _bench_cpu_ms.append((_bench_time.thread_time() - c0) * 1e3)
+    return timed
+lab.chain.comm.on_msg(_bench_wrap(lab.chain.comm._msg_callback))
+"""
+
 WATCH = """() => {
   const names = ['kernel-0', 'conv1-0', 'relu1-0', 'conv2-0', 'conv2-1', 'pool-0', 'pool-1', 'dense', 'output'];
   globalThis.__conv = {};
@@ -102,10 +135,12 @@ def drag_latency(browser, stock: bool, steps: int, fast_steps: int) -> dict[str,
     kernel = None
     try:
         context = browser.new_context(viewport={"width": 1280, "height": 800})
+        context.add_init_script(PAGE_HOOKS)
         page = context.new_page()
         page.goto(server.url, wait_until="domcontentloaded", timeout=180_000)
         page.wait_for_selector(".lab8-conv-output .lab8-grid", timeout=90_000)
         kernel = Kernel(page_kernel_file(page, server))  # the page's own (serve preheats)
+        kernel.run(KERNEL_HOOK)
         cell = kernel.eval("lab.chain.props(('kernel', 0))['cell']")
         page.wait_for_timeout(500)
         page.evaluate(WATCH)
@@ -126,9 +161,13 @@ def drag_latency(browser, stock: bool, steps: int, fast_steps: int) -> dict[str,
             "() => performance.getEntriesByName('lab8-edit').map(e => e.startTime)"
         )
         paints = page.evaluate("() => globalThis.__conv")
+        trace = page.evaluate("() => globalThis.__bench")
         got = settle(kernel, round(steps * 0.1, 2))
         assert abs(got - round(steps * 0.1, 2)) < 1e-6, got
         out: dict[str, list[float] | str] = {"kernel": [], "conv1": [], "chain": []}
+        out.update(input_to_send=[], roundtrip=[], page=[], from_input=[])
+        out["python"] = kernel.eval("_bench_ms")
+        out["python_cpu"] = kernel.eval("_bench_cpu_ms")
         for i, t in enumerate(edits):
             nxt = edits[i + 1] if i + 1 < len(edits) else float("inf")
             for key, names in (
@@ -139,6 +178,19 @@ def drag_latency(browser, stock: bool, steps: int, fast_steps: int) -> dict[str,
                 after = [p for n in names for p in paints[n] if t < p < nxt]
                 if after:
                     out[key].append((min(after) if key != "chain" else max(after)) - t)
+            last = max((p for n in paints for p in paints[n] if t < p < nxt), default=None)
+            moved = [u for u in trace["input"] if u <= t]
+            if moved:
+                out["input_to_send"].append(t - moved[-1])
+            if last is None:
+                continue
+            if moved:
+                out["from_input"].append(last - moved[-1])
+            # the answer: the last websocket message before the chain's last repaint
+            answer = [w for w in trace["ws"] if t < w <= last]
+            if answer:
+                out["roundtrip"].append(answer[-1] - t)
+                out["page"].append(last - answer[-1])
         # a fast drag: one 4-px step per animation frame, then how long until the page settles
         y1 = y  # press the same cell again and drag down: -0.1 per step
         page.mouse.move(x, y1)
@@ -189,12 +241,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.quick:
         args.edits, args.steps, args.fast_steps = 20, 3, 5
-    import torch
-
-    print(
-        f"machine: {os.cpu_count()}-core {platform.machine()}, {platform.system()} {platform.release()}, "
-        f"Python {platform.python_version()}, torch {torch.__version__} ({torch.get_num_threads()} threads)"
-    )
+    print(f"machine: {machine('torch')}")
     lab_ms, model_ms = python_recompute(args.edits)
     print("(a) Python recompute after one kernel change (default network, 28×28 digit)")
     print("    " + describe("edit message → all heatmap buffers updated", lab_ms))
@@ -223,6 +270,17 @@ def main() -> None:
             print("    " + describe(f"{label}: → dragged kernel cell", res["kernel"]))
             print("    " + describe(f"{label}: → conv1 heatmap", res["conv1"]))
             print("    " + describe(f"{label}: → last heatmap (output)", res["chain"]))
+        print("    the same edits part by part (each part's own p50/p95; they need not add up)")
+        for label, res in (("serve", ours), ("stock", stock)):
+            for key, what in (
+                ("input_to_send", "pointer event → edit message sent"),
+                ("roundtrip", "edit message → answer arrives"),
+                ("python", "  of which the kernel handles it"),
+                ("python_cpu", "  (its CPU time: what load cannot inflate)"),
+                ("page", "answer arrives → last heatmap painted"),
+                ("from_input", "pointer event → last heatmap painted"),
+            ):
+                print("    " + describe(f"{label}: {what}", res[key]))
         for key in ("conv1", "chain"):
             p50 = statistics.median(stock[key]) / statistics.median(ours[key])
             p95 = pct(stock[key], 0.95) / pct(ours[key], 0.95)
@@ -251,6 +309,17 @@ def main() -> None:
         ):
             figures[f"{prefix}{name}_p50_ms"] = round(statistics.median(res[key]), 2)
             figures[f"{prefix}{name}_p95_ms"] = round(pct(res[key], 0.95), 2)
+        for key, name in (
+            ("input_to_send", "input_to_send"),
+            ("roundtrip", "roundtrip"),
+            ("python", "kernel_handle"),
+            ("python_cpu", "kernel_handle_cpu"),
+            ("page", "page_paint"),
+            ("from_input", "input_to_last_stage"),
+        ):
+            if res[key]:
+                figures[f"{prefix}{name}_p50_ms"] = round(statistics.median(res[key]), 2)
+                figures[f"{prefix}{name}_p95_ms"] = round(pct(res[key], 0.95), 2)
         figures[f"{prefix}settle_ms"] = round(res["settle"][0], 1)
     figures["load_avg_1min"] = round(os.getloadavg()[0], 2)
     print(json.dumps(figures))

@@ -1,8 +1,9 @@
 // HeatmapGrid: one canvas heatmap whose array arrives from Python as a float32 buffer; gestures go
-// back as custom messages (click, edit, draw). Painting happens once per message, after all of its
-// trait changes, in the next animation frame.
+// back as custom messages (click, edit, draw) through one gesture channel (sender.js). Painting
+// happens once per message, after all of its trait changes, in the same task (so the same frame).
 
 import { createGrid } from "./painter.js";
+import { createSender } from "./sender.js";
 
 const SPEC = [
   "shape",
@@ -29,14 +30,22 @@ export function readFloats(dv) {
 }
 
 function render({ model, el }) {
-  const grid = createGrid((msg) => model.send(msg));
+  const channel = createSender((msg) => model.send(msg));
+  const grid = createGrid(channel);
   el.appendChild(grid.el);
+  let painted = null;
   function paint() {
     const [rows, cols] = model.get("shape");
     const spec = { rows, cols };
     for (const n of SPEC) spec[n] = model.get(n);
-    const values = readFloats(model.get("data"));
-    grid.update(spec, values.length === rows * cols ? values : new Float32Array(rows * cols));
+    const data = model.get("data");
+    const sig = JSON.stringify(spec);
+    if (data !== painted?.data || sig !== painted?.sig) {
+      const values = readFloats(data);
+      grid.update(spec, values.length === rows * cols ? values : new Float32Array(rows * cols));
+      painted = { data, sig };
+    }
+    channel.ack(model.get("ack")); // after the paint: the answer to a gesture is on screen
   }
   let scheduled = false;
   const onChange = () => {
@@ -47,7 +56,7 @@ function render({ model, el }) {
       paint();
     });
   };
-  const names = ["data", ...SPEC];
+  const names = ["data", "ack", ...SPEC];
   for (const n of names) model.on(`change:${n}`, onChange);
   paint();
   return () => {

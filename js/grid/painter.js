@@ -1,15 +1,23 @@
 // One heatmap on a canvas: paints a spec ({rows, cols, cell, cmap, vmin, vmax, ...}) and its values,
 // and turns pointer gestures into messages (click, vertical drag = edit, typed value, drawing).
-// It never changes its own data: it asks Python through `send` and repaints what comes back.
+// It never changes its own data: it asks Python through its widget's gesture channel (sender.js)
+// and repaints what comes back. Until Python answers, a stroke being drawn is shown at once from the
+// gesture itself (an overlay), and a dragged cell with the answer or, if that is late, a frame after
+// the gesture; Python's arrays replace the overlay as soon as the channel is idle (every message
+// answered), so what stays on screen is Python's.
 // HeatmapGrid (one widget, one grid) and HeatmapStack (one widget, many grids) both use it.
+//
+// Cells are painted as one ImageData (one pixel per cell, scaled up without smoothing): no colour
+// string is built and parsed per cell, so a whole conv chain repaints in about a millisecond.
 
 import { lineCells, paintBrush } from "./brush.js";
-import { colorFor, fmt, tieColor, valueRange } from "./colors.js";
-import { CAP, perf } from "./perf.js";
+import { fmt, rgbInto, tieRgbInto, valueRange } from "./colors.js";
+import { perf } from "./perf.js";
 
-let marks = 0;
+// how long a dragged cell waits for Python's answer before it is painted alone (about a frame)
+const LATE_MS = 16;
 
-export function createGrid(send) {
+export function createGrid(channel, gridKey = 0) {
   const root = document.createElement("div");
   root.className = "lab8-grid";
   const title = document.createElement("div");
@@ -23,11 +31,80 @@ export function createGrid(send) {
   wrap.appendChild(canvas);
   root.append(title, wrap, subtitle);
   const ctx = canvas.getContext("2d");
+  const cells = document.createElement("canvas"); // one pixel per cell, drawn scaled onto `canvas`
+  const cellsCtx = cells.getContext("2d");
+  let image = null;
   let spec = { rows: 0, cols: 0, cell: 12 };
   let values = new Float32Array(0);
   let ties = null; // per-cell tie index (a matrix of shared weights), -1 for a structural zero
   let version = 0;
-  let local = null; // cells painted by a drawing gesture before Python answers
+  let local = null; // cell index → value shown before Python answers (a stroke, a dragged cell)
+  let drawing = false;
+  let lateTimer = 0;
+  const rgb = [0, 0, 0];
+
+  // the overlay goes once Python has answered every message: its arrays are the truth again
+  const unsubscribe = channel.onIdle(() => {
+    if (local && !drawing && !drag) dropOverlay();
+  });
+
+  // Python's arrays are the truth again; repaint only if they differ from what the overlay showed
+  function dropOverlay() {
+    const stale = [...local].some(([i, v]) => values[i] !== Math.fround(v));
+    local = null;
+    clearTimeout(lateTimer);
+    if (stale) paint();
+  }
+
+  function paintCells(rows, cols, lo, hi, cmap, w, h) {
+    if (cells.width !== cols || cells.height !== rows || !image) {
+      cells.width = cols;
+      cells.height = rows;
+      image = cellsCtx.createImageData(cols, rows);
+    }
+    const px = image.data;
+    let sum = 0;
+    let tied = 0;
+    const n = rows * cols;
+    for (let i = 0; i < n; i++) {
+      let v = values[i];
+      if (local?.has(i)) v = local.get(i);
+      sum += Number.isFinite(v) ? v : 0;
+      if (ties) {
+        tieRgbInto(rgb, ties[i], spec.n_ties || 1);
+        if (ties[i] >= 0) tied += 1;
+      } else {
+        rgbInto(rgb, v, lo, hi, cmap);
+      }
+      const o = 4 * i;
+      px[o] = rgb[0];
+      px[o + 1] = rgb[1];
+      px[o + 2] = rgb[2];
+      px[o + 3] = 255;
+    }
+    cellsCtx.putImageData(image, 0, 0);
+    ctx.imageSmoothingEnabled = false;
+    ctx.drawImage(cells, 0, 0, w, h);
+    return [sum, tied];
+  }
+
+  function paintValues(rows, cols, cell, lo, hi, cmap) {
+    const decimals = spec.decimals ?? 1;
+    ctx.font = `${Math.max(7, Math.floor(cell / 3.2))}px sans-serif`;
+    ctx.textAlign = "center";
+    ctx.textBaseline = "middle";
+    for (let r = 0; r < rows; r++) {
+      for (let c = 0; c < cols; c++) {
+        const i = r * cols + c;
+        if (ties && ties[i] < 0) continue;
+        let v = values[i];
+        if (local?.has(i)) v = local.get(i);
+        const dark = ties ? false : rgbInto(rgb, v, lo, hi, cmap);
+        ctx.fillStyle = dark ? "#fff" : "#222";
+        ctx.fillText(fmt(v, decimals), c * cell + cell / 2, r * cell + cell / 2 + 0.5);
+      }
+    }
+  }
 
   function paint() {
     const { rows, cols, cell } = spec;
@@ -44,34 +121,11 @@ export function createGrid(send) {
     ctx.clearRect(0, 0, w, h);
     const cmap = spec.cmap || "diverging";
     const [lo, hi] = valueRange(values, spec.vmin ?? null, spec.vmax ?? null, cmap);
-    const showValues = spec.show_values && cell >= 16;
-    const decimals = spec.decimals ?? 1;
-    ctx.font = `${Math.max(7, Math.floor(cell / 3.2))}px sans-serif`;
-    ctx.textAlign = "center";
-    ctx.textBaseline = "middle";
     let sum = 0;
     let tied = 0;
-    for (let r = 0; r < rows; r++) {
-      for (let c = 0; c < cols; c++) {
-        const i = r * cols + c;
-        let v = values[i];
-        if (local?.has(i)) v = local.get(i);
-        sum += Number.isFinite(v) ? v : 0;
-        let rgb;
-        let dark;
-        if (ties) {
-          [rgb, dark] = tieColor(ties[i], spec.n_ties || 1);
-          if (ties[i] >= 0) tied += 1;
-        } else {
-          [rgb, dark] = colorFor(v, lo, hi, cmap);
-        }
-        ctx.fillStyle = rgb;
-        ctx.fillRect(c * cell, r * cell, cell, cell);
-        if (showValues && !(ties && ties[i] < 0)) {
-          ctx.fillStyle = dark ? "#fff" : "#222";
-          ctx.fillText(fmt(v, decimals), c * cell + cell / 2, r * cell + cell / 2 + 0.5);
-        }
-      }
+    if (rows > 0 && cols > 0) {
+      [sum, tied] = paintCells(rows, cols, lo, hi, cmap, w, h);
+      if (spec.show_values && cell >= 16) paintValues(rows, cols, cell, lo, hi, cmap);
     }
     if (cell >= 10) {
       ctx.strokeStyle = ties ? "rgba(255,255,255,0.9)" : "rgba(0,0,0,0.12)";
@@ -114,17 +168,21 @@ export function createGrid(send) {
     if (canvas.style.cursor !== cursor) canvas.style.cursor = cursor;
     version += 1;
     const d = root.dataset;
-    d.version = String(version);
-    d.rows = String(rows);
-    d.cols = String(cols);
-    d.sum = sum.toFixed(4);
-    d.highlight = JSON.stringify(spec.highlight || []);
-    d.selected = JSON.stringify(sel);
-    if (ties) d.tied = String(tied);
+    const put = (k, v) => {
+      if (d[k] !== v) d[k] = v; // an unchanged attribute is not written again
+    };
+    put("rows", String(rows));
+    put("cols", String(cols));
+    put("sum", sum.toFixed(4));
+    put("highlight", JSON.stringify(spec.highlight || []));
+    put("selected", JSON.stringify(sel));
+    if (ties) put("tied", String(tied));
+    d.version = String(version); // last: observers of data-version see the other attributes set
     perf().paints.push(performance.now());
   }
 
   function update(nextSpec, nextValues, nextTies = null) {
+    clearTimeout(lateTimer); // this paint shows the dragged cell too
     spec = nextSpec;
     values = nextValues;
     ties = nextTies;
@@ -140,26 +198,8 @@ export function createGrid(send) {
     return [r, c];
   }
 
-  // --- gestures: at most one message per animation frame while dragging ------------------------
+  // --- gestures: a drag step goes to Python at once, or replaces the one waiting (sender.js) -----
   let drag = null;
-  let pending = null;
-  let frame = 0;
-  function flush() {
-    frame = 0;
-    if (!pending) return;
-    const msg = pending;
-    pending = null;
-    perf().edits.push(performance.now());
-    // the browser's timeline is bounded like the traces: its edit marks are cleared every CAP edits
-    marks += 1;
-    if (marks % CAP === 0) performance.clearMarks("lab8-edit");
-    performance.mark("lab8-edit");
-    send(msg);
-  }
-  function queue(msg) {
-    pending = msg;
-    if (!frame) frame = requestAnimationFrame(flush);
-  }
   function ink(centres) {
     const base = (key) => values[key];
     return paintBrush(centres, spec.rows, spec.cols, spec.brush_value ?? 1, local, base);
@@ -171,48 +211,64 @@ export function createGrid(send) {
     canvas.setPointerCapture?.(ev.pointerId);
     drag = { rc, last: rc, y0: ev.clientY, v0: values[rc[0] * spec.cols + rc[1]], moved: false, cells: [] };
     if (spec.drawable) {
-      local = new Map();
+      drawing = true;
+      local = local ?? new Map(); // the last stroke stays until Python has it
       drag.cells = ink([rc]);
       paint();
-      queue({ event: "draw", cells: drag.cells, done: false });
+      channel.queue(gridKey, { event: "draw", cells: drag.cells, done: false });
     }
     ev.preventDefault();
   });
-  canvas.addEventListener("pointermove", (ev) => {
-    if (!drag) return;
-    if (spec.drawable) {
-      const rc = cellAt(ev);
-      if (!rc) return;
-      drag.moved = true;
-      drag.cells = drag.cells.concat(ink(lineCells(drag.last, rc)));
-      drag.last = rc;
-      paint();
-      queue({ event: "draw", cells: drag.cells, done: false });
-      return;
-    }
-    if (!spec.editable) return;
+  // A drag step of an editable cell: 4 px = one step. Chromium holds `pointermove` back until
+  // the next animation frame; `pointerrawupdate` (where there is one) comes as the pointer moves,
+  // so the step goes to Python up to a frame sooner. Both call this; a step is sent once.
+  function editStep(ev) {
+    if (!drag || spec.drawable || !spec.editable) return;
     const dy = drag.y0 - ev.clientY;
     if (!drag.moved && Math.abs(dy) < 3) return;
     drag.moved = true;
     const d = spec.decimals ?? 1;
     const value = Number((drag.v0 + Math.round(dy / 4) * (spec.step ?? 0.1)).toFixed(d));
-    queue({ event: "edit", row: drag.rc[0], col: drag.rc[1], value, done: false });
+    if (drag.value === value) return; // the same step again: nothing to show or send
+    drag.value = value;
+    channel.queue(gridKey, { event: "edit", row: drag.rc[0], col: drag.rc[1], value, done: false });
+    // The dragged cell shows its new value with Python's answer (the whole chain, one frame), or
+    // on its own a frame from now if the answer is late. Painting it at once would add a frame's
+    // work (style, paint, commit) just when the answer arrives, and delay the chain by as much.
+    local = new Map([[drag.rc[0] * spec.cols + drag.rc[1], value]]);
+    clearTimeout(lateTimer);
+    lateTimer = setTimeout(paint, LATE_MS);
+  }
+  canvas.addEventListener("pointerrawupdate", editStep);
+  canvas.addEventListener("pointermove", (ev) => {
+    if (!drag) return;
+    if (!spec.drawable) {
+      editStep(ev);
+      return;
+    }
+    const rc = cellAt(ev);
+    if (!rc) return;
+    drag.moved = true;
+    drag.cells = drag.cells.concat(ink(lineCells(drag.last, rc)));
+    drag.last = rc;
+    paint();
+    channel.queue(gridKey, { event: "draw", cells: drag.cells, done: false });
   });
   const end = (ev) => {
     if (!drag) return;
     const d = drag;
     drag = null;
     if (spec.drawable) {
-      if (pending) flush();
-      send({ event: "draw", cells: d.cells, done: true });
-      local = null;
+      drawing = false;
+      channel.drop(gridKey); // the final stroke carries every cell
+      channel.send({ event: "draw", cells: d.cells, done: true });
       return;
     }
     if (d.moved && spec.editable) {
-      if (pending) flush();
+      if (!channel.busy() && local) dropOverlay(); // Python already answered the last step
       return;
     }
-    if (ev.type === "pointerup") send({ event: "click", row: d.rc[0], col: d.rc[1] });
+    if (ev.type === "pointerup") channel.send({ event: "click", row: d.rc[0], col: d.rc[1] });
   };
   canvas.addEventListener("pointerup", end);
   canvas.addEventListener("pointercancel", end);
@@ -243,7 +299,7 @@ export function createGrid(send) {
     const close = (ok) => {
       if (closed) return;
       closed = true;
-      if (ok) send({ event: "edit", row: rc[0], col: rc[1], value: input.value, done: true });
+      if (ok) channel.send({ event: "edit", row: rc[0], col: rc[1], value: input.value, done: true });
       input.remove();
     };
     input.addEventListener("keydown", (e) => {
@@ -253,5 +309,5 @@ export function createGrid(send) {
     input.addEventListener("blur", () => close(true));
   });
 
-  return { el: root, update, paint };
+  return { el: root, update, paint, dispose: unsubscribe };
 }

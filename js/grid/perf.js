@@ -6,17 +6,22 @@ export class Ring {
   constructor(cap = CAP) {
     this.cap = cap;
     this.items = [];
+    this.start = 0; // index of the oldest entry once the ring is full
   }
   push(v) {
-    this.items.push(v);
-    if (this.items.length > this.cap) this.items.splice(0, this.items.length - this.cap);
+    if (this.items.length < this.cap) {
+      this.items.push(v);
+    } else {
+      this.items[this.start] = v; // overwrite the oldest: O(1), no shifting of the whole list
+      this.start = (this.start + 1) % this.cap;
+    }
     return this.items.length;
   }
   get length() {
     return this.items.length;
   }
   toArray() {
-    return this.items.slice();
+    return this.items.slice(this.start).concat(this.items.slice(0, this.start));
   }
 }
 

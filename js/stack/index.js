@@ -1,12 +1,26 @@
 // HeatmapStack: many heatmaps in one widget, in titled groups; the grids of one part of a group
 // share one colour scale (and may show its legend). All values travel in one float32 buffer, so a
 // change that touches many grids (a kernel drag repainting a whole conv chain) is one message from
-// Python and is painted in one pass, so in one animation frame. Gestures go back with the grid's key (a list).
+// Python and is painted in one pass, so in one animation frame. The layout (`groups`: titles,
+// props, scales, offsets) only travels when it changes; a grid is repainted when its props or its
+// slice of the buffer changed. Gestures go back with the grid's key (a list) through one gesture
+// channel for the whole stack (sender.js), acknowledged by `ack` in Python's answer.
 
 import { colorFor, fmt } from "../grid/colors.js";
 import { readFloats } from "../grid/index.js";
 import { createGrid } from "../grid/painter.js";
 import { perf } from "../grid/perf.js";
+import { createSender } from "../grid/sender.js";
+
+// whether a grid's new slice differs from what it painted (NaN-safe, ±0 alike)
+function differs(a, b) {
+  if (a === b) return false;
+  if (!a || !b || a.length !== b.length) return true;
+  for (let i = 0; i < a.length; i++) {
+    if (a[i] !== b[i] && !(a[i] !== a[i] && b[i] !== b[i])) return true;
+  }
+  return false;
+}
 
 const keyStr = (key) => key.join("-");
 
@@ -51,9 +65,11 @@ function render({ model, el }) {
   const root = document.createElement("div");
   root.className = "lab8-stack";
   el.appendChild(root);
-  const grids = new Map(); // key string → { grid, v }
+  const channel = createSender((msg) => model.send(msg));
+  const grids = new Map(); // key string → { grid, spec: painted props, values: painted copy }
   let legends = []; // [element, group index, part index]
   let layoutSig = "";
+  let groupsSeen = null;
   let frameNo = 0;
 
   function build(groups, prefix) {
@@ -92,10 +108,17 @@ function render({ model, el }) {
           let entry = grids.get(k);
           if (!entry) {
             const key = spec.key;
-            entry = { grid: createGrid((msg) => model.send({ ...msg, key })), v: -1 };
+            const keyed = {
+              queue: (gk, msg) => channel.queue(gk, { ...msg, key }),
+              send: (msg) => channel.send({ ...msg, key }),
+              drop: (gk) => channel.drop(gk),
+              busy: () => channel.busy(),
+              onIdle: (fn) => channel.onIdle(fn),
+            };
+            entry = { grid: createGrid(keyed, k), spec: null, values: null };
             grids.set(k, entry);
           }
-          entry.v = -1; // repaint after a re-layout
+          entry.spec = null; // repaint after a re-layout
           const cell = document.createElement("div");
           cell.className = `lab8-stack-cell ${prefix}${k}`;
           cell.appendChild(entry.grid.el);
@@ -110,32 +133,49 @@ function render({ model, el }) {
       });
       root.appendChild(col);
     });
-    for (const k of [...grids.keys()]) if (!seen.has(k)) grids.delete(k);
+    for (const [k, entry] of [...grids]) {
+      if (seen.has(k)) continue;
+      entry.grid.dispose();
+      grids.delete(k);
+    }
   }
 
   function apply() {
     const groups = model.get("groups") || [];
     const prefix = model.get("css_prefix") || "";
     const values = readFloats(model.get("data"));
-    // the layout (groups, parts, grid keys, shapes, titles of heads, legends' scales) decides the DOM
-    const sig = JSON.stringify([
-      prefix,
-      groups.map((g) => [g.key, g.title, g.notes, g.symbol, g.parts.map((p) => [p.columns, p.legend, p.grids.map((s) => s.key)])]),
-    ]);
-    if (sig !== layoutSig) {
-      build(groups, prefix);
-      layoutSig = sig;
+    const relaid = groups !== groupsSeen;
+    if (relaid) {
+      // the layout (groups, parts, grid keys, heads, legends) decides the DOM
+      const sig = JSON.stringify([
+        prefix,
+        groups.map((g) => [g.key, g.title, g.notes, g.symbol, g.parts.map((p) => [p.columns, p.legend, p.grids.map((s) => s.key)])]),
+      ]);
+      if (sig !== layoutSig) {
+        build(groups, prefix);
+        layoutSig = sig;
+      }
+      groupsSeen = groups;
     }
     for (const g of groups) {
       for (const part of g.parts) {
         for (const s of part.grids) {
           const entry = grids.get(keyStr(s.key));
-          if (!entry || entry.v === s.v) continue;
-          entry.v = s.v;
+          if (!entry) continue;
           const n = s.rows * s.cols;
-          const spec = { cmap: part.cmap, vmin: part.vmin, vmax: part.vmax, ...s };
+          const slice = values.subarray(s.offset, s.offset + n);
           const ties = s.ties_offset >= 0 ? values.subarray(s.ties_offset, s.ties_offset + n) : null;
-          entry.grid.update(spec, values.subarray(s.offset, s.offset + n), ties);
+          const spec = relaid || !entry.spec ? { cmap: part.cmap, vmin: part.vmin, vmax: part.vmax, ...s } : entry.spec;
+          const same =
+            entry.spec &&
+            (spec === entry.spec || JSON.stringify(spec) === JSON.stringify(entry.spec)) &&
+            !differs(slice, entry.values) &&
+            !differs(ties, entry.ties);
+          if (same) continue;
+          entry.spec = spec;
+          entry.values = slice.slice();
+          entry.ties = ties?.slice() ?? null;
+          entry.grid.update(spec, slice, ties);
         }
       }
     }
@@ -144,6 +184,7 @@ function render({ model, el }) {
     root.dataset.frame = String(frameNo);
     root.dataset.update = String(model.get("update"));
     perf().frames.push(performance.now());
+    channel.ack(model.get("ack")); // after the paint: the answer to a gesture is on screen
   }
 
   // One message sets several traits (groups, data, update): paint once, after all of them, in the
@@ -158,7 +199,7 @@ function render({ model, el }) {
       apply();
     });
   };
-  const names = ["groups", "data", "css_prefix", "update"];
+  const names = ["groups", "data", "css_prefix", "update", "ack"];
   for (const n of names) model.on(`change:${n}`, onChange);
   apply();
   return () => {

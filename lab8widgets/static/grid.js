@@ -56,20 +56,33 @@ function paintBrush(centres, rows, cols, value, ink, base) {
 var NEG = [33, 102, 172];
 var MID = [247, 247, 247];
 var POS = [178, 24, 43];
-function mix(a, b, t) {
-  return [0, 1, 2].map((i) => Math.round(a[i] + (b[i] - a[i]) * t));
+function mix(a, b, t, out) {
+  out[0] = Math.round(a[0] + (b[0] - a[0]) * t);
+  out[1] = Math.round(a[1] + (b[1] - a[1]) * t);
+  out[2] = Math.round(a[2] + (b[2] - a[2]) * t);
+  return out;
 }
-function colorFor(v, lo, hi, cmap) {
-  if (!Number.isFinite(v)) return ["#ff00ff", true];
+var MAGENTA = [255, 0, 255];
+function rgbInto(out, v, lo, hi, cmap) {
+  if (!Number.isFinite(v)) {
+    out[0] = MAGENTA[0];
+    out[1] = MAGENTA[1];
+    out[2] = MAGENTA[2];
+    return true;
+  }
   if (cmap === "diverging") {
     const m = Math.max(Math.abs(lo), Math.abs(hi)) || 1;
     const t2 = Math.max(-1, Math.min(1, v / m));
-    const rgb = t2 < 0 ? mix(MID, NEG, -t2) : mix(MID, POS, t2);
-    return [`rgb(${rgb[0]},${rgb[1]},${rgb[2]})`, Math.abs(t2) > 0.55];
+    if (t2 < 0) mix(MID, NEG, -t2, out);
+    else mix(MID, POS, t2, out);
+    return Math.abs(t2) > 0.55;
   }
   const t = hi > lo ? Math.max(0, Math.min(1, (v - lo) / (hi - lo))) : 0;
   const g = Math.round(255 * (1 - t));
-  return [`rgb(${g},${g},${g})`, t > 0.55];
+  out[0] = g;
+  out[1] = g;
+  out[2] = g;
+  return t > 0.55;
 }
 function valueRange(values, vmin, vmax, cmap) {
   let lo = vmin;
@@ -98,10 +111,29 @@ function fmt(v, decimals) {
   const s = v.toFixed(decimals);
   return s === `-${0 .toFixed(decimals)}` ? 0 .toFixed(decimals) : s;
 }
-function tieColor(idx, n) {
-  if (!(idx >= 0)) return ["rgb(236,236,236)", false];
-  const hue = (idx * 360 / Math.max(n, 1) + 200) % 360;
-  return [`hsl(${hue.toFixed(0)},70%,${idx % 2 ? 68 : 76}%)`, false];
+function tieRgbInto(out, idx, n) {
+  if (!(idx >= 0)) {
+    out[0] = 236;
+    out[1] = 236;
+    out[2] = 236;
+    return false;
+  }
+  const h = Number(((idx * 360 / Math.max(n, 1) + 200) % 360).toFixed(0)) / 360;
+  const l = idx % 2 ? 0.68 : 0.76;
+  const s = 0.7;
+  const q = l < 0.5 ? l * (1 + s) : l + s - l * s;
+  const p = 2 * l - q;
+  const hue = (t) => {
+    const u = t < 0 ? t + 1 : t > 1 ? t - 1 : t;
+    if (u < 1 / 6) return p + (q - p) * 6 * u;
+    if (u < 1 / 2) return q;
+    if (u < 2 / 3) return p + (q - p) * (2 / 3 - u) * 6;
+    return p;
+  };
+  out[0] = Math.round(255 * hue(h + 1 / 3));
+  out[1] = Math.round(255 * hue(h));
+  out[2] = Math.round(255 * hue(h - 1 / 3));
+  return false;
 }
 
 // grid/perf.js
@@ -110,17 +142,22 @@ var Ring = class {
   constructor(cap = CAP) {
     this.cap = cap;
     this.items = [];
+    this.start = 0;
   }
   push(v) {
-    this.items.push(v);
-    if (this.items.length > this.cap) this.items.splice(0, this.items.length - this.cap);
+    if (this.items.length < this.cap) {
+      this.items.push(v);
+    } else {
+      this.items[this.start] = v;
+      this.start = (this.start + 1) % this.cap;
+    }
     return this.items.length;
   }
   get length() {
     return this.items.length;
   }
   toArray() {
-    return this.items.slice();
+    return this.items.slice(this.start).concat(this.items.slice(0, this.start));
   }
 };
 function perf() {
@@ -129,8 +166,8 @@ function perf() {
 }
 
 // grid/painter.js
-var marks = 0;
-function createGrid(send) {
+var LATE_MS = 16;
+function createGrid(channel, gridKey = 0) {
   const root = document.createElement("div");
   root.className = "lab8-grid";
   const title = document.createElement("div");
@@ -144,11 +181,74 @@ function createGrid(send) {
   wrap.appendChild(canvas);
   root.append(title, wrap, subtitle);
   const ctx = canvas.getContext("2d");
+  const cells = document.createElement("canvas");
+  const cellsCtx = cells.getContext("2d");
+  let image = null;
   let spec = { rows: 0, cols: 0, cell: 12 };
   let values = new Float32Array(0);
   let ties = null;
   let version = 0;
   let local = null;
+  let drawing = false;
+  let lateTimer = 0;
+  const rgb = [0, 0, 0];
+  const unsubscribe = channel.onIdle(() => {
+    if (local && !drawing && !drag) dropOverlay();
+  });
+  function dropOverlay() {
+    const stale = [...local].some(([i, v]) => values[i] !== Math.fround(v));
+    local = null;
+    clearTimeout(lateTimer);
+    if (stale) paint();
+  }
+  function paintCells(rows, cols, lo, hi, cmap, w, h) {
+    if (cells.width !== cols || cells.height !== rows || !image) {
+      cells.width = cols;
+      cells.height = rows;
+      image = cellsCtx.createImageData(cols, rows);
+    }
+    const px = image.data;
+    let sum = 0;
+    let tied = 0;
+    const n = rows * cols;
+    for (let i = 0; i < n; i++) {
+      let v = values[i];
+      if (local?.has(i)) v = local.get(i);
+      sum += Number.isFinite(v) ? v : 0;
+      if (ties) {
+        tieRgbInto(rgb, ties[i], spec.n_ties || 1);
+        if (ties[i] >= 0) tied += 1;
+      } else {
+        rgbInto(rgb, v, lo, hi, cmap);
+      }
+      const o = 4 * i;
+      px[o] = rgb[0];
+      px[o + 1] = rgb[1];
+      px[o + 2] = rgb[2];
+      px[o + 3] = 255;
+    }
+    cellsCtx.putImageData(image, 0, 0);
+    ctx.imageSmoothingEnabled = false;
+    ctx.drawImage(cells, 0, 0, w, h);
+    return [sum, tied];
+  }
+  function paintValues(rows, cols, cell, lo, hi, cmap) {
+    const decimals = spec.decimals ?? 1;
+    ctx.font = `${Math.max(7, Math.floor(cell / 3.2))}px sans-serif`;
+    ctx.textAlign = "center";
+    ctx.textBaseline = "middle";
+    for (let r = 0; r < rows; r++) {
+      for (let c = 0; c < cols; c++) {
+        const i = r * cols + c;
+        if (ties && ties[i] < 0) continue;
+        let v = values[i];
+        if (local?.has(i)) v = local.get(i);
+        const dark = ties ? false : rgbInto(rgb, v, lo, hi, cmap);
+        ctx.fillStyle = dark ? "#fff" : "#222";
+        ctx.fillText(fmt(v, decimals), c * cell + cell / 2, r * cell + cell / 2 + 0.5);
+      }
+    }
+  }
   function paint() {
     const { rows, cols, cell } = spec;
     const dpr = globalThis.devicePixelRatio || 1;
@@ -164,34 +264,11 @@ function createGrid(send) {
     ctx.clearRect(0, 0, w, h);
     const cmap = spec.cmap || "diverging";
     const [lo, hi] = valueRange(values, spec.vmin ?? null, spec.vmax ?? null, cmap);
-    const showValues = spec.show_values && cell >= 16;
-    const decimals = spec.decimals ?? 1;
-    ctx.font = `${Math.max(7, Math.floor(cell / 3.2))}px sans-serif`;
-    ctx.textAlign = "center";
-    ctx.textBaseline = "middle";
     let sum = 0;
     let tied = 0;
-    for (let r = 0; r < rows; r++) {
-      for (let c = 0; c < cols; c++) {
-        const i = r * cols + c;
-        let v = values[i];
-        if (local?.has(i)) v = local.get(i);
-        sum += Number.isFinite(v) ? v : 0;
-        let rgb;
-        let dark;
-        if (ties) {
-          [rgb, dark] = tieColor(ties[i], spec.n_ties || 1);
-          if (ties[i] >= 0) tied += 1;
-        } else {
-          [rgb, dark] = colorFor(v, lo, hi, cmap);
-        }
-        ctx.fillStyle = rgb;
-        ctx.fillRect(c * cell, r * cell, cell, cell);
-        if (showValues && !(ties && ties[i] < 0)) {
-          ctx.fillStyle = dark ? "#fff" : "#222";
-          ctx.fillText(fmt(v, decimals), c * cell + cell / 2, r * cell + cell / 2 + 0.5);
-        }
-      }
+    if (rows > 0 && cols > 0) {
+      [sum, tied] = paintCells(rows, cols, lo, hi, cmap, w, h);
+      if (spec.show_values && cell >= 16) paintValues(rows, cols, cell, lo, hi, cmap);
     }
     if (cell >= 10) {
       ctx.strokeStyle = ties ? "rgba(255,255,255,0.9)" : "rgba(0,0,0,0.12)";
@@ -233,16 +310,20 @@ function createGrid(send) {
     if (canvas.style.cursor !== cursor) canvas.style.cursor = cursor;
     version += 1;
     const d = root.dataset;
+    const put = (k, v) => {
+      if (d[k] !== v) d[k] = v;
+    };
+    put("rows", String(rows));
+    put("cols", String(cols));
+    put("sum", sum.toFixed(4));
+    put("highlight", JSON.stringify(spec.highlight || []));
+    put("selected", JSON.stringify(sel));
+    if (ties) put("tied", String(tied));
     d.version = String(version);
-    d.rows = String(rows);
-    d.cols = String(cols);
-    d.sum = sum.toFixed(4);
-    d.highlight = JSON.stringify(spec.highlight || []);
-    d.selected = JSON.stringify(sel);
-    if (ties) d.tied = String(tied);
     perf().paints.push(performance.now());
   }
   function update(nextSpec, nextValues, nextTies = null) {
+    clearTimeout(lateTimer);
     spec = nextSpec;
     values = nextValues;
     ties = nextTies;
@@ -257,23 +338,6 @@ function createGrid(send) {
     return [r, c];
   }
   let drag = null;
-  let pending = null;
-  let frame = 0;
-  function flush() {
-    frame = 0;
-    if (!pending) return;
-    const msg = pending;
-    pending = null;
-    perf().edits.push(performance.now());
-    marks += 1;
-    if (marks % CAP === 0) performance.clearMarks("lab8-edit");
-    performance.mark("lab8-edit");
-    send(msg);
-  }
-  function queue(msg) {
-    pending = msg;
-    if (!frame) frame = requestAnimationFrame(flush);
-  }
   function ink(centres) {
     const base = (key) => values[key];
     return paintBrush(centres, spec.rows, spec.cols, spec.brush_value ?? 1, local, base);
@@ -284,48 +348,58 @@ function createGrid(send) {
     canvas.setPointerCapture?.(ev.pointerId);
     drag = { rc, last: rc, y0: ev.clientY, v0: values[rc[0] * spec.cols + rc[1]], moved: false, cells: [] };
     if (spec.drawable) {
-      local = /* @__PURE__ */ new Map();
+      drawing = true;
+      local = local ?? /* @__PURE__ */ new Map();
       drag.cells = ink([rc]);
       paint();
-      queue({ event: "draw", cells: drag.cells, done: false });
+      channel.queue(gridKey, { event: "draw", cells: drag.cells, done: false });
     }
     ev.preventDefault();
   });
-  canvas.addEventListener("pointermove", (ev) => {
-    if (!drag) return;
-    if (spec.drawable) {
-      const rc = cellAt(ev);
-      if (!rc) return;
-      drag.moved = true;
-      drag.cells = drag.cells.concat(ink(lineCells(drag.last, rc)));
-      drag.last = rc;
-      paint();
-      queue({ event: "draw", cells: drag.cells, done: false });
-      return;
-    }
-    if (!spec.editable) return;
+  function editStep(ev) {
+    if (!drag || spec.drawable || !spec.editable) return;
     const dy = drag.y0 - ev.clientY;
     if (!drag.moved && Math.abs(dy) < 3) return;
     drag.moved = true;
     const d = spec.decimals ?? 1;
     const value = Number((drag.v0 + Math.round(dy / 4) * (spec.step ?? 0.1)).toFixed(d));
-    queue({ event: "edit", row: drag.rc[0], col: drag.rc[1], value, done: false });
+    if (drag.value === value) return;
+    drag.value = value;
+    channel.queue(gridKey, { event: "edit", row: drag.rc[0], col: drag.rc[1], value, done: false });
+    local = /* @__PURE__ */ new Map([[drag.rc[0] * spec.cols + drag.rc[1], value]]);
+    clearTimeout(lateTimer);
+    lateTimer = setTimeout(paint, LATE_MS);
+  }
+  canvas.addEventListener("pointerrawupdate", editStep);
+  canvas.addEventListener("pointermove", (ev) => {
+    if (!drag) return;
+    if (!spec.drawable) {
+      editStep(ev);
+      return;
+    }
+    const rc = cellAt(ev);
+    if (!rc) return;
+    drag.moved = true;
+    drag.cells = drag.cells.concat(ink(lineCells(drag.last, rc)));
+    drag.last = rc;
+    paint();
+    channel.queue(gridKey, { event: "draw", cells: drag.cells, done: false });
   });
   const end = (ev) => {
     if (!drag) return;
     const d = drag;
     drag = null;
     if (spec.drawable) {
-      if (pending) flush();
-      send({ event: "draw", cells: d.cells, done: true });
-      local = null;
+      drawing = false;
+      channel.drop(gridKey);
+      channel.send({ event: "draw", cells: d.cells, done: true });
       return;
     }
     if (d.moved && spec.editable) {
-      if (pending) flush();
+      if (!channel.busy() && local) dropOverlay();
       return;
     }
-    if (ev.type === "pointerup") send({ event: "click", row: d.rc[0], col: d.rc[1] });
+    if (ev.type === "pointerup") channel.send({ event: "click", row: d.rc[0], col: d.rc[1] });
   };
   canvas.addEventListener("pointerup", end);
   canvas.addEventListener("pointercancel", end);
@@ -354,7 +428,7 @@ function createGrid(send) {
     const close = (ok) => {
       if (closed) return;
       closed = true;
-      if (ok) send({ event: "edit", row: rc[0], col: rc[1], value: input.value, done: true });
+      if (ok) channel.send({ event: "edit", row: rc[0], col: rc[1], value: input.value, done: true });
       input.remove();
     };
     input.addEventListener("keydown", (e) => {
@@ -363,7 +437,85 @@ function createGrid(send) {
     });
     input.addEventListener("blur", () => close(true));
   });
-  return { el: root, update, paint };
+  return { el: root, update, paint, dispose: unsubscribe };
+}
+
+// grid/sender.js
+var marks = 0;
+function mark() {
+  perf().edits.push(performance.now());
+  marks += 1;
+  if (marks % CAP === 0) performance.clearMarks("lab8-edit");
+  performance.mark("lab8-edit");
+}
+function createSender(send, { timeout = 500, now = () => performance.now() } = {}) {
+  let seq = Math.floor(Math.random() * 2 ** 30);
+  let inflight = 0;
+  let sentAt = 0;
+  let timer = 0;
+  const pending = /* @__PURE__ */ new Map();
+  const idle = /* @__PURE__ */ new Set();
+  function post(msg, traced) {
+    seq += 1;
+    inflight = seq;
+    sentAt = now();
+    if (traced) mark();
+    send({ ...msg, seq });
+    return seq;
+  }
+  function arm() {
+    if (timer) return;
+    timer = setTimeout(
+      () => {
+        timer = 0;
+        if (!inflight || !pending.size) return;
+        if (now() - sentAt >= timeout) drain();
+        else arm();
+      },
+      Math.max(1, timeout - (now() - sentAt))
+    );
+  }
+  function drain() {
+    if (pending.size) {
+      const [key, msg] = pending.entries().next().value;
+      pending.delete(key);
+      post(msg, true);
+      return;
+    }
+    inflight = 0;
+    for (const fn of idle) fn();
+  }
+  return {
+    // a drag step of grid `key`: now if the channel is free, else it replaces that grid's queued step
+    queue(key, msg) {
+      if (inflight && now() - sentAt > timeout) inflight = 0;
+      if (!inflight) {
+        post(msg, true);
+        return;
+      }
+      pending.set(key, msg);
+      arm();
+    },
+    // a message that must not be dropped or delayed (a click, the end of a stroke, a typed value)
+    send(msg) {
+      return post(msg, false);
+    },
+    // forget grid `key`'s queued step (its final message supersedes it)
+    drop(key) {
+      pending.delete(key);
+    },
+    // Python handled message `s` (and every earlier one of this view)
+    ack(s) {
+      if (inflight && s >= inflight) drain();
+    },
+    busy() {
+      return inflight !== 0 || pending.size > 0;
+    },
+    onIdle(fn) {
+      idle.add(fn);
+      return () => idle.delete(fn);
+    }
+  };
 }
 
 // grid/index.js
@@ -390,14 +542,22 @@ function readFloats(dv) {
   return new Float32Array(buf);
 }
 function render({ model, el }) {
-  const grid = createGrid((msg) => model.send(msg));
+  const channel = createSender((msg) => model.send(msg));
+  const grid = createGrid(channel);
   el.appendChild(grid.el);
+  let painted = null;
   function paint() {
     const [rows, cols] = model.get("shape");
     const spec = { rows, cols };
     for (const n of SPEC) spec[n] = model.get(n);
-    const values = readFloats(model.get("data"));
-    grid.update(spec, values.length === rows * cols ? values : new Float32Array(rows * cols));
+    const data = model.get("data");
+    const sig = JSON.stringify(spec);
+    if (data !== painted?.data || sig !== painted?.sig) {
+      const values = readFloats(data);
+      grid.update(spec, values.length === rows * cols ? values : new Float32Array(rows * cols));
+      painted = { data, sig };
+    }
+    channel.ack(model.get("ack"));
   }
   let scheduled = false;
   const onChange = () => {
@@ -408,7 +568,7 @@ function render({ model, el }) {
       paint();
     });
   };
-  const names = ["data", ...SPEC];
+  const names = ["data", "ack", ...SPEC];
   for (const n of names) model.on(`change:${n}`, onChange);
   paint();
   return () => {

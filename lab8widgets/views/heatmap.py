@@ -9,7 +9,9 @@
 Values travel as float32 buffers. Gestures come back as custom messages through ``on_msg``
 (``click``, ``edit`` — a drag step or a typed value —, ``draw``); a stack's carry the grid's key,
 a tuple, given back as a tuple. Python validates before anything changes: the grids never change
-their own data.
+their own data. Each gesture message carries a sequence number ``seq`` and is answered by the
+widget's ``ack`` trait, in the same message as what the gesture changed: the page sends a drag step
+at once, and while one is unanswered keeps only the latest (so a fast drag never queues up here).
 """
 
 from __future__ import annotations
@@ -41,6 +43,12 @@ def nice_limit(v: float, floor: float = 0.0) -> float:
         if m * 10.0**e >= v * (1 - 1e-9):
             return m * 10.0**e
     return 10.0 ** (e + 1)
+
+
+def _seq(content: Any) -> int | None:
+    """The gesture's sequence number, to acknowledge (None for a message without one)."""
+    seq = content.get("seq") if isinstance(content, dict) else None
+    return seq if isinstance(seq, int) and not isinstance(seq, bool) else None
 
 
 def _gesture(content: Any) -> tuple[str, tuple, bool] | None:
@@ -83,6 +91,7 @@ class HeatmapGrid(anywidget.AnyWidget):
     step = traitlets.Float(0.1).tag(sync=True)
     highlight = traitlets.List(traitlets.List(traitlets.Int())).tag(sync=True)
     selected = traitlets.List(traitlets.Int()).tag(sync=True)
+    ack = traitlets.Int(0).tag(sync=True)  # ``seq`` of the last gesture message handled
 
     def __init__(self, values: Any = None, **kwargs: Any):
         super().__init__(**kwargs)
@@ -126,11 +135,21 @@ class HeatmapGrid(anywidget.AnyWidget):
         self._handlers["draw"].append(fn)
 
     def _on_front_msg(self, _widget, content: Any, _buffers=None) -> None:
-        """The front end's ``model.send``: parsed here, malformed ones ignored; handlers not guarded."""
+        """The front end's ``model.send``: parsed here, malformed ones ignored; handlers not guarded.
+
+        What the handlers change on this grid and the ``ack`` of the message go as one message.
+        """
         g = _gesture(content)
-        if g is None:
-            return
-        event, args, done = g
+        seq = _seq(content)
+        with self.hold_sync():
+            try:
+                if g is not None:
+                    self._dispatch(*g, content)
+            finally:
+                if seq is not None:
+                    self.ack = seq
+
+    def _dispatch(self, event: str, args: tuple, done: bool, content: dict) -> None:
         if event == "click":
             self.selected = list(args)
             for fn in self._handlers["click"]:
@@ -158,6 +177,7 @@ _GRID_PROPS = {
     "n_ties": 0,
 }
 _PART_PROPS = {"cmap": "diverging", "vmin": None, "vmax": None, "columns": 1, "legend": False}
+_EMPTY = np.zeros((0, 0), "<f4")
 
 
 class HeatmapStack(anywidget.AnyWidget):
@@ -173,10 +193,11 @@ class HeatmapStack(anywidget.AnyWidget):
     _esm = STATIC / "stack.js"
     _css = STATIC / "grid.css"
 
-    groups = traitlets.List(traitlets.Dict()).tag(sync=True)
+    groups = traitlets.List(traitlets.Dict()).tag(sync=True)  # layout and props: sent when changed
     data = traitlets.Bytes(b"").tag(sync=True)
     css_prefix = traitlets.Unicode("").tag(sync=True)
     update = traitlets.Int(0).tag(sync=True)  # counts the messages that changed something
+    ack = traitlets.Int(0).tag(sync=True)  # ``seq`` of the last gesture message handled
 
     def __init__(self, groups: Iterable[dict] = (), css_prefix: str = "", **kwargs: Any):
         super().__init__(css_prefix=css_prefix, **kwargs)
@@ -184,9 +205,10 @@ class HeatmapStack(anywidget.AnyWidget):
         self._arrays: dict[Key, np.ndarray] = {}
         self._ties: dict[Key, np.ndarray] = {}
         self._props: dict[Key, dict[str, Any]] = {}
-        self._version: dict[Key, int] = {}
         self._depth = 0
         self._dirty = False
+        self._layout_dirty = True  # groups (props, scales, shapes, offsets) to be rebuilt
+        self._acking: int | None = None  # a gesture's seq, acknowledged with the next message
         self._handlers: dict[str, list[Callable[..., Any]]] = {"click": [], "edit": [], "draw": []}
         self.on_msg(self._on_front_msg)
         if groups:
@@ -205,7 +227,6 @@ class HeatmapStack(anywidget.AnyWidget):
                     keys.append(key)
                     props = self._props.setdefault(key, dict(_GRID_PROPS))
                     props.update({k: v for k, v in spec.items() if k != "key"})
-                    self._bump(key)
                 parts.append(
                     {**_PART_PROPS, **{k: v for k, v in p.items() if k != "grids"}, "grids": keys}
                 )
@@ -220,10 +241,10 @@ class HeatmapStack(anywidget.AnyWidget):
             )
         self._layout = layout
         keep = set(self.grid_keys)
-        for store in (self._arrays, self._ties, self._props, self._version):
+        for store in (self._arrays, self._ties, self._props):
             for k in [k for k in store if k not in keep]:
                 del store[k]
-        self._changed()
+        self._changed(layout=True)
 
     @property
     def grid_keys(self) -> list[Key]:
@@ -240,34 +261,42 @@ class HeatmapStack(anywidget.AnyWidget):
         key = tuple(key)
         if key not in self._props:
             raise KeyError(f"no grid {key!r} in this stack")
-        if values is not None:
-            a = np.asarray(values, dtype="<f4")
-            if a.ndim != 2:
-                raise ValueError(f"a heatmap needs a 2-D array, got shape {a.shape}")
-            self._arrays[key] = a.copy()
-        if ties is not None:
-            t = np.asarray(ties)
-            self._ties[key] = t.astype("<f4")
-            props.setdefault("n_ties", int(t.max(initial=-1)) + 1)
-        changed = {k: v for k, v in props.items() if self._props[key].get(k) != v}
-        for k in changed:
+        for k in props:
             if k not in _GRID_PROPS:
                 raise TypeError(
                     f"unknown heatmap property {k!r}; expected one of {sorted(_GRID_PROPS)}"
                 )
+        new_values = False
+        layout = False
+        if values is not None:
+            a = np.asarray(values, dtype="<f4")
+            if a.ndim != 2:
+                raise ValueError(f"a heatmap needs a 2-D array, got shape {a.shape}")
+            old = self._arrays.get(key)
+            # an unchanged grid is not sent again (bitwise: NaN equals NaN, -0 differs from 0)
+            if old is None or old.shape != a.shape or old.tobytes() != a.tobytes():
+                layout = old is None or old.shape != a.shape  # the buffer's offsets move
+                self._arrays[key] = np.array(a, order="C")
+                new_values = True
+        if ties is not None:
+            t = np.asarray(ties)
+            tf = np.array(t, dtype="<f4", order="C")
+            old = self._ties.get(key)
+            if old is None or old.shape != tf.shape or old.tobytes() != tf.tobytes():
+                self._ties[key] = tf
+                layout = new_values = True
+            props.setdefault("n_ties", int(t.max(initial=-1)) + 1)
+        changed = {k: v for k, v in props.items() if self._props[key].get(k) != v}
         self._props[key].update(changed)
-        if values is not None or ties is not None or changed:
-            self._bump(key)
-            self._changed()
+        if new_values or changed:
+            self._changed(layout=layout or bool(changed))
 
     def set_scale(self, group: str, part: int = 0, **scale: Any) -> None:
         """The colour scale (``vmin``, ``vmax``, ``cmap``) shared by one part of a group."""
         p = self._group(group)["parts"][part]
         if any(p.get(k) != v for k, v in scale.items()):
             p.update(scale)
-            for key in p["grids"]:
-                self._bump(key)
-            self._changed()
+            self._changed(layout=True)
 
     def values(self, key: Iterable) -> np.ndarray:
         """The array grid ``key`` shows (float32 copy)."""
@@ -312,45 +341,53 @@ class HeatmapStack(anywidget.AnyWidget):
                 return g
         raise KeyError(f"no group {key!r} in this stack")
 
-    def _bump(self, key: Key) -> None:
-        self._version[key] = self._version.get(key, 0) + 1
-
-    def _changed(self) -> None:
+    def _changed(self, layout: bool = False) -> None:
         self._dirty = True
+        self._layout_dirty |= layout
         if self._depth == 0:
             self._sync()
 
     def _sync(self) -> None:
-        """Send the layout, per-grid props and one buffer with every grid's values."""
+        """Send one buffer with every grid's values, the layout and props only when they changed,
+        and the ack of the gesture being handled: one message."""
         self._dirty = False
         chunks: list[np.ndarray] = []
-        offset = 0
         groups = []
+        layout = self._layout_dirty
+        offset = 0
         for g in self._layout:
             parts = []
             for p in g["parts"]:
                 grids = []
                 for key in p["grids"]:
-                    a = self._arrays.get(key, np.zeros((0, 0), "<f4"))
-                    spec = {**self._props[key], "key": list(key), "v": self._version.get(key, 0)}
-                    spec.update(rows=int(a.shape[0]), cols=int(a.shape[1]), offset=offset)
+                    a = self._arrays.get(key, _EMPTY)
                     chunks.append(a.reshape(-1))
-                    offset += a.size
                     t = self._ties.get(key)
-                    if t is not None and t.shape == a.shape:
-                        spec["ties_offset"] = offset
+                    tied = t is not None and t.shape == a.shape
+                    if tied:
                         chunks.append(t.reshape(-1))
-                        offset += t.size
-                    else:
-                        spec["ties_offset"] = -1
-                    grids.append(spec)
-                parts.append({**p, "grids": grids})
-            groups.append({**g, "parts": parts})
-        data = np.concatenate(chunks).astype("<f4").tobytes() if chunks else b""
+                    if layout:
+                        spec = {**self._props[key], "key": list(key)}
+                        spec.update(rows=int(a.shape[0]), cols=int(a.shape[1]), offset=offset)
+                        spec["ties_offset"] = offset + a.size if tied else -1
+                        grids.append(spec)
+                    offset += a.size + (t.size if tied else 0)
+                if layout:
+                    parts.append({**p, "grids": grids})
+            if layout:
+                groups.append({**g, "parts": parts})
+        self._layout_dirty = False
+        data = np.concatenate(chunks).astype("<f4", copy=False).tobytes() if chunks else b""
         with self.hold_sync():
-            self.groups = groups
+            if layout:
+                self.groups = groups  # an equal list is not sent again
             self.data = data
             self.update += 1
+            self._send_ack()
+
+    def _send_ack(self) -> None:
+        if self._acking is not None:
+            self.ack, self._acking = self._acking, None
 
     # --- gestures ------------------------------------------------------------------------------
     def on_click(self, fn: Callable[[Key, int, int], Any]) -> None:
@@ -366,6 +403,15 @@ class HeatmapStack(anywidget.AnyWidget):
         self._handlers["draw"].append(fn)
 
     def _on_front_msg(self, _widget, content: Any, _buffers=None) -> None:
+        """A gesture: handled, then acknowledged; the ack rides on the first message the handlers
+        make this stack send (the chain they changed), or goes alone if they changed nothing."""
+        self._acking = _seq(content)
+        try:
+            self._dispatch(content)
+        finally:
+            self._send_ack()
+
+    def _dispatch(self, content: Any) -> None:
         g = _gesture(content)
         if g is None or not isinstance(content.get("key"), list):
             return

@@ -36,6 +36,17 @@ OVERLAPS = """() => {
         }
         return out;
     }"""
+# Which stack frame (one per message from Python) repainted each stage of the chain.
+CHAIN_FRAMES = """() => {
+  const root = document.querySelector('.lab8-conv-chain .lab8-stack');
+  const frames = (globalThis.__chainFrames = {});
+  for (const n of ['conv1-0', 'relu1-0', 'conv2-0', 'conv2-1', 'relu2-1', 'pool-0', 'dense', 'output']) {
+    frames[n] = [];
+    new MutationObserver(() => frames[n].push(root.dataset.frame)).observe(
+      document.querySelector(`.lab8-conv-${n} .lab8-grid`),
+      { attributes: true, attributeFilter: ['data-version'] });
+  }
+}"""
 RF = "__import__('lab8widgets.models.conv', fromlist=['receptive_field']).receptive_field"
 
 
@@ -55,6 +66,14 @@ def wait_data(page, name: str, key: str, want: str, timeout: float = 15_000) -> 
     )
 
 
+def wait_text(page, sel: str, text: str, timeout: float = 15_000) -> None:
+    page.wait_for_function(
+        "([sel, text]) => (document.querySelector(sel)?.innerText || '').includes(text)",
+        arg=[sel, text],
+        timeout=timeout,
+    )
+
+
 def test_drag_kernel_cell_updates_python_and_heatmaps(open_lab):
     lab = open_lab("conv")
     page = lab.page
@@ -66,8 +85,25 @@ def test_drag_kernel_cell_updates_python_and_heatmaps(open_lab):
     ]
     before_sum = data(page, "conv1-0", "sum")
     before_version = int(data(page, "conv1-0", "version"))
-    lab.drag_cell(grid("kernel-0"), 0, 1, steps=15)  # 60 px up = 15 steps of 0.1: -1 → 0.5
+    page.evaluate(CHAIN_FRAMES)
+    x, y = lab.cell_xy(grid("kernel-0"), 0, 1)
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.evaluate("() => performance.clearMarks('lab8-edit')")
+    for dy in range(4, 61, 4):  # 60 px up = 15 steps of 0.1: -1 → 0.5
+        page.mouse.move(x, y - dy)
+        page.wait_for_timeout(20)
+    page.mouse.up()
     lab.wait_kernel("round(lab.model.conv1.weight[0, 0, 0, 1].item(), 4)", 0.5)
+    wait_data(page, "kernel-0", "sum", "1.5000")
+    # one message per drag step, each answer painted in one pass: every stage of the chain
+    # repainted in the same frames, once per answer, and never more answers than steps sent
+    frames = page.evaluate("() => globalThis.__chainFrames")
+    sent = page.evaluate("() => performance.getEntriesByName('lab8-edit').length")
+    assert 3 <= len(frames["output"]) <= sent <= 15, (frames, sent)
+    for name, got in frames.items():
+        assert got == frames["output"], (name, got, frames["output"])
+    assert len(set(frames["output"])) == len(frames["output"])
     assert lab.kernel("lab.model.conv1.weight[0, 0].tolist()") == [
         [-1, 0.5, -1],
         [0, 0, 0],
@@ -155,7 +191,7 @@ def test_stride_and_pool_type_change_shapes(open_lab):
     lab.wait_kernel("(lab.pool, lab.stride)", ("none", 2))
     wait_data(page, "conv1-0", "rows", "14")
     wait_data(page, "pool-0", "rows", "14")  # same size, reached by striding instead of pooling
-    assert "no pool" in page.inner_text(".lab8-conv-summary")
+    wait_text(page, ".lab8-conv-summary", "no pool")
 
 
 def test_click_shows_receptive_field(open_lab):
@@ -173,7 +209,7 @@ def test_click_shows_receptive_field(open_lab):
         assert json.loads(data(page, name, "highlight")) == [expected["conv1"]]
     assert json.loads(data(page, "relu2-1", "highlight")) == [expected["relu2"]]
     assert json.loads(data(page, "relu2-0", "highlight")) == []  # pooling keeps to its channel
-    assert "6×6 receptive field" in page.inner_text(".lab8-conv-rf")
+    wait_text(page, ".lab8-conv-rf", "6×6 receptive field")
     assert lab.kernel("lab.selection") == ("pool", 1, 3, 4)
     # an output cell reads the whole input
     lab.click_cell(grid("output"), 0, 1)
@@ -323,7 +359,7 @@ def test_dropout_toggle_mask_and_kernel_state(open_lab):
         ".max())"
     )
     assert lab.kernel(ok) < 1e-5
-    assert "×2" in page.inner_text(".lab8-conv-scaling")
+    wait_text(page, ".lab8-conv-scaling", "×2")
     before = lab.kernel("lab.dropout_mask.tobytes()")
     version = int(data(page, "mask-0", "version"))
     page.click(".lab8-conv-new-mask")
@@ -344,7 +380,7 @@ def test_dropout_toggle_mask_and_kernel_state(open_lab):
     lab.wait_kernel("lab.training", False)
     wait_data(page, "mask-0", "sum", f"{lab.kernel('float(lab.dropout_mask[0].size)'):.4f}")
     assert lab.kernel("bool((lab.activations['dropout'] == lab.activations['relu2']).all())")
-    assert "eval" in page.inner_text(".lab8-conv-scaling")
+    wait_text(page, ".lab8-conv-scaling", "eval")  # its own message, just after the chain's
     # the kernels were not touched by any of it
     assert lab.kernel("lab.model.conv1.weight[0, 0].tolist()") == [
         [-1, -1, -1],

@@ -450,8 +450,9 @@ def test_one_kernel_drag_step_is_one_message_with_every_stage(lab):
     others = []
     for w in (lab.input_grid, lab.pad):
         w.send_state = lambda key=None, w=w: others.append(key)
-    edit(lab, 0, 0, 0, 0.5)
+    front(lab.chain, event="edit", key=["kernel", 0], row=0, col=0, value=0.5, seq=12)
     assert len(sent) == 1 and others == []
+    assert lab.chain.ack == 12  # the page's next drag step goes when this very message arrives
     buf = np.frombuffer(lab.chain.data, "<f4")
     acts = lab.activations
     for g in lab.chain.groups:
@@ -463,4 +464,24 @@ def test_one_kernel_drag_step_is_one_message_with_every_stage(lab):
                     n = spec["rows"] * spec["cols"]
                     got = buf[spec["offset"] : spec["offset"] + n].reshape(want.shape)
                     assert np.array_equal(got, want), key
+    assert_shows_model(lab)
+
+
+def test_a_drag_is_one_chain_message_per_step_and_the_layout_travels_only_when_it_changes(lab):
+    """Forty drag steps: forty messages, each with the answer's ``ack``; the layout (titles, props,
+    scales) rides along only on the few steps whose colour scales moved."""
+    sent = []
+    real = lab.chain.send_state
+
+    def spy(key=None):
+        sent.append(set(key) if not isinstance(key, str) else {key})
+        return real(key)
+
+    lab.chain.send_state = spy
+    for step in range(1, 41):
+        front(lab.chain, event="edit", key=["kernel", 0], row=1, col=1, value=step / 10, seq=step)
+        assert len(sent) == step and {"data", "ack"} <= sent[-1], step
+        assert lab.chain.ack == step
+    with_layout = sum("groups" in keys for keys in sent)
+    assert 1 <= with_layout <= 12  # the first ("edited") and those where a nice_limit moved
     assert_shows_model(lab)

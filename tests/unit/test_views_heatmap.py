@@ -139,6 +139,78 @@ def test_stack_gestures_carry_tuple_keys():
     assert got == [(("b",), 1, 1, 0.5, False), (("a", 1), 2, 3), (("a", 0), [(1, 1, 0.5)], True)]
 
 
+def keys(sent: list[dict]) -> list[set]:
+    """The trait names each message ``count_messages`` saw carried."""
+    return [set(d) for d in sent]
+
+
+def test_stack_gesture_is_answered_in_the_message_it_caused():
+    """A drag step's answer (the grids it changed) carries its ``ack``: one message, and the
+    layout only when it changed; a gesture that changes nothing is acknowledged alone, so the page
+    never waits on it."""
+    s = stack_with_two_groups()
+    s.set(("a", 0), np.zeros((4, 4)))
+    s.set(("b",), np.eye(3))
+
+    def on_edit(key, r, c, v, done):
+        with s.batch():
+            a = s.values(("b",))
+            a[r, c] = float(v)
+            s.set(("b",), a)
+            s.set(("a", 0), np.full((4, 4), float(v)))
+
+    s.on_edit(on_edit)
+    sent = count_messages(s)
+    front(s, event="edit", key=["b"], row=0, col=1, value=0.5, done=False, seq=41)
+    # one message, without the groups: the layout is the same
+    assert keys(sent) == [{"data", "update", "ack"}] and s.ack == 41
+    assert s.values(("b",))[0, 1] == 0.5 and s.values(("a", 0)).sum() == 8.0
+    front(s, event="edit", key=["b"], row=0, col=1, value=0.5, done=False, seq=42)
+    assert keys(sent)[1:] == [{"ack"}] and s.ack == 42  # the same value: nothing to repaint
+    front(s, event="edit", key=["gone"], row=0, col=0, value=1, seq=43)  # stale: still answered
+    front(s, event="nonsense", seq=44)
+    assert s.ack == 44 and keys(sent)[2:] == [{"ack"}, {"ack"}]
+    front(s, event="edit", key=["b"], row=1, col=1, value=0.25)  # no seq (an older page): no ack
+    assert keys(sent)[4:] == [{"data", "update"}] and s.ack == 44
+    s.set_scale("a", 0, vmin=-3.0, vmax=3.0)  # a new scale travels with the layout
+    assert keys(sent)[5:] == [{"groups", "update"}]
+
+
+def test_stack_sends_only_what_changed():
+    s = stack_with_two_groups()
+    s.set(("a", 0), np.ones((4, 4)))
+    sent = count_messages(s)
+    s.set(("a", 0), np.ones((4, 4)))  # equal values: no message, no repaint
+    s.set(("a", 0), highlight=[])
+    assert sent == []
+    s.set(("a", 0), np.full((4, 4), np.nan))
+    s.set(("a", 0), np.full((4, 4), np.nan))  # NaN equals NaN here: not sent twice
+    assert keys(sent) == [{"data", "update"}]
+    s.set(("a", 0), np.ones((2, 2)))  # a new shape moves every offset after it
+    assert keys(sent)[1] == {"groups", "data", "update"}
+    a = np.zeros((2, 2))
+    s.set(("a", 0), a)
+    a[0, 0] = 9  # the stack keeps its own copy
+    assert s.values(("a", 0))[0, 0] == 0
+
+
+def test_grid_gesture_answer_and_ack_are_one_message():
+    g = HeatmapGrid(np.zeros((3, 3)), drawable=True)
+
+    def on_draw(cells, done):
+        a = g.values
+        for r, c, v in cells:
+            a[r, c] = v
+        g.values = a
+
+    g.on_draw(on_draw)
+    sent = count_messages(g)
+    front(g, event="draw", cells=[[1, 1, 1.0]], done=False, seq=7)
+    assert keys(sent) == [{"data", "ack"}] and g.ack == 7 and g.values[1, 1] == 1.0
+    front(g, event="click", row=0, col=0, seq=8)
+    assert keys(sent)[1] == {"selected", "ack"}
+
+
 def test_stack_relayout_keeps_values_of_kept_keys_and_checks_input():
     s = stack_with_two_groups()
     s.set(("a", 0), np.ones((4, 4)))
