@@ -34,7 +34,13 @@ sys.path.insert(0, str(ROOT))
 
 from _common import machine, pct  # noqa: E402
 
-from tests.e2e.harness import CHROMIUM, CHROMIUM_ARGS, Kernel, Server, page_kernel_file  # noqa: E402
+from lab8widgets.testing.server import (  # noqa: E402
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    Kernel,
+    Server,
+    page_kernel_file,
+)
 
 STEP_MS = (
     100  # between drag steps: longer than stock Voila's ~45 ms round trip, so edits don't queue

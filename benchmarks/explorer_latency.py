@@ -37,7 +37,13 @@ sys.path.insert(0, str(ROOT))
 from _common import machine, pct  # noqa: E402
 
 from lab8widgets.testing import LabPage  # noqa: E402
-from tests.e2e.harness import CHROMIUM, CHROMIUM_ARGS, Kernel, Server, page_kernel_file  # noqa: E402
+from lab8widgets.testing.server import (  # noqa: E402
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    Kernel,
+    Server,
+    page_kernel_file,
+)
 
 NOTEBOOK_CODE = """
 import torch

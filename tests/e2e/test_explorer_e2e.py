@@ -7,35 +7,12 @@ from __future__ import annotations
 import pytest
 
 from .harness import SCREENSHOTS as DOCS  # build/; `python -m tests.e2e.screens`: docs/
-from .harness import wait_kernel
 
 pytestmark = pytest.mark.e2e
 
 
-class _PatientBrowser:
-    """The harness's browser, with pages that wait longer for Voila's first response: the served
-    notebook imports torch and builds the explorer before the page is sent, which on a busy shared
-    machine can pass Playwright's default 30 s."""
-
-    def __init__(self, browser):
-        self._browser = browser
-
-    def new_context(self, **kwargs):
-        context = self._browser.new_context(**kwargs)
-        context.set_default_navigation_timeout(240_000)
-        return context
-
-    def __getattr__(self, name):
-        return getattr(self._browser, name)
-
-
-@pytest.fixture(scope="module")
-def browser(browser):
-    return _PatientBrowser(browser)
-
-
 def trained(lab) -> None:
-    wait_kernel(lab, "explorer.busy", lambda v: v is False, timeout=180, every=0.5)
+    lab.wait_kernel("explorer.busy", until=lambda v: v is False, timeout=180, every=0.5)
     assert "epochs on start" in lab.kernel("explorer.source")
     assert not lab.kernel("explorer.error")
 
@@ -64,14 +41,14 @@ DISTINCT = "len(set(zip(explorer.pca.x[{i}], explorer.pca.y[{i}])))"
 
 
 def test_brush_on_the_map_fills_the_table_and_selected(open_lab):
-    lab = open_lab("explorer")
+    lab = open_lab("explorer", timeout=240_000)
     page = lab.page
     trained(lab)
     assert "synthetic" in page.locator(".lab8-source").inner_text().lower()
     page.wait_for_selector(".lab8-pca svg.svg-figure")
     box = lab.brush(".lab8-pca", 0.05, 0.05, 0.6, 0.6)  # the plugin's gesture
     assert box["width"] > 200
-    sel = wait_kernel(lab, "explorer.selected", lambda v: len(v) > 0, timeout=30)
+    sel = lab.wait_kernel("explorer.selected", until=lambda v: len(v) > 0, timeout=30)
     # the kernel's selection is exactly the points inside the brush, in data coordinates
     inside = lab.kernel(
         "(lambda s, bx, by: sorted(k for k, x, y in zip(s.all_keys, s.x, s.y)"
@@ -101,7 +78,7 @@ def test_brush_on_the_map_fills_the_table_and_selected(open_lab):
     assert set(table_titles(page, "lab8-selection")) <= set(sel)
     # a header click sorts the page's table by bias, largest first (Python sorts, the page shows it)
     page.locator(".lab8-selection th", has_text="bias").click()
-    wait_kernel(lab, "explorer.table.sort_by", lambda v: v == "bias", timeout=10)
+    lab.wait_kernel("explorer.table.sort_by", until=lambda v: v == "bias", timeout=10)
     biases = lab.kernel("list(explorer.table.frame['bias'])")
     assert biases == sorted(biases, reverse=True)
     page.wait_for_function(
@@ -112,7 +89,7 @@ def test_brush_on_the_map_fills_the_table_and_selected(open_lab):
     # a second, smaller brush replaces the selection, drawn as a large map draws it: an overlay
     lab.run("explorer.pca.restyle_max = explorer.bias_view.restyle_max = 0")
     lab.brush(".lab8-pca", 0.55, 0.55, 0.95, 0.95)
-    sel2 = wait_kernel(lab, "explorer.selected", lambda v: v != sel, timeout=30)
+    sel2 = lab.wait_kernel("explorer.selected", until=lambda v: v != sel, timeout=30)
     assert sorted(lab.kernel("explorer.pca.painted_keys")) == sorted(sel2)
     if sel2:
         at = [lab.kernel("explorer.pca.all_keys").index(k) for k in sel2]
@@ -129,7 +106,7 @@ def test_brush_on_the_map_fills_the_table_and_selected(open_lab):
 
 
 def test_rating_three_movies_changes_the_recommendations(open_lab):
-    lab = open_lab("explorer")
+    lab = open_lab("explorer", timeout=240_000)
     page = lab.page
     trained(lab)
     page.wait_for_selector(".lab8-recs tbody tr")
@@ -139,7 +116,7 @@ def test_rating_three_movies_changes_the_recommendations(open_lab):
     rated = lab.kernel("[r._title for r in explorer._rate_rows.children[:3]]")
     for i, stars in enumerate(("5", "5", "1")):
         page.locator(f".lab8-stars-{i} button", has_text=stars).first.click()
-        wait_kernel(lab, "len(explorer.user_ratings)", lambda v, n=i + 1: v == n, timeout=20)
+        lab.wait_kernel("len(explorer.user_ratings)", until=lambda v, n=i + 1: v == n, timeout=20)
     assert lab.kernel("explorer.user_ratings") == {
         rated[0]: 5.0,
         rated[1]: 5.0,
@@ -166,7 +143,7 @@ def test_rating_three_movies_changes_the_recommendations(open_lab):
 
 
 def test_layout_fits_narrow_and_wide_pages(open_lab):
-    lab = open_lab("explorer")
+    lab = open_lab("explorer", timeout=240_000)
     page = lab.page
     trained(lab)
     for width in (850, 1280):
