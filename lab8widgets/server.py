@@ -520,8 +520,8 @@ def preheat_argv(root: Path, notebook: Path | None, preheat: bool, pool: int = 1
 
 # --- The first widget sooner: the chunks a lab page loads late, sent in one script ---
 
-# Voila's front end fetches ~90 webpack chunks (its own and the widget extensions') one request at a
-# time, in waves: each wave only once the previous one has run. On 2 loaded cores Chromium's
+# Voila's front end fetches ~90 webpack chunks (its own and the widget extensions'), a request each,
+# in waves: each wave only once the previous one has run. On 2 loaded cores Chromium's
 # per-request overhead made these waits ~0.5 s of a ~1.8 s first widget. Sent as one script before
 # voila.js, each chunk registers itself in its bundle's chunk list, and webpack finds it there
 # instead of fetching it. A chunk the manifest lacks (another Voila) is fetched as usual.
