@@ -10,9 +10,11 @@ layer-1 kernel cell step by step (one 4-px step = one new value), and we time
 - memory: resident set of every kernel process of the server (per kernel and in total).
 
 Each N runs twice, with preheated kernels (``serve``'s default) and with ``--no-preheat``, so the
-two modes meet the same load; a single learner (N=1) is repeated ``--repeat`` times on fresh servers
-to give a median. Time to first widget is split where the page spends it: the page's own scripts
-loaded (``load`` event), the kernel websocket open, the widget shown.
+two modes meet the same load (``--modes ... no-bundle`` adds a third: preheated, but without the
+chunk bundle ``serve`` sends ahead of Voila's front end, i.e. ~90 separate chunk requests); a
+single learner (N=1) is repeated ``--repeat`` times on fresh servers to give a median. Time to
+first widget is split where the page spends it: the page's own scripts loaded (``load`` event), the
+kernel websocket open, the widget shown.
 
 The largest N whose round-trip p95 stays <= 50 ms (with preheat) is the class one machine holds.
 Ends with one JSON line (``first_widget_p50_s``, ``first_widget_p95_s`` with preheat at N=1,
@@ -22,6 +24,7 @@ and the rows).
     python benchmarks/classroom.py [--learners 1 5 10 20] [--steps 12] [--pool 1] [--repeat 3]
     python benchmarks/classroom.py --pool n    # a pool as large as the class (serve --pool N)
     python benchmarks/classroom.py --modes preheat      # only one mode (or: --no-preheat)
+    python benchmarks/classroom.py --learners 1 --repeat 5 --modes preheat no-bundle no-preheat
 """
 
 from __future__ import annotations
@@ -168,12 +171,15 @@ async def learner(browser, url: str, steps: int) -> dict:
         await context.close()
 
 
-async def round_for(n: int, steps: int, preheat: bool, pool: int) -> dict:
+async def round_for(n: int, steps: int, mode: str, pool: int) -> dict:
     from playwright.async_api import async_playwright
 
+    preheat = mode != "no-preheat"
     args = [] if preheat else ["--no-preheat"]
     if preheat:
         args.append(f"--pool={pool}")
+    if mode == "no-bundle":  # the template's chunk bundle off: what `serve` sent before it
+        args.append("--VoilaConfiguration.resources={}")
     server = Server("conv", env={"LAB8WIDGETS_OFFLINE": "1"}, args=args)
     try:
         if preheat:
@@ -194,6 +200,7 @@ async def round_for(n: int, steps: int, preheat: bool, pool: int) -> dict:
         split = {k: round(pct([r["split"][k] for r in results], 0.5) / 1000, 2) for k in SPLIT}
         return {
             "learners": n,
+            "mode": mode,
             "preheat": preheat,
             "pool": pool if preheat else 0,
             "firsts_s": [round(x, 2) for x in firsts],
@@ -244,9 +251,10 @@ def main() -> None:
     ap.add_argument(
         "--modes",
         nargs="+",
-        choices=["preheat", "no-preheat"],
+        choices=["preheat", "no-preheat", "no-bundle"],
         default=["preheat", "no-preheat"],
-        help="serve with preheated kernels, without, or both (default: both, same run)",
+        help="serve with preheated kernels, without, or both (default: both, same run); "
+        "no-bundle: preheated, without the chunk bundle",
     )
     ap.add_argument("--no-preheat", action="store_true", help="same as --modes no-preheat")
     ap.add_argument("--repeat", type=int, default=3, help="runs of N=1 (fresh servers; default 3)")
@@ -269,14 +277,14 @@ def main() -> None:
             continue
         for _ in range(args.repeat if n == 1 else 1):
             for mode in args.modes:  # the modes in turn, so both meet the same load
-                rows.append(asyncio.run(round_for(n, args.steps, mode == "preheat", pool)))
+                rows.append(asyncio.run(round_for(n, args.steps, mode, pool)))
                 load.append(os.getloadavg()[0])
                 print(json.dumps(rows[-1]), flush=True)
     rows = [
-        merge([r for r in rows if r["learners"] == n and r["preheat"] == (mode == "preheat")])
+        merge([r for r in rows if r["learners"] == n and r["mode"] == mode])
         for n in args.learners
         for mode in args.modes
-        if any(r["learners"] == n and r["preheat"] == (mode == "preheat") for r in rows)
+        if any(r["learners"] == n and r["mode"] == mode for r in rows)
     ]
 
     pool = "N (as many as learners)" if args.pool == "n" else args.pool
@@ -292,7 +300,7 @@ def main() -> None:
     for r in rows:
         vals = (
             r["learners"],
-            "on" if r["preheat"] else "off",
+            {"preheat": "on", "no-bundle": "on,nobdl"}.get(r["mode"], "off"),
             r["first_widget_p50_s"],
             r["first_widget_p95_s"],
             r["roundtrip_p50_ms"],
@@ -304,14 +312,16 @@ def main() -> None:
         )
         print("".join(f"{v:>12}" for v in vals))
     print("(scripts s: the page's load event; ws open s: its kernel websocket open; both p50)")
-    warm = [r for r in rows if r["preheat"]] or rows
+    warm = [r for r in rows if r["mode"] == "preheat"] or rows
     cold = [r for r in rows if not r["preheat"] and r["learners"] == 1]
+    unbundled = [r for r in rows if r["mode"] == "no-bundle" and r["learners"] == 1]
     ok = [r["learners"] for r in warm if r["roundtrip_p95_ms"] <= 50]
     first = warm[0] if warm else {}
     out = {
         "first_widget_p50_s": first.get("first_widget_p50_s"),
         "first_widget_p95_s": first.get("first_widget_p95_s"),
         "first_widget_no_preheat_p50_s": cold[0]["first_widget_p50_s"] if cold else None,
+        "first_widget_no_bundle_p50_s": unbundled[0]["first_widget_p50_s"] if unbundled else None,
         "max_learners_p95_50ms": max(ok) if ok else 0,
         "kernel_mb": max((r["kernel_mb"] for r in rows), default=None),
         "load": [round(min(load), 1), round(max(load), 1)],

@@ -232,10 +232,9 @@ def test_serve_finds_the_offline_template(monkeypatch):
     assert paths == [str(server.TEMPLATES_ROOT), "/somewhere/else"]
 
 
-def test_served_page_loads_nothing_from_off_the_machine(tmp_path):
-    """The page `serve` sends references no other host (stock Voila's lab template links Font
-    Awesome from a CDN, which fails offline); its shutdown beacon gets the ``_xsrf`` cookie it
-    needs; and the terminal stays quiet about kernel transport."""
+def serve_tiny(tmp_path, *extra: str) -> tuple[str, list[str], str, dict]:
+    """Serve a one-cell notebook with ``serve`` and fetch its page: (page, cookies, log, fetched)
+    where ``fetched`` maps each of the page's same-server script URLs to its body."""
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell("print('hello from the kernel')")]
     nb.metadata["kernelspec"] = {
@@ -250,9 +249,10 @@ def test_served_page_loads_nothing_from_off_the_machine(tmp_path):
     conn = tempfile.mkdtemp(prefix="lab8-cli-", dir="/tmp" if os.name == "posix" else None)
     proc = subprocess.Popen(
         [sys.executable, "-m", "lab8widgets.cli", "serve", str(path), "--no-browser",
-         f"--port={port}", f"--Voila.connection_dir_root={conn}"],
+         f"--port={port}", f"--Voila.connection_dir_root={conn}", *extra],
         stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path,
     )  # fmt: skip
+    fetched = {}
     try:
         deadline = time.monotonic() + 90
         while True:
@@ -264,10 +264,21 @@ def test_served_page_loads_nothing_from_off_the_machine(tmp_path):
             except OSError:
                 assert proc.poll() is None and time.monotonic() < deadline, open(log.name).read()
                 time.sleep(0.3)
+        for src in re.findall(r'<script src="(/[^"]+)"', page):
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{src}", timeout=60) as r:
+                fetched[src] = r.read()
     finally:
         proc.terminate()
         proc.wait(20)
         shutil.rmtree(conn, ignore_errors=True)
+    return page, cookies, open(log.name).read(), fetched
+
+
+def test_served_page_loads_nothing_from_off_the_machine(tmp_path):
+    """The page `serve` sends references no other host (stock Voila's lab template links Font
+    Awesome from a CDN, which fails offline); its shutdown beacon gets the ``_xsrf`` cookie it
+    needs; and the terminal stays quiet about kernel transport."""
+    page, cookies, out, _ = serve_tiny(tmp_path)
     assert "hello from the kernel" in page  # really rendered through a kernel
     refs = re.findall(r"""(?:src|href)\s*=\s*["']([^"']+)["']|url\(\s*["']?([^)"']+)""", page)
     refs = [a or b for a, b in refs]
@@ -276,8 +287,57 @@ def test_served_page_loads_nothing_from_off_the_machine(tmp_path):
     assert not off, f"the served page loads from other hosts: {off}"
     assert "fontawesome" not in page.lower()
     assert any(c.startswith("_xsrf=") for c in cookies)
-    out = open(log.name).read()
     assert "without encryption" not in out and "Traceback" not in out
+    assert server.CHUNKS_URL not in page  # not a shipped lab: no chunk bundle
+
+
+def voila_chunk_folders() -> tuple[list[str], list[str]]:
+    """Where Voila serves ``/voila/static/`` and ``/voila/labextensions/`` from with our template."""
+    from voila.paths import collect_static_paths
+    from voila.utils import get_voila_labextensions_path
+
+    server.use_templates()
+    return collect_static_paths(["voila", "nbconvert"], server.TEMPLATE), (
+        get_voila_labextensions_path()
+    )
+
+
+def test_chunk_bundle_holds_every_chunk_of_the_manifest(tmp_path):
+    """Every chunk a lab page loads late (the manifest) is found in the folders Voila serves with
+    the installed Voila, so the bundle replaces those requests; a chunk not found is left out (the
+    page fetches it as before)."""
+    import json
+
+    manifest = json.loads(server.CHUNKS_MANIFEST.read_text())["chunks"]
+    static, labext = voila_chunk_folders()
+    files = server.chunk_files(static, labext)
+    assert len(files) == len(manifest) > 50, "chunks.json is stale for this Voila: re-record it"
+    assert files[0].name.endswith(".voila.js") and any(
+        "jupyterlab-manager" in str(f) for f in files
+    )
+    bundle = server.chunks_bundle(files)
+    assert all(f.read_bytes() in bundle for f in files)
+    (tmp_path / "static").mkdir()
+    only = tmp_path / "static" / manifest[0].split("/", 1)[1]
+    only.write_text("self.x = 1")
+    assert server.chunk_files([str(tmp_path / "static")], []) == [only]
+
+
+def test_shipped_lab_pages_load_the_chunk_bundle(tmp_path):
+    """`serve` tells the template to load the bundle for the shipped labs only; the page then
+    loads it before voila.js and the server sends it."""
+    root, nb = server.resolve_lab("conv")
+    flag = f'--VoilaConfiguration.resources={{"lab8_chunks": "{server.CHUNKS_URL}"}}'
+    assert flag in server.voila_argv(root, nb, 9999)
+    assert flag in server.voila_argv(root, None, 9999)
+    assert not any("lab8_chunks" in a for a in server.voila_argv(tmp_path, tmp_path / "x.ipynb", 1))
+    page, _, out, fetched = serve_tiny(tmp_path, flag)
+    scripts = list(fetched)
+    assert scripts.index(f"/{server.CHUNKS_URL}") < scripts.index("/voila/static/voila.js")
+    assert f'<link rel="preload" as="script" href="/{server.CHUNKS_URL}">' in page
+    files = server.chunk_files(*voila_chunk_folders())
+    assert fetched[f"/{server.CHUNKS_URL}"] == server.chunks_bundle(files)
+    assert "Traceback" not in out
 
 
 def test_served_labs_link_back_to_the_index(monkeypatch):
