@@ -53,14 +53,23 @@ def test_plugin_is_registered_through_pytest11_with_a_testing_extra():
     assert "lab8widgets[testing]" in extras["test"]
 
 
-def test_harness_is_a_reexport_of_the_package():
+def test_harness_holds_no_copy_of_the_plugin():
+    """tests/e2e/harness.py keeps only the repository's paths: servers, pages and waits come from
+    lab8widgets.testing, so there is one harness."""
+    import inspect
+
     sys.path.insert(0, str(ROOT))
     try:
         from tests.e2e import harness
     finally:
         sys.path.remove(str(ROOT))
-    assert harness.Server is testing_server.Server and harness.Kernel is testing_server.Kernel
-    assert harness.CHROMIUM_ARGS is testing_server.CHROMIUM_ARGS
+    own = [
+        n
+        for n, v in vars(harness).items()
+        if (inspect.isfunction(v) or inspect.isclass(v)) and v.__module__ == harness.__name__
+    ]
+    assert own == [] and not hasattr(harness, "Server")
+    assert harness.SCREENSHOTS.name == "screenshots" or "LAB8WIDGETS_SCREENSHOTS" in os.environ
 
 
 # --- Chromium -------------------------------------------------------------------------------------
