@@ -1,11 +1,16 @@
 """What every benchmark script here shares: the line that says which machine the numbers come from,
 and percentiles. Imported as ``from _common import machine, pct`` (a script's own folder is on
-``sys.path``); not a benchmark itself (names starting with ``_`` are skipped by the quick-mode test).
+``sys.path``). Run on its own, like every script here, it prints its figures, the machine's, as a
+JSON last line (to file beside a set of results):
+
+    python benchmarks/_common.py [--quick]
 """
 
 from __future__ import annotations
 
+import argparse
 import importlib
+import json
 import math
 import os
 import platform
@@ -27,9 +32,8 @@ def machine(*libs: str, browser: str | None = None) -> str:
     """One line: usable cores and CPU, OS, Python, each of ``libs``' version (torch with its
     threads), the browser when given (``"Chromium 140.0 headless"``) and the load average now
     (call it before measuring): a shared machine's load inflates every figure."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     parts = [
-        f"{cores} usable cores ({cpu_name()}, {platform.machine()})",
+        f"{cores()} usable cores ({cpu_name()}, {platform.machine()})",
         f"{platform.system()} {platform.release()}",
         f"Python {platform.python_version()}",
     ]
@@ -52,3 +56,25 @@ def pct(xs: list[float], q: float) -> float:
         return math.nan
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]
+
+
+def cores() -> int:
+    """Cores this process may run on (a container's limit, not the host's count)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description="the machine the benchmarks run on")
+    ap.add_argument("--quick", action="store_true", help="the same (nothing to shorten)")
+    args = ap.parse_args()
+    print(f"machine: {machine('torch')}")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else math.nan
+    print(
+        json.dumps(
+            {"cores": cores(), "cpu": cpu_name(), "load_avg_1min": load, "quick": args.quick}
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

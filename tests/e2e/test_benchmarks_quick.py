@@ -15,8 +15,9 @@ import pytest
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPTS = sorted(p for p in (ROOT / "benchmarks").glob("*.py") if not p.name.startswith("_"))
+SCRIPTS = sorted((ROOT / "benchmarks").glob("*.py"))
 KEYS = {
+    "_common.py": {"cores"},
     "roundtrip.py": {"serve_p50_ms", "serve_p95_ms", "stock_p50_ms", "ratio"},
     "conv_latency.py": {
         "recompute_p50_ms",
