@@ -23,6 +23,21 @@ const SPEC = [
   "brush_value",
 ];
 
+// One message sets several traits at once: run `fn` once after all of them, in the same task, so
+// everything the message changed shows in the same animation frame (waiting for the next
+// requestAnimationFrame would add up to a frame of latency to every drag step).
+export function oncePerTask(fn) {
+  let scheduled = false;
+  return () => {
+    if (scheduled) return;
+    scheduled = true;
+    queueMicrotask(() => {
+      scheduled = false;
+      fn();
+    });
+  };
+}
+
 export function readFloats(dv) {
   if (!dv) return new Float32Array(0);
   const buf = dv.buffer ? dv.buffer.slice(dv.byteOffset, dv.byteOffset + dv.byteLength) : dv;
@@ -47,15 +62,7 @@ function render({ model, el }) {
     }
     channel.ack(model.get("ack")); // after the paint: the answer to a gesture is on screen
   }
-  let scheduled = false;
-  const onChange = () => {
-    if (scheduled) return;
-    scheduled = true;
-    queueMicrotask(() => {
-      scheduled = false;
-      paint();
-    });
-  };
+  const onChange = oncePerTask(paint);
   const names = ["data", "ack", ...SPEC];
   for (const n of names) model.on(`change:${n}`, onChange);
   paint();

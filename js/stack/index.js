@@ -7,7 +7,7 @@
 // channel for the whole stack (sender.js), acknowledged by `ack` in Python's answer.
 
 import { colorFor, fmt } from "../grid/colors.js";
-import { readFloats } from "../grid/index.js";
+import { oncePerTask, readFloats } from "../grid/index.js";
 import { createGrid } from "../grid/painter.js";
 import { perf } from "../grid/perf.js";
 import { createSender } from "../grid/sender.js";
@@ -187,18 +187,7 @@ function render({ model, el }) {
     channel.ack(model.get("ack")); // after the paint: the answer to a gesture is on screen
   }
 
-  // One message sets several traits (groups, data, update): paint once, after all of them, in the
-  // same task, so every grid it changed shows in the same animation frame (waiting for the next
-  // requestAnimationFrame would add up to a frame of latency to every drag step).
-  let scheduled = false;
-  const onChange = () => {
-    if (scheduled) return;
-    scheduled = true;
-    queueMicrotask(() => {
-      scheduled = false;
-      apply();
-    });
-  };
+  const onChange = oncePerTask(apply); // groups, data, update of one message: one paint
   const names = ["groups", "data", "css_prefix", "update", "ack"];
   for (const n of names) model.on(`change:${n}`, onChange);
   apply();

@@ -536,6 +536,17 @@ var SPEC = [
   "step",
   "brush_value"
 ];
+function oncePerTask(fn) {
+  let scheduled = false;
+  return () => {
+    if (scheduled) return;
+    scheduled = true;
+    queueMicrotask(() => {
+      scheduled = false;
+      fn();
+    });
+  };
+}
 function readFloats(dv) {
   if (!dv) return new Float32Array(0);
   const buf = dv.buffer ? dv.buffer.slice(dv.byteOffset, dv.byteOffset + dv.byteLength) : dv;
@@ -559,15 +570,7 @@ function render({ model, el }) {
     }
     channel.ack(model.get("ack"));
   }
-  let scheduled = false;
-  const onChange = () => {
-    if (scheduled) return;
-    scheduled = true;
-    queueMicrotask(() => {
-      scheduled = false;
-      paint();
-    });
-  };
+  const onChange = oncePerTask(paint);
   const names = ["data", "ack", ...SPEC];
   for (const n of names) model.on(`change:${n}`, onChange);
   paint();
@@ -578,5 +581,6 @@ function render({ model, el }) {
 var index_default = { render };
 export {
   index_default as default,
+  oncePerTask,
   readFloats
 };

@@ -525,6 +525,17 @@ function createSender(send, { timeout = 500, now = () => performance.now() } = {
 }
 
 // grid/index.js
+function oncePerTask(fn) {
+  let scheduled = false;
+  return () => {
+    if (scheduled) return;
+    scheduled = true;
+    queueMicrotask(() => {
+      scheduled = false;
+      fn();
+    });
+  };
+}
 function readFloats(dv) {
   if (!dv) return new Float32Array(0);
   const buf = dv.buffer ? dv.buffer.slice(dv.byteOffset, dv.byteOffset + dv.byteLength) : dv;
@@ -692,15 +703,7 @@ function render({ model, el }) {
     perf().frames.push(performance.now());
     channel.ack(model.get("ack"));
   }
-  let scheduled = false;
-  const onChange = () => {
-    if (scheduled) return;
-    scheduled = true;
-    queueMicrotask(() => {
-      scheduled = false;
-      apply();
-    });
-  };
+  const onChange = oncePerTask(apply);
   const names = ["groups", "data", "css_prefix", "update", "ack"];
   for (const n of names) model.on(`change:${n}`, onChange);
   apply();
