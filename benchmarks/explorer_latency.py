@@ -1,7 +1,8 @@
 """EmbeddingExplorer latency: a brush gesture on the PCA map → every linked view updated, in Chromium
 under `lab8widgets serve`, with *every* movie on the PCA map and, in the same run, with fastbook's
-1,000 most-rated (the default). Both are bqplot's SVG scatter: bqplot-gl's WebGL ScatterGL breaks
-bqplot 0.13.1's BrushSelector when installed (see lab8widgets/views/scatter.py).
+1,000 most-rated (the default). Both are bqplot SVG marks: a view of more than 500 points draws
+them as a few paths over hidden, hit-testable Scatter dots (bqplot-gl's WebGL ScatterGL breaks
+bqplot 0.13.1's BrushSelector when installed; see lab8widgets/views/scatter.py).
 
 The explorer shows ml-latest-small (../shared/data, else `--path`): about 9,000 movies on the PCA
 map and in the bias view; without it, a synthetic set of 10,000 films.
@@ -122,7 +123,8 @@ def measure(
         load_s = time.perf_counter() - t
         n_points = kernel.eval("len(explorer.pca.all_keys) + len(explorer.bias_view.all_keys)")
         mark = kernel.eval(
-            "f'{type(explorer.pca.mark).__name__} ×{len(explorer.pca.figure.marks)} per view'"
+            "f'{type(explorer.pca.mark).__name__} ×{len(explorer.pca.marks)} per view, drawn as '"
+            "+ ('paths' if getattr(getattr(explorer.pca, 'paint', None), 'visible', 0) else 'dots')"
         )
         n_map = kernel.eval("len(explorer.pca.all_keys)")
         page.wait_for_function(  # every point drawn before the first gesture

@@ -10,9 +10,12 @@ Why it is built this way (profiled in Chromium on the EmbeddingExplorer, 9,391 p
   With selected/unselected styles on one mark of 8,400 points, a brush cost ~100 ms of that
   script and ~110 ms of style recalc, layerize and paint in the *linked* bias view before the
   table could draw; a hover cost 60-250 ms per enter and leave (machine loaded).
-- Every frame that repaints anything re-layers every point (each ``g.object_grp`` has its own
-  transform, so each point is a paint chunk): ~40 ms per frame with 9,400 points under load.
-  So a gesture should cost one frame, and a view should draw only the points that say something.
+- Every frame that repaints anything *anywhere on the page* (a table row) re-layerizes every
+  point (each ``g.object_grp`` has its own transform, so each point is a paint chunk): ~15 ms per
+  frame with 4,000 points on a quiet machine, ~40 ms with 9,400 under load. So a large view draws
+  its points as ``paint``, one path per colour (zero-length segments that lab8.css rounds into
+  dots), and its Scatter marks' dots are hidden (``visibility:hidden``) but keep
+  ``pointer-events:all``: the pointer still finds each point, for its tooltip and click.
 
 So a large view (more than ``restyle_max`` points, 500 by default) never gives a mark a
 selection: its points sit in base marks of at most ``CHUNK`` points whose style never changes
@@ -27,7 +30,8 @@ browser: Python takes the points inside ``brush.selected_x``/``selected_y`` when
 turns False; a lasso selects the base marks (each a small restyle) and the view joins their
 answers; a click toggles a point and a click on empty space clears (bqplot's click-select would
 restyle a whole mark, and its ctrl-click never reaches Python). A gesture's messages to every
-linked view leave together (``hold_sync`` on all of them), so the page can draw them in one frame.
+linked view leave together (``hold_sync`` on all of them), so the page can draw them in one frame,
+and the brush's own state is not echoed back to the page (one redraw less per mouse move).
 A small view keeps bqplot's own per-point selection styles and click-select (ctrl-click adds).
 Measured on a loaded 2-core machine (load 5-7): brush → every explorer view painted, p50 137-149
 ms against 497-508 ms before (1,000-point map), 326-552 ms against 628-894 ms (every movie);
@@ -43,6 +47,7 @@ ScatterGL views fail with selectors ("getScales is not a function"); so it is no
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -83,6 +88,24 @@ RESTYLE_MAX = 500  # up to this many points, bqplot's own per-point selection st
 SELECTED_STYLE = {"opacity": 1.0, "stroke": "black", "stroke-width": 1}
 UNSELECTED_STYLE = {"opacity": 0.25}
 DIM_CLASS = "lab8-scatter-dim"  # on the view while a selection is shown (lab8.css dims the rest)
+LARGE_CLASS = "lab8-scatter-large"  # a view over restyle_max points: dots drawn by paths (lab8.css)
+
+
+def _no_echo(name: str):
+    """BrushSelector's trait ``name``, not echoed back to the page (ipywidgets 8 echoes each update
+    from the page; the brush then redraws once more per mouse move, and once more at mouse-up
+    before the selection's messages)."""
+    trait = copy.copy(bq.interacts.BrushSelector.class_traits()[name])
+    trait.metadata = {**trait.metadata, "echo_update": False}
+    return trait
+
+
+class _Brush(bq.interacts.BrushSelector):
+    """bqplot's BrushSelector whose gesture state the kernel does not echo (the page owns it)."""
+
+    brushing = _no_echo("brushing")
+    selected_x = _no_echo("selected_x")
+    selected_y = _no_echo("selected_y")
 
 
 def _tooltip() -> bq.Tooltip:
@@ -154,6 +177,20 @@ class LinkedScatter(W.VBox):
             interactions={},
             visible=False,
         )
+        # a large view's points as Chromium sees them: a few paths (one per colour) drawn by
+        # ``paint``, while the base marks' dots stay hidden but hit-testable (lab8.css: tooltips and
+        # clicks still reach each point). A dot per point, each in its own transformed group, made
+        # every repaint anywhere on the page re-layerize thousands of paint chunks (~15 ms/frame).
+        self.paint = bq.Lines(
+            x=np.zeros(0),
+            y=np.zeros(0),
+            scales={"x": self.x_scale, "y": self.y_scale},
+            colors=[PALETTE[0]],
+            stroke_width=round(2 * (self._size / np.pi) ** 0.5, 1),
+            preserve_domain={"x": True, "y": True},
+            interactions={},
+            visible=False,
+        )
         self.x_axis = bq.Axis(
             scale=self.x_scale, label=x_label, num_ticks=5, tick_format=",.0f" if x_log else ".2~f"
         )
@@ -165,12 +202,10 @@ class LinkedScatter(W.VBox):
             tick_format=".2~f",
         )
         # no marks: the browser selects nothing (a restyle per move); Python reads the rectangle
-        self.brush = bq.interacts.BrushSelector(
-            x_scale=self.x_scale, y_scale=self.y_scale, marks=[], color="#d62728"
-        )
+        self.brush = _Brush(x_scale=self.x_scale, y_scale=self.y_scale, marks=[], color="#d62728")
         self.lasso = bq.interacts.LassoSelector(marks=list(self.marks), color="#d62728")
         self.figure = bq.Figure(
-            marks=[*self.marks, self.overlay],
+            marks=[self.paint, *self.marks, self.overlay],
             axes=[self.x_axis, self.y_axis],
             title=title,
             interaction=self.brush,
@@ -304,8 +339,11 @@ class LinkedScatter(W.VBox):
         return len(self._keys) <= self.restyle_max
 
     def _style_marks(self) -> None:
-        """A small view styles each point through bqplot; a large one never restyles its points."""
+        """A small view styles each point through bqplot; a large one never restyles its points
+        and draws them as ``paint``'s paths, its marks' dots hidden (``lab8-scatter-large``)."""
         small = self._small
+        (self.remove_class if small else self.add_class)(LARGE_CLASS)
+        self._draw_dots(self.paint, None if small else np.arange(len(self._keys)))
         for m in self.marks:
             if not small and m.selected is not None:
                 self._loading = True  # a large view's marks hold no selection
@@ -332,7 +370,7 @@ class LinkedScatter(W.VBox):
 
     def _keep_points_on_top(self, _change=None, mine=()) -> None:
         """Marks a lab adds (a reference line) stay behind the points and the selection."""
-        top = [*self.marks, self.overlay]
+        top = [self.paint, *self.marks, self.overlay]
         own = {id(m) for m in (*mine, *top)}
         want = [m for m in self.figure.marks if id(m) not in own] + top
         if list(self.figure.marks) != want:
@@ -343,6 +381,8 @@ class LinkedScatter(W.VBox):
         self._codes = self._color_codes(values, labels)
         for c, m in enumerate(self.marks):
             m.color = self._codes[c * CHUNK : (c + 1) * CHUNK] if self._codes is not None else None
+        if not self._small:
+            self._draw_dots(self.paint, np.arange(len(self._keys)))
         self._paint()
 
     def _color_codes(self, values: Sequence | None, labels: dict | None = None):
@@ -475,10 +515,14 @@ class LinkedScatter(W.VBox):
             self.brush.selected_y = None
 
     def _draw_overlay(self, idx: np.ndarray) -> None:
-        """The selected points as zero-length segments (gap, x, x), one path per colour, in one
-        message; an empty selection hides the paths (nothing redrawn)."""
-        if not len(idx):
-            self.overlay.visible = False
+        """The selected points over the rest, one path per colour, in one message."""
+        self._draw_dots(self.overlay, idx)
+
+    def _draw_dots(self, lines: bq.Lines, idx: np.ndarray | None) -> None:
+        """Draw points ``idx`` on ``lines`` as zero-length segments (gap, x, x) that lab8.css rounds
+        into dots, one path per colour; None or no points hides the paths (nothing redrawn)."""
+        if idx is None or not len(idx):
+            lines.visible = False
             return
         x, y = self._x[idx], self._y[idx]
         codes = self._codes[idx] if self._codes is not None else np.zeros(len(idx))
@@ -491,10 +535,10 @@ class LinkedScatter(W.VBox):
         gap = np.full(take.shape + (1,), np.nan)  # y NaN: bqplot leaves the line undrawn there
         xs = np.repeat(x[take][..., None], 3, axis=-1)  # gaps keep a real x for the scales
         ys = np.concatenate([gap, np.repeat(y[take][..., None], 2, axis=-1)], axis=-1)
-        with self.overlay.hold_sync():
-            self.overlay.x, self.overlay.y = xs.reshape(len(cats), -1), ys.reshape(len(cats), -1)
-            self.overlay.colors = [PALETTE[int(c) % len(PALETTE)] for c in cats]
-            self.overlay.visible = True
+        with lines.hold_sync():
+            lines.x, lines.y = xs.reshape(len(cats), -1), ys.reshape(len(cats), -1)
+            lines.colors = [PALETTE[int(c) % len(PALETTE)] for c in cats]
+            lines.visible = True
 
     @traitlets.observe("restyle_max")
     def _on_restyle_max(self, _change) -> None:

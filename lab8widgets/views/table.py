@@ -22,49 +22,78 @@ _ESM = r"""
 function fmtHead(c, sortBy, asc) {
   return c + (c === sortBy ? (asc ? " ▲" : " ▼") : "");
 }
+const TD = "padding:1px 6px;border-top:1px solid #eee;white-space:nowrap;overflow:hidden;text-overflow:ellipsis;";
 function render({ model, el }) {
   el.classList.add("lab8-tableview");
+  // a fixed box that contains its own layout and paint, so new rows re-lay out the table alone,
+  // not the page around it (beside a large scatter that cost ~10 ms a selection); nothing moves
   const wrap = document.createElement("div");
-  wrap.style.cssText = "max-height:var(--lab8-table-h,320px);overflow:auto;border:1px solid #e5e7eb;border-radius:4px";
+  wrap.style.cssText = "height:var(--lab8-table-h,320px);overflow:auto;contain:layout paint;border:1px solid #e5e7eb;border-radius:4px;box-sizing:border-box";
   const cap = document.createElement("div");
   cap.className = "lab8-tableview-caption";
-  cap.style.cssText = "font:600 12px system-ui,sans-serif;margin:2px 0";
+  cap.style.cssText = "font:600 12px system-ui,sans-serif;margin:2px 0;height:16px;line-height:16px;overflow:hidden;white-space:nowrap;text-overflow:ellipsis;contain:layout paint";
+  // fixed layout: column widths come from the header, not from measuring every cell
+  const t = document.createElement("table");
+  t.style.cssText = "border-collapse:collapse;font:12px system-ui,sans-serif;color:#222;width:100%;table-layout:fixed";
+  const colgroup = document.createElement("colgroup");
+  const headRow = t.createTHead().insertRow();
+  const body = t.createTBody();
+  t.prepend(colgroup);
+  wrap.appendChild(t);
   el.append(cap, wrap);
+  let shownCols = null;
+  function drawHead(cols, num, sortBy, asc) {
+    const key = JSON.stringify([cols, num]);
+    if (key !== shownCols) {  // new columns: new header cells (the first column gets the room)
+      shownCols = key;
+      colgroup.replaceChildren(...cols.map((c, j) => {
+        const col = document.createElement("col");
+        col.style.width = j === 0 && cols.length > 1 ? "40%" : "auto";
+        return col;
+      }));
+      headRow.replaceChildren(...cols.map((c, j) => {
+        const th = document.createElement("th");
+        th.dataset.col = c;
+        th.title = "sort by " + c;
+        th.style.cssText = "position:sticky;top:0;background:#f3f4f6;cursor:pointer;padding:3px 6px;white-space:nowrap;overflow:hidden;text-overflow:ellipsis;user-select:none;text-align:" + (num[j] ? "right" : "left");
+        th.addEventListener("click", () => model.send({ event: "sort", column: c }));
+        return th;
+      }));
+      body.replaceChildren();  // rows of other columns
+    }
+    cols.forEach((c, j) => {
+      const text = fmtHead(c, sortBy, asc);
+      if (headRow.cells[j].textContent !== text) headRow.cells[j].textContent = text;
+    });
+  }
   function draw() {
     const cols = model.get("columns"), rows = model.get("rows"), num = model.get("numeric");
     const sel = new Set(model.get("selected_rows")), sortBy = model.get("sort_by");
-    const asc = model.get("ascending");
+    const clickable = model.get("clickable");
     el.style.setProperty("--lab8-table-h", model.get("height"));
     const more = model.get("n_rows") - rows.length;
     cap.textContent = model.get("caption") + (more > 0 ? ` (first ${rows.length} of ${model.get("n_rows")})` : "");
-    const t = document.createElement("table");
-    t.style.cssText = "border-collapse:collapse;font:12px system-ui,sans-serif;color:#222;width:100%";
-    const head = t.createTHead().insertRow();
-    cols.forEach((c, j) => {
-      const th = document.createElement("th");
-      th.textContent = fmtHead(c, sortBy, asc);
-      th.dataset.col = c;
-      th.title = "sort by " + c;
-      th.style.cssText = "position:sticky;top:0;background:#f3f4f6;cursor:pointer;padding:3px 6px;white-space:nowrap;user-select:none;text-align:" + (num[j] ? "right" : "left");
-      th.addEventListener("click", () => model.send({ event: "sort", column: c }));
-      head.appendChild(th);
-    });
-    const body = t.createTBody();
-    rows.forEach((r, i) => {
-      const tr = body.insertRow();
+    drawHead(cols, num, sortBy, model.get("ascending"));
+    // rows are updated in place: only changed text is re-laid out, no new elements to style
+    while (body.rows.length > rows.length) body.deleteRow(-1);
+    while (body.rows.length < rows.length) {
+      const i = body.rows.length, tr = body.insertRow();
       tr.dataset.row = i;
-      if (sel.has(i)) { tr.classList.add("lab8-selected"); tr.style.background = "#fff4c2"; }
-      if (model.get("clickable")) {
-        tr.style.cursor = "pointer";
-        tr.addEventListener("click", () => model.send({ event: "row", row: i }));
+      tr.addEventListener("click", () => { if (model.get("clickable")) model.send({ event: "row", row: i }); });
+      cols.forEach((_c, j) => { tr.insertCell().style.cssText = TD + (num[j] ? "text-align:right;font-variant-numeric:tabular-nums" : ""); });
+    }
+    rows.forEach((r, i) => {
+      const tr = body.rows[i], on = sel.has(i);
+      if (tr.classList.contains("lab8-selected") !== on) {
+        tr.classList.toggle("lab8-selected", on);
+        tr.style.background = on ? "#fff4c2" : "";
       }
+      tr.style.cursor = clickable ? "pointer" : "";
       r.forEach((v, j) => {
-        const td = tr.insertCell();
-        td.textContent = v;
-        td.style.cssText = "padding:1px 6px;border-top:1px solid #eee;white-space:nowrap;" + (num[j] ? "text-align:right;font-variant-numeric:tabular-nums" : "");
+        const td = tr.cells[j];
+        if (td.textContent !== v) { td.textContent = v; td.title = v; }
       });
     });
-    wrap.replaceChildren(t);
   }
   draw();
   model.on("change", draw);

@@ -97,13 +97,13 @@ def test_ten_thousand_points_are_split_into_small_marks():
     assert len(s.marks) == -(-n // CHUNK) and all(len(m.x) <= CHUNK for m in s.marks)
     assert np.array_equal(np.concatenate([m.x for m in s.marks]), x)
     assert [str(k) for m in s.marks for k in m.names] == [str(k) for k in range(n)]
-    assert s.figure.marks == [*s.marks, s.overlay] and s.lasso.marks == s.marks
+    assert s.figure.marks == [s.paint, *s.marks, s.overlay] and s.lasso.marks == s.marks
     s.set_data(x[:1500], y[:1500], list(range(1500)))  # fewer points: fewer marks
-    assert len(s.marks) == 2 and s.figure.marks == [*s.marks, s.overlay]
+    assert len(s.marks) == 2 and s.figure.marks == [s.paint, *s.marks, s.overlay]
     assert s.lasso.marks == s.marks
     line = bq.Lines(x=[0, 1], y=[0, 1], scales={"x": s.x_scale, "y": s.y_scale})
     s.figure.marks = [line, s.mark]  # a lab adds a line behind: the points stay on top
-    assert s.figure.marks == [line, *s.marks, s.overlay]
+    assert s.figure.marks == [line, s.paint, *s.marks, s.overlay]
 
 
 def test_lasso_joins_the_marks_answers():
@@ -245,3 +245,49 @@ def test_ten_thousand_points_keep_selection_fast():
     assert s.selected == keys[100:3100] and other.selected == keys[100:3100]
     assert len(other.painted_keys) == 3000 and np.asarray(other.overlay.x).size == 9000
     assert ms < 500, f"{ms:.0f} ms to spread a 3,000-point selection over 10,000 points"
+
+
+def paint_points(view) -> list[tuple[float, float, str]]:
+    """The points a large view's ``paint`` paths draw (sorted), each with its path's colour."""
+    if not view.paint.visible:
+        return []
+    xs, ys = np.asarray(view.paint.x), np.asarray(view.paint.y)
+    out = set()
+    for row_x, row_y, colour in zip(xs, ys, view.paint.colors, strict=True):
+        for x, y in zip(row_x[1::3], row_y[1::3], strict=True):
+            out.add((float(x), float(y), colour))
+    return sorted(out)
+
+
+def test_a_large_view_paints_its_points_as_paths_and_hides_the_dots():
+    """Chromium re-layerizes every dot (a transformed group each) on any repaint of the page:
+    a large view draws its points as one path per colour and keeps the dots for the pointer."""
+    keys = list(range(12))
+    s = scatter(keys, color=[k % 3 for k in keys])
+    assert "lab8-scatter-large" in s._dom_classes
+    assert paint_points(s) == sorted(
+        (float(k), float(k * k), PALETTE[k % 3]) for k in keys
+    )  # every point once, in its category's colour
+    assert s.paint.apply_clip and s.paint.interactions == {}
+    assert s.figure.marks[0] is s.paint  # under the hit-testable marks and the selection
+    s.set_color(["a"] * 6 + ["b"] * 6)  # recolouring repaints
+    assert {c for *_, c in paint_points(s)} == {PALETTE[0], PALETTE[1]}
+    s.selected = [3, 4]
+    assert paint_points(s) and s.painted_keys == [3, 4]  # a selection does not touch the paths
+    s.restyle_max = 100  # now small: bqplot draws its own dots, no paths, no class
+    assert not s.paint.visible and "lab8-scatter-large" not in s._dom_classes
+    s.restyle_max = 0
+    assert s.paint.visible and len(paint_points(s)) == 12
+
+
+def test_the_brush_gesture_is_not_echoed_back_to_the_page():
+    """ipywidgets 8 echoes each update from the page; for the brush that is one more redraw per
+    mouse move and one more message before the selection's at mouse-up."""
+    s = scatter(list(range(5)))
+    sent = []
+    s.brush._send = lambda msg, buffers=None: sent.append(msg)
+    brush(s, (0.5, 2.5), (0, 10))
+    assert s.selected == [1, 2]
+    assert not [m for m in sent if m.get("method") == "echo_update"]
+    plain = bq.interacts.BrushSelector(x_scale=bq.LinearScale(), y_scale=bq.LinearScale())
+    assert plain.trait_metadata("selected_x", "echo_update") is None  # bqplot's class untouched
