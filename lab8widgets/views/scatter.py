@@ -526,18 +526,28 @@ class LinkedScatter(W.VBox):
             return
         x, y = self._x[idx], self._y[idx]
         codes = self._codes[idx] if self._codes is not None else np.zeros(len(idx))
-        cats = np.unique(codes)
-        rows = [np.flatnonzero(codes == c) for c in cats]
-        n = max(len(r) for r in rows)
-        # each line ends on a point (bqplot places a line's label at its last value): shorter
-        # lines repeat their last point
-        take = np.stack([np.r_[r, np.full(n - len(r), r[-1])] for r in rows])
+        # bqplot's lines are one rectangular array: a colour's points are cut into lines of at
+        # most ``width`` (so a big colour does not pad every other one to its length), and each
+        # line ends on a point (bqplot places a line's label at its last value): a short line
+        # repeats its last point
+        cats, counts = np.unique(codes, return_counts=True)
+        width = int(counts.max())
+        if len(cats) * width > 2 * len(idx):  # padding would more than double the points
+            width = max(8, int(np.ceil(np.sqrt(len(idx)))))
+        take, colors = [], []
+        for c in cats:
+            rows = np.flatnonzero(codes == c)
+            for start in range(0, len(rows), width):
+                r = rows[start : start + width]
+                take.append(np.r_[r, np.full(width - len(r), r[-1])])
+                colors.append(PALETTE[int(c) % len(PALETTE)])
+        take = np.stack(take)
         gap = np.full(take.shape + (1,), np.nan)  # y NaN: bqplot leaves the line undrawn there
         xs = np.repeat(x[take][..., None], 3, axis=-1)  # gaps keep a real x for the scales
         ys = np.concatenate([gap, np.repeat(y[take][..., None], 2, axis=-1)], axis=-1)
         with lines.hold_sync():
-            lines.x, lines.y = xs.reshape(len(cats), -1), ys.reshape(len(cats), -1)
-            lines.colors = [PALETTE[int(c) % len(PALETTE)] for c in cats]
+            lines.x, lines.y = xs.reshape(len(take), -1), ys.reshape(len(take), -1)
+            lines.colors = colors
             lines.visible = True
 
     @traitlets.observe("restyle_max")

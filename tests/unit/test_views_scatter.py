@@ -291,3 +291,21 @@ def test_the_brush_gesture_is_not_echoed_back_to_the_page():
     assert not [m for m in sent if m.get("method") == "echo_update"]
     plain = bq.interacts.BrushSelector(x_scale=bq.LinearScale(), y_scale=bq.LinearScale())
     assert plain.trait_metadata("selected_x", "echo_update") is None  # bqplot's class untouched
+
+
+def test_one_big_colour_does_not_pad_every_other_colour_to_its_length():
+    """bqplot's lines are one rectangular array: 600 points of one colour and 20 of each of 20
+    others were 20 lines of 600 (12,000 dots drawn for 1,000); cut into short lines they stay few."""
+    n = 1000
+    codes = [0] * 600 + [1 + i % 20 for i in range(400)]
+    s = LinkedScatter(np.arange(n, dtype=float), np.zeros(n), list(range(n)), color=codes)
+    s.selected = list(range(n))
+    assert np.asarray(s.overlay.x).size <= 3 * 2 * n
+    got = {}
+    for row_x, row_y, colour in zip(s.overlay.x, s.overlay.y, s.overlay.colors, strict=True):
+        assert np.isnan(row_y[0::3]).all()
+        for x in row_x[1::3]:
+            got.setdefault(int(x), set()).add(colour)
+    order = sorted({str(c) for c in codes})  # the legend's order
+    want = {i: {PALETTE[order.index(str(codes[i])) % len(PALETTE)]} for i in range(n)}
+    assert got == want  # each point once, in its own colour
