@@ -6,6 +6,9 @@
 * ``SeededDropout``: inverted dropout (train: keep with probability 1 − p and scale by 1/(1 − p);
   eval: identity) whose mask comes from a seed, so the same seed gives the same mask and a new
   seed a new one. The mask equals ``F.dropout``'s under ``torch.manual_seed(seed)``.
+* ``SparseDropout``: ``nn.Dropout`` (same distribution, same scaling) that draws only the dropped
+  positions, as geometric gaps: at the small p tabular models use, the CPU draws ~p·n random
+  numbers instead of n (a 512×200 batch at p = 0.001: ~60 µs instead of ~380 µs).
 """
 
 from __future__ import annotations
@@ -23,10 +26,12 @@ __all__ = [
     "ACTIVATIONS",
     "ACTIVATION_NAMES",
     "SeededDropout",
+    "SparseDropout",
     "activation_curve",
     "activation_name",
     "check_p",
     "dropout_mask",
+    "dropped_positions",
     "make_activation",
 ]
 
@@ -123,3 +128,41 @@ class SeededDropout(nn.Module):
 
     def extra_repr(self) -> str:
         return f"p={self.p}, seed={self.seed}"
+
+
+SPARSE_MAX_P = 0.1  # above this a dense draw is as cheap (measured: equal near p = 0.3 on 512×200)
+
+
+def dropped_positions(n: int, p: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Sorted flat positions (int64) that independent Bernoulli(p) draws over ``n`` elements drop.
+
+    The gaps between successive dropped positions of a Bernoulli(p) sequence are geometric(p), so
+    their running sums are the positions: exactly the distribution of ``F.dropout``'s zeros, from
+    ~n·p random numbers drawn by torch's generator (``torch.manual_seed`` makes it repeatable).
+    """
+    if n <= 0 or p <= 0.0:
+        return torch.zeros(0, dtype=torch.long)
+    mean = n * p
+    k = int(mean + 6.0 * math.sqrt(mean) + 16)  # enough gaps to pass n almost always
+    pos = torch.empty(k, dtype=torch.float64).geometric_(p, generator=generator).cumsum_(0)
+    while float(pos[-1]) <= n:  # rare: draw more gaps after the last one
+        more = torch.empty(k, dtype=torch.float64).geometric_(p, generator=generator)
+        pos = torch.cat([pos, more.cumsum_(0).add_(pos[-1])])
+    return pos[pos <= n].long().sub_(1)
+
+
+class SparseDropout(nn.Dropout):
+    """``nn.Dropout`` that, on the CPU at p ≤ 0.1, draws only the positions it zeroes.
+
+    Same layer, same distribution (each element zeroed independently with probability p, the rest
+    scaled by 1/(1 − p), as ``F.dropout``), same ``state_dict`` (none); only the random numbers
+    differ: ``dropped_positions`` instead of one ``bernoulli_`` per element, which is most of a
+    tabular training step's time on a CPU otherwise. Elsewhere (GPU, larger p) it is ``nn.Dropout``.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or not 0.0 < self.p <= SPARSE_MAX_P or x.device.type != "cpu":
+            return super().forward(x)
+        mask = torch.full(x.shape, 1.0 / (1.0 - self.p), dtype=x.dtype)
+        mask.view(-1).index_fill_(0, dropped_positions(x.numel(), self.p), 0.0)
+        return x.mul_(mask) if self.inplace else x * mask

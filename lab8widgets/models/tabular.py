@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from ._threads import one_thread
+from .layers import SparseDropout
 from .settings import setting
 from .tabular_data import NA, TabularData, get_emb_sz, tabular_data
 from .train import FitSettings, Run, TrainEvent, fit
@@ -67,7 +68,7 @@ def _lin_bn_drop(n_in: int, n_out: int, bn: bool, p: float, act: bool) -> nn.Seq
         norm.weight.data.fill_(1.0)
         layers.append(norm)
     if p:
-        layers.append(nn.Dropout(p))
+        layers.append(SparseDropout(p))
     return nn.Sequential(*layers)
 
 
@@ -117,7 +118,7 @@ class TabularModel(nn.Module):
             with torch.no_grad():  # fastai's Embedding init: N(0, 1) folded into ±2, × 0.01
                 emb.weight.normal_().fmod_(2).mul_(0.01)
             self.embeds.append(emb)
-        self.emb_drop = nn.Dropout(embed_p)
+        self.emb_drop = SparseDropout(embed_p)
         self.bn_cont = nn.BatchNorm1d(n_cont) if n_cont else None
         self.n_emb = sum(int(nf) for _, nf in emb_szs)
         self.n_cont = int(n_cont)
