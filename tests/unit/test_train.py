@@ -156,6 +156,18 @@ def test_fused_dense_step_equals_the_per_parameter_step(monkeypatch):
         torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6, msg=n)
 
 
+def test_channels_last_weights_take_the_per_parameter_path():
+    """A channels_last conv weight is not plainly contiguous: the fused kernel (raw memory) would
+    pair its elements with the wrong gradients, so such a model takes the per-parameter path."""
+    from lab8widgets.models.train import optim
+
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten(), nn.Linear(4 * 4 * 4, 2))
+    model[0].weight.data = model[0].weight.data.contiguous(memory_format=torch.channels_last)
+    lrs, moms = one_cycle(4, 1e-2)
+    assert not RowAdamW(model, lrs, moms, 0.1, dense=True).fused
+    assert RowAdamW(mlp(), lrs, moms, 0.1, dense=True).fused == optim.FUSED
+
+
 def test_optimizer_state_lives_on_the_models_device():
     """A moved model (here the meta device, as a GPU stand-in) gets its state on that device."""
     model = DotProductBias(10, 12, 4).to("meta")

@@ -76,6 +76,9 @@ class RowAdamW:
             and self.device.type in ("cpu", "cuda")
             and dtypes <= {torch.float32, torch.float64}
             and len({p.device for p in self.dense_params.values()}) <= 1
+            # the kernel walks raw memory: a channels_last weight's state and gradient would not
+            # line up element for element, so every parameter must be plainly contiguous
+            and all(p.is_contiguous() for p in self.dense_params.values())
         )
         self._groups = [
             [n for n in self.dense_params if (n in self.no_wd) == off] for off in (False, True)
