@@ -144,11 +144,28 @@ def dropped_positions(n: int, p: float, generator: torch.Generator | None = None
         return torch.zeros(0, dtype=torch.long)
     mean = n * p
     k = int(mean + 6.0 * math.sqrt(mean) + 16)  # enough gaps to pass n almost always
-    pos = torch.empty(k, dtype=torch.float64).geometric_(p, generator=generator).cumsum_(0)
-    while float(pos[-1]) <= n:  # rare: draw more gaps after the last one
-        more = torch.empty(k, dtype=torch.float64).geometric_(p, generator=generator)
+    pos = torch.empty(k, dtype=torch.long).geometric_(p, generator=generator).cumsum_(0)
+    while int(pos[-1]) <= n:  # rare: draw more gaps after the last one
+        more = torch.empty(k, dtype=torch.long).geometric_(p, generator=generator)
         pos = torch.cat([pos, more.cumsum_(0).add_(pos[-1])])
-    return pos[pos <= n].long().sub_(1)
+    return pos[: int(torch.searchsorted(pos, n, right=True))].sub_(1)
+
+
+class _DropAt(torch.autograd.Function):
+    """x·scale with the given flat positions zeroed; the gradient is zeroed at the same positions."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, pos: torch.Tensor, scale: float) -> torch.Tensor:
+        ctx.save_for_backward(pos)
+        ctx.scale = scale
+        out = x.contiguous() * scale
+        return out.view(-1).index_fill_(0, pos, 0.0).view(out.shape)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        (pos,) = ctx.saved_tensors
+        g = grad.contiguous() * ctx.scale
+        return g.view(-1).index_fill_(0, pos, 0.0).view(g.shape), None, None
 
 
 class SparseDropout(nn.Dropout):
@@ -158,11 +175,36 @@ class SparseDropout(nn.Dropout):
     scaled by 1/(1 − p), as ``F.dropout``), same ``state_dict`` (none); only the random numbers
     differ: ``dropped_positions`` instead of one ``bernoulli_`` per element, which is most of a
     tabular training step's time on a CPU otherwise. Elsewhere (GPU, larger p) it is ``nn.Dropout``.
+
+    The positions are drawn for a stream of ``POOL`` batches at once and each forward takes the
+    next ``numel`` elements of that stream (a stretch of a Bernoulli sequence is one too): a few
+    small ops a step instead of a dozen. ``train()``/``eval()`` drop the pool, so a run that seeds
+    torch's generator and then calls ``model.train()`` draws the same masks every time.
     """
 
+    POOL = 64  # batches of positions drawn at once
+
+    def __init__(self, p: float = 0.5, inplace: bool = False):
+        super().__init__(p, inplace)
+        self._pool: torch.Tensor | None = None
+        self._span = self._at = 0
+
+    def train(self, mode: bool = True) -> SparseDropout:
+        self._pool = None
+        return super().train(mode)
+
+    def _positions(self, n: int) -> torch.Tensor:
+        """Flat positions to drop in the next ``n`` elements of the stream."""
+        if self._pool is None or self._at + n > self._span:
+            self._span, self._at = max(self.POOL * n, 1 << 16), 0
+            self._pool = dropped_positions(self._span, self.p)
+        lo, hi = torch.searchsorted(self._pool, torch.tensor([self._at, self._at + n])).tolist()
+        pos = self._pool[lo:hi] - self._at
+        self._at += n
+        return pos
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or not 0.0 < self.p <= SPARSE_MAX_P or x.device.type != "cpu":
+        sparse = 0.0 < self.p <= SPARSE_MAX_P and not self.inplace and x.device.type == "cpu"
+        if not (self.training and sparse):
             return super().forward(x)
-        mask = torch.full(x.shape, 1.0 / (1.0 - self.p), dtype=x.dtype)
-        mask.view(-1).index_fill_(0, dropped_positions(x.numel(), self.p), 0.0)
-        return x.mul_(mask) if self.inplace else x * mask
+        return _DropAt.apply(x, self._positions(x.numel()), 1.0 / (1.0 - self.p))

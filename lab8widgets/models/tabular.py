@@ -139,7 +139,11 @@ class TabularModel(nn.Module):
     def forward(self, x_cat: torch.Tensor, x_cont: torch.Tensor | None = None) -> torch.Tensor:
         parts = []
         if self.n_emb:
-            x = torch.cat([e(x_cat[:, i]) for i, e in enumerate(self.embeds)], 1)
+            # e.weight[rows] is e(rows) for these plain tables (no padding_idx, max_norm); its
+            # backward (index_add_) costs a third of nn.Embedding's on a CPU
+            x = torch.cat(
+                [e.weight.index_select(0, x_cat[:, i]) for i, e in enumerate(self.embeds)], 1
+            )
             parts.append(self.emb_drop(x))
         if self.n_cont:
             parts.append(self.bn_cont(x_cont) if self.bn_cont is not None else x_cont)

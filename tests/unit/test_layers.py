@@ -218,6 +218,22 @@ def test_sparse_dropout_positions_are_repeatable_sorted_and_in_range():
     assert set(hits.tolist()) == {0, 1, 2}
 
 
+def test_sparse_dropout_masks_repeat_after_seed_and_train():
+    """Positions come from a pool drawn ahead; ``train()`` drops it, so seed + train() repeats the
+    masks of a run (as fit_tabular does), while successive batches get fresh masks."""
+    d = SparseDropout(0.05)
+    x = torch.ones(256, 40)
+
+    def run():
+        torch.manual_seed(7)
+        d.train()
+        return [d(x) == 0 for _ in range(3)] + [d(torch.ones(100, 3)) == 0]
+
+    a, b = run(), run()
+    assert all(torch.equal(u, v) for u, v in zip(a, b, strict=True))
+    assert not torch.equal(a[0], a[1]) and a[3].shape == (100, 3)
+
+
 def test_sparse_dropout_is_nn_dropout_above_its_range():
     """Above p = 0.1 it is ``nn.Dropout`` itself: the same mask under the same seed."""
     x = torch.randn(64, 32)
