@@ -3,7 +3,9 @@
 ``tabular_data`` (in ``tabular_data.py``) prepares a DataFrame as fastai's ``TabularPandas`` does
 and splits it by date as the course does for Rossmann. ``TabularModel`` is fastai's: an
 embedding per categorical column, the continuous columns batch-normed, then Linear → ReLU →
-BatchNorm → Dropout blocks, laid out so fastai's ``state_dict`` loads into it. ``fit_tabular`` is
+BatchNorm → Dropout blocks, laid out so fastai's ``state_dict`` loads into it (its dropouts are
+``SparseDropout``: ``nn.Dropout``'s distribution with only the dropped positions drawn; at the
+course's small p, per-element draws were a third of a CPU training step). ``fit_tabular`` is
 ``fit_one_cycle`` through the shared loop of ``lab8widgets.models.train`` (dense AdamW, fastai's
 schedule, no weight decay on norms and biases), data kept in tensors, one thread; ``compare_fastai`` runs fastai's own
 ``tabular_learner`` on the same rows, split and sizes. No widget code; fastai is imported lazily.
