@@ -18,6 +18,7 @@ import numbers
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -170,6 +171,7 @@ class SparseDropout(nn.Dropout):
     def __init__(self, p: float = 0.5, inplace: bool = False):
         super().__init__(p, inplace)
         self._pool: torch.Tensor | None = None
+        self._sorted = np.zeros(0, np.int64)  # the pool's numbers, for a cheap searchsorted
         self._span = self._at = 0
 
     def train(self, mode: bool = True) -> SparseDropout:
@@ -181,7 +183,8 @@ class SparseDropout(nn.Dropout):
         if self._pool is None or self._at + n > self._span:
             self._span, self._at = max(self.POOL * n, 1 << 16), 0
             self._pool = dropped_positions(self._span, self.p)
-        lo, hi = torch.searchsorted(self._pool, torch.tensor([self._at, self._at + n])).tolist()
+            self._sorted = self._pool.numpy()
+        lo, hi = np.searchsorted(self._sorted, (self._at, self._at + n)).tolist()
         pos = self._pool[lo:hi] - self._at
         self._at += n
         return pos
