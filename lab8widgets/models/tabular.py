@@ -3,7 +3,9 @@
 ``tabular_data`` (in ``tabular_data.py``) prepares a DataFrame as fastai's ``TabularPandas`` does
 and splits it by date as the course does for Rossmann. ``TabularModel`` is fastai's: an
 embedding per categorical column, the continuous columns batch-normed, then Linear → ReLU →
-BatchNorm → Dropout blocks, laid out so fastai's ``state_dict`` loads into it. ``fit_tabular`` is
+BatchNorm → Dropout blocks, laid out so fastai's ``state_dict`` loads into it (its dropouts are
+``SparseDropout``: ``nn.Dropout``'s distribution with only the dropped positions drawn; at the
+course's small p, per-element draws were a third of a CPU training step). ``fit_tabular`` is
 ``fit_one_cycle`` through the shared loop of ``lab8widgets.models.train`` (dense AdamW, fastai's
 schedule, no weight decay on norms and biases), data kept in tensors, one thread; ``compare_fastai`` runs fastai's own
 ``tabular_learner`` on the same rows, split and sizes. No widget code; fastai is imported lazily.
@@ -23,6 +25,7 @@ import torch
 from torch import nn
 
 from ._threads import one_thread
+from .layers import SparseDropout
 from .settings import setting
 from .tabular_data import NA, TabularData, get_emb_sz, tabular_data
 from .train import FitSettings, Run, TrainEvent, fit
@@ -67,7 +70,7 @@ def _lin_bn_drop(n_in: int, n_out: int, bn: bool, p: float, act: bool) -> nn.Seq
         norm.weight.data.fill_(1.0)
         layers.append(norm)
     if p:
-        layers.append(nn.Dropout(p))
+        layers.append(SparseDropout(p))
     return nn.Sequential(*layers)
 
 
@@ -117,7 +120,7 @@ class TabularModel(nn.Module):
             with torch.no_grad():  # fastai's Embedding init: N(0, 1) folded into ±2, × 0.01
                 emb.weight.normal_().fmod_(2).mul_(0.01)
             self.embeds.append(emb)
-        self.emb_drop = nn.Dropout(embed_p)
+        self.emb_drop = SparseDropout(embed_p)
         self.bn_cont = nn.BatchNorm1d(n_cont) if n_cont else None
         self.n_emb = sum(int(nf) for _, nf in emb_szs)
         self.n_cont = int(n_cont)
@@ -138,7 +141,11 @@ class TabularModel(nn.Module):
     def forward(self, x_cat: torch.Tensor, x_cont: torch.Tensor | None = None) -> torch.Tensor:
         parts = []
         if self.n_emb:
-            x = torch.cat([e(x_cat[:, i]) for i, e in enumerate(self.embeds)], 1)
+            # e.weight[rows] is e(rows) for these plain tables (no padding_idx, max_norm); its
+            # backward (index_add_) costs a third of nn.Embedding's on a CPU
+            x = torch.cat(
+                [e.weight.index_select(0, x_cat[:, i]) for i, e in enumerate(self.embeds)], 1
+            )
             parts.append(self.emb_drop(x))
         if self.n_cont:
             parts.append(self.bn_cont(x_cont) if self.bn_cont is not None else x_cont)

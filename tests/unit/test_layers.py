@@ -14,10 +14,12 @@ from lab8widgets.models.conv_config import ConvConfig
 from lab8widgets.models.layers import (
     ACTIVATION_NAMES,
     SeededDropout,
+    SparseDropout,
     activation_curve,
     activation_name,
     check_p,
     dropout_mask,
+    dropped_positions,
     make_activation,
 )
 
@@ -170,3 +172,73 @@ def test_conv_lab_on_cuda_shows_no_device_error():
     lab.tabs.selected_index = 1
     assert lab.error == "" and lab.model.conv1.weight.is_cuda and lab.model.dense.weight.is_cuda
     assert "✓" in lab.matmul.check.value
+
+
+@pytest.mark.parametrize("p", [0.001, 0.04, 0.1])
+def test_sparse_dropout_draws_what_nn_dropout_draws(p):
+    """Each element dropped independently with probability p: the count per draw and the share per
+    position stay within binomial bounds (4 sd), survivors are scaled by 1/(1-p) exactly as
+    ``nn.Dropout``, the gradient is the same mask, and eval is the identity."""
+    torch.manual_seed(0)
+    d = SparseDropout(p)
+    x = torch.rand(512, 100) + 0.5  # no zeros of its own
+    n, draws = x.numel(), 60
+    dropped = torch.zeros(n)
+    for _ in range(draws):
+        out = d(x)
+        zero = out.reshape(-1) == 0
+        k = int(zero.sum())
+        assert abs(k - n * p) < 4 * np.sqrt(n * p * (1 - p)) + 1, (k, n * p)
+        torch.testing.assert_close(out[out != 0], (x / (1 - p))[out != 0])
+        dropped += zero
+    # the drops spread evenly: first and second half of the positions, every 7th position
+    for part in (dropped[: n // 2], dropped[n // 2 :], dropped[::7]):
+        m = len(part) * draws
+        assert abs(float(part.sum()) - m * p) < 4 * np.sqrt(m * p * (1 - p)) + 1
+    xg = x.clone().requires_grad_()
+    torch.manual_seed(1)
+    out = d(xg)
+    out.sum().backward()
+    torch.testing.assert_close(xg.grad, (out.detach() != 0).float() / (1 - p))
+    d.eval()
+    assert d(x) is x or torch.equal(d(x), x)
+
+
+def test_sparse_dropout_positions_are_repeatable_sorted_and_in_range():
+    torch.manual_seed(3)
+    a = dropped_positions(10_000, 0.01)
+    torch.manual_seed(3)
+    b = dropped_positions(10_000, 0.01)
+    assert torch.equal(a, b) and a.dtype == torch.long
+    assert bool((a[1:] > a[:-1]).all()) and int(a.min()) >= 0 and int(a.max()) < 10_000
+    assert len(dropped_positions(0, 0.5)) == 0 and len(dropped_positions(100, 0.0)) == 0
+    # a tiny n at a large p takes the "draw more gaps" branch and still covers [0, n)
+    torch.manual_seed(0)
+    hits = torch.cat([dropped_positions(3, 0.1) for _ in range(2000)])
+    assert set(hits.tolist()) == {0, 1, 2}
+
+
+def test_sparse_dropout_masks_repeat_after_seed_and_train():
+    """Positions come from a pool drawn ahead; ``train()`` drops it, so seed + train() repeats the
+    masks of a run (as fit_tabular does), while successive batches get fresh masks."""
+    d = SparseDropout(0.05)
+    x = torch.ones(256, 40)
+
+    def run():
+        torch.manual_seed(7)
+        d.train()
+        return [d(x) == 0 for _ in range(3)] + [d(torch.ones(100, 3)) == 0]
+
+    a, b = run(), run()
+    assert all(torch.equal(u, v) for u, v in zip(a, b, strict=True))
+    assert not torch.equal(a[0], a[1]) and a[3].shape == (100, 3)
+
+
+def test_sparse_dropout_is_nn_dropout_above_its_range():
+    """Above p = 0.1 it is ``nn.Dropout`` itself: the same mask under the same seed."""
+    x = torch.randn(64, 32)
+    torch.manual_seed(5)
+    ours = SparseDropout(0.5)(x)
+    torch.manual_seed(5)
+    torch.testing.assert_close(ours, nn.Dropout(0.5)(x))
+    assert isinstance(SparseDropout(0.1), nn.Dropout)

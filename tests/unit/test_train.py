@@ -129,6 +129,45 @@ def test_dense_path_is_torch_adamw_with_fastais_no_wd_on_biases():
         torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-5, msg=n)
 
 
+def test_fused_dense_step_equals_the_per_parameter_step(monkeypatch):
+    """torch's fused AdamW kernel, called for the dense parameters, gives the per-parameter path's
+    weights (same one-cycle lr and β1 per step, decay off for biases), to float rounding."""
+    from lab8widgets.models.train import optim
+
+    x, y = blobs(640)
+    settings = FitSettings(epochs=2, lr=1e-2, wd=0.5, bs=64)
+    runs = {}
+    for fused in (True, False):
+        monkeypatch.setattr(optim, "FUSED", fused)
+        model = mlp()
+        made = []
+        init = RowAdamW.__init__
+
+        def spy(self, *a, _init=init, _made=made, **k):
+            _init(self, *a, **k)
+            _made.append(self.fused)
+
+        monkeypatch.setattr(RowAdamW, "__init__", spy)
+        fit(model, F.cross_entropy, (x, y), (x[:64], y[:64]), settings, optimizer="dense", seed=3)
+        monkeypatch.setattr(RowAdamW, "__init__", init)
+        assert made == [fused]
+        runs[fused] = model
+    for (n, p), q in zip(runs[True].named_parameters(), runs[False].parameters(), strict=True):
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6, msg=n)
+
+
+def test_channels_last_weights_take_the_per_parameter_path():
+    """A channels_last conv weight is not plainly contiguous: the fused kernel (raw memory) would
+    pair its elements with the wrong gradients, so such a model takes the per-parameter path."""
+    from lab8widgets.models.train import optim
+
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten(), nn.Linear(4 * 4 * 4, 2))
+    model[0].weight.data = model[0].weight.data.contiguous(memory_format=torch.channels_last)
+    lrs, moms = one_cycle(4, 1e-2)
+    assert not RowAdamW(model, lrs, moms, 0.1, dense=True).fused
+    assert RowAdamW(mlp(), lrs, moms, 0.1, dense=True).fused == optim.FUSED
+
+
 def test_optimizer_state_lives_on_the_models_device():
     """A moved model (here the meta device, as a GPU stand-in) gets its state on that device."""
     model = DotProductBias(10, 12, 4).to("meta")

@@ -200,10 +200,12 @@ def fit(
 
         for epoch in range(s.epochs):
             if tensors:
-                perm = torch.randperm(n, generator=gen).to(device)
+                # one gather of the epoch's rows in their shuffled order; batches are slices of it
+                perm = torch.randperm(n, generator=gen)[: per_epoch * bs].to(device)
+                ex, ey = _map(tx, lambda t, i=perm: t.index_select(0, i)), ty.index_select(0, perm)
                 batches: Iterable = (
-                    (_map(tx, lambda t, i=idx: t[i]), ty[idx])
-                    for idx in (perm[b * bs : (b + 1) * bs] for b in range(per_epoch))
+                    (_map(ex, lambda t, b=b: t[b * bs : (b + 1) * bs]), ey[b * bs : (b + 1) * bs])
+                    for b in range(per_epoch)
                 )
             else:
                 batches = _batches(train, bs, device)

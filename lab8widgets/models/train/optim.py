@@ -6,6 +6,12 @@ up on the steps it missed (weight decay and the fading momentum) in closed form 
 used, so the result is dense AdamW up to ``eps`` inside the missed steps. ``dense=True`` (or a model
 without ``row_params``: CNNs, dense layers) is plain AdamW with fastai's ``wd_bn_bias=False``.
 Every state tensor lives on the device of the parameter it belongs to.
+
+Dense parameters on the CPU or a GPU are stepped by torch's fused AdamW kernel (the one behind
+``torch.optim.AdamW(fused=True)``, called directly: the optimizer object's Python costs ~4× the
+kernel at the lesson's sizes), two calls a step instead of ~8 small ops per parameter. It computes
+the same AdamW (``p ← p·(1 − lr·wd) − lr/bc1 · m / (√v/√bc2 + eps)``, β1 of the step in bc1, as
+fastai); ``FUSED = False`` (or a torch without the kernel) takes the per-parameter path.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ __all__ = ["RowAdamW", "norm_bias_names"]
 _FADED = 1e-12  # a catch-up factor below this zeroes the momentum it scales
 _TINY = 1e-30  # optimizer state below this is flushed to zero at catch-ups
 _F32_TINY = float(torch.finfo(torch.float32).tiny)
+FUSED = hasattr(torch, "_fused_adamw_")  # torch's fused AdamW kernel (CPU since torch 2.4)
 
 
 class RowAdamW:
@@ -62,6 +69,21 @@ class RowAdamW:
         self.state = {
             n: (torch.zeros_like(p), torch.zeros_like(p)) for n, p in self.dense_params.items()
         }
+        # fused steps: the parameters with and without weight decay, and the step count (a tensor)
+        dtypes = {p.dtype for p in self.dense_params.values()}
+        self.fused = (
+            FUSED
+            and self.device.type in ("cpu", "cuda")
+            and dtypes <= {torch.float32, torch.float64}
+            and len({p.device for p in self.dense_params.values()}) <= 1
+            # the kernel walks raw memory: a channels_last weight's state and gradient would not
+            # line up element for element, so every parameter must be plainly contiguous
+            and all(p.is_contiguous() for p in self.dense_params.values())
+        )
+        self._groups = [
+            [n for n in self.dense_params if (n in self.no_wd) == off] for off in (False, True)
+        ]
+        self._step_t = torch.zeros((), dtype=torch.float32, device=self.device)
         self.last: dict[int, torch.Tensor] = {}
         for n, c in self.rows.items():
             self.last.setdefault(
@@ -83,7 +105,7 @@ class RowAdamW:
         T = len(lrs)
         t = np.arange(1, T + 1, dtype=np.float64)
         b2 = self.sqr_mom
-        self.b1 = moms
+        self.b1, self.lr = moms, lrs
         self.d = 1.0 - lrs * self.wd  # decoupled weight decay factor
         self.a = lrs / (1.0 - moms**t)  # lr / bias correction 1
         self.sb2 = np.sqrt(1.0 - b2**t)  # sqrt(bias correction 2)
@@ -186,7 +208,9 @@ class RowAdamW:
                 p.addcdiv_(m, v.sqrt().add_(eps_sb2), value=step)
                 self.flat[n].index_put_((rows,), p)
                 self.row_state[n].index_put_((rows,), st)
-            for n, p in self.dense_params.items():
+            if self.fused:
+                self._fused_step(grads, float(self.lr[i]), b1, b2)
+            for n, p in ({} if self.fused else self.dense_params).items():
                 g = grads.get(n)
                 if g is None:
                     continue
@@ -199,6 +223,26 @@ class RowAdamW:
             for c, (rows, _) in batch.items():
                 self.last[c].index_fill_(0, rows, self.t)
         self._batch = {}
+
+    def _fused_step(self, grads: dict[str, torch.Tensor], lr: float, b1: float, b2: float) -> None:
+        """This step's AdamW on every dense parameter with a gradient, by torch's fused kernel."""
+        self._step_t.fill_(self.t)
+        for names, wd in zip(self._groups, (self.wd, 0.0), strict=True):
+            ps, gs, ms, vs = [], [], [], []
+            for n in names:
+                g = grads.get(n)
+                if g is None:
+                    continue
+                ps.append(self.dense_params[n].data)
+                gs.append(g.contiguous())
+                m, v = self.state[n]
+                ms.append(m)
+                vs.append(v)
+            if ps:
+                torch._fused_adamw_(
+                    ps, gs, ms, vs, [], [self._step_t] * len(ps), lr=lr, beta1=b1, beta2=b2,
+                    weight_decay=wd, eps=self.eps, amsgrad=False, maximize=False,
+                )  # fmt: skip
 
     def catch_up(self) -> None:
         """Bring every row to the current step, so the model's tensors are what dense AdamW holds."""
