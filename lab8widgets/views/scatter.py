@@ -594,7 +594,8 @@ class SelectionLink:
                     f"{type(v).__name__} is not a selectable view (needs .selected, .all_keys, observe)"
                 )
         self.views = list(views)
-        self.key = key or (lambda k: k)
+        self.key = key
+        self._same = key is None  # keys shared as they are: no key() call per point
         self._handlers = {id(v): self._handler(v) for v in self.views}
         for v in self.views:
             v.observe(self._handlers[id(v)], "selected")
@@ -606,8 +607,15 @@ class SelectionLink:
         return on_change
 
     def _spread(self, source, selected: list) -> None:
-        shared = {self.key(k) for k in selected}
         others = [v for v in self.views if v is not source]
+        if self._same:  # each view's own keys among the selected, in the source's order
+            chosen = {}
+            for v in others:
+                have = set(v.all_keys)
+                chosen[id(v)] = [k for k in selected if k in have]
+        else:
+            shared = {self.key(k) for k in selected}
+            chosen = {id(v): [k for k in v.all_keys if self.key(k) in shared] for v in others}
         for v in others:  # jupyter-scatter: unobserve, write, observe again
             v.unobserve(self._handlers[id(v)], "selected")
         try:
@@ -616,7 +624,7 @@ class SelectionLink:
                     if hasattr(v, "hold_sync"):
                         held.enter_context(v.hold_sync())
                 for v in others:
-                    v.selected = [k for k in v.all_keys if self.key(k) in shared]
+                    v.selected = chosen[id(v)]
         finally:
             for v in others:
                 v.observe(self._handlers[id(v)], "selected")
