@@ -33,9 +33,10 @@ restyle a whole mark, and its ctrl-click never reaches Python). A gesture's mess
 linked view leave together (``hold_sync`` on all of them), so the page can draw them in one frame,
 and the brush's own state is not echoed back to the page (one redraw less per mouse move).
 A small view keeps bqplot's own per-point selection styles and click-select (ctrl-click adds).
-Measured on a loaded 2-core machine (load 5-7): brush → every explorer view painted, p50 137-149
-ms against 497-508 ms before (1,000-point map), 326-552 ms against 628-894 ms (every movie);
-a hover on 8,391 points no longer blocks the page for 50-200 ms. The 50 ms target is not met.
+Measured on a quiet 2-core machine (``benchmarks/explorer_latency.py``, ``scatter_latency.py``):
+brush → every explorer view painted, p50/p95 57/62 ms (1,000-point map) and 97/116 ms (every
+movie), against 96/110 and 223/290 ms with a visible dot per point; a lone 10,000-point view:
+brush 63/78 ms, pointer → tooltip 11/15 ms. The explorer's 50 ms target is not met.
 
 Links follow jupyter-scatter: each view's observer is removed while the others are written, so a
 change never comes back to the view it came from.
