@@ -73,6 +73,7 @@ class RowAdamW:
         dtypes = {p.dtype for p in self.dense_params.values()}
         self.fused = (
             FUSED
+            and bool(self.dense_params)  # row tables only (DotProductBias): nothing to fuse
             and self.device.type in ("cpu", "cuda")
             and dtypes <= {torch.float32, torch.float64}
             and len({p.device for p in self.dense_params.values()}) <= 1
