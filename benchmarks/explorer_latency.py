@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 from _common import machine, pct  # noqa: E402
 
-from lab8widgets.testing import LabPage  # noqa: E402
+from lab8widgets.testing import LabPage, write_notebook  # noqa: E402
 from lab8widgets.testing.server import (  # noqa: E402
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -89,19 +89,8 @@ SETTLED = "() => { const s = window.__lab8x; return s.table > 0 && s.t1 > s.last
 
 
 def notebook(folder: Path, n_top: int, path: str, extra: str = "") -> Path:
-    import nbformat
-
-    nb = nbformat.v4.new_notebook()
     code = NOTEBOOK_CODE.format(path=path, n_top=n_top, extra=extra)
-    nb.cells = [nbformat.v4.new_code_cell(code.strip())]
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    out = folder / f"explorer_{n_top}.ipynb"
-    nbformat.write(nb, out)
-    return out
+    return write_notebook(folder / f"explorer_{n_top}.ipynb", code)
 
 
 def measure(

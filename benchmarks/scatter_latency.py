@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from _common import machine, pct  # noqa: E402
 
-from lab8widgets.testing import LabPage  # noqa: E402
+from lab8widgets.testing import LabPage, write_notebook  # noqa: E402
 from lab8widgets.testing.server import (  # noqa: E402
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -88,18 +88,7 @@ HOVER = """(p) => new Promise((done) => {
 
 
 def notebook(folder: Path, n: int) -> Path:
-    import nbformat
-
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(CODE.format(n=n).strip())]
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    out = folder / f"scatter_{n}.ipynb"
-    nbformat.write(nb, out)
-    return out
+    return write_notebook(folder / f"scatter_{n}.ipynb", CODE.format(n=n))
 
 
 def measure(n: int, gestures: int, hovers: int, browser, code: str | None = None) -> dict:

@@ -24,6 +24,7 @@ import importlib
 _EXPORTS = {
     "run_notebook": "notebook",
     "execute_notebook": "notebook",
+    "write_notebook": "notebook",
     "simulate": "notebook",
     "send_custom": "notebook",
     "click": "notebook",

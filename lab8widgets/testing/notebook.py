@@ -5,7 +5,7 @@ builds are live objects the test can hold; a kernel in another process could onl
 reprs) and returns them by name. ``simulate(widget, **state)`` and ``click(button)`` send what the
 browser would, the way our unit tests do. ``execute_notebook(path)`` runs it in a real Jupyter
 kernel with nbclient, as Voila would, and returns the notebook with its outputs. Both raise
-``NotebookError`` naming the cell that failed.
+``NotebookError`` naming the cell that failed. ``write_notebook(path, *cells)`` writes one.
 """
 
 from __future__ import annotations
@@ -50,6 +50,22 @@ class NotebookRun(dict):
         self.namespace = namespace
         self.path = path
         self.output = output  # what the cells printed (their displays included)
+
+
+def write_notebook(path: str | Path, *cells: str) -> Path:
+    """Write a notebook of these code cells for a Python 3 kernel at ``path`` (what a test or a
+    benchmark then serves or runs); returns the path."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c.strip()) for c in cells])
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    path = Path(path)
+    nbformat.write(nb, path)
+    return path
 
 
 def _is_widget(value) -> bool:

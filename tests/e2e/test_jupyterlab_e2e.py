@@ -107,18 +107,12 @@ def test_widget_messages_do_not_flicker_the_kernel_status(jupyter_server, lab_br
     import json
     import urllib.request
 
-    import nbformat
+    from lab8widgets.testing import write_notebook
 
     status = f"{jupyter_server.url}lab8widgets/status?token={jupyter_server.token}"
     with urllib.request.urlopen(status, timeout=10) as r:
         assert json.loads(r.read())["nodelay"] is True
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(ECHO)])
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    nbformat.write(nb, jupyter_server.root / "echo.ipynb")
+    write_notebook(jupyter_server.root / "echo.ipynb", ECHO)
     context = lab_browser.new_context(viewport={"width": 1280, "height": 800})
     try:
         page = context.new_page()

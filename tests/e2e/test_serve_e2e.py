@@ -72,20 +72,13 @@ def test_error_banner_not_traceback(open_lab):
 
 def test_traceback_is_logged_not_shown(browser, tmp_path):
     """A failing cell in a served notebook: the learner sees a short notice, the terminal the traceback."""
-    import nbformat
+    from lab8widgets.testing import write_notebook
 
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [
-        nbformat.v4.new_code_cell("print('before the error')"),
-        nbformat.v4.new_code_cell("raise ValueError('secret-token-42')"),
-    ]
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    path = tmp_path / "failing.ipynb"
-    nbformat.write(nb, path)
+    path = write_notebook(
+        tmp_path / "failing.ipynb",
+        "print('before the error')",
+        "raise ValueError('secret-token-42')",
+    )
     with Server(str(path)) as server:
         page = browser.new_page()
         page.goto(server.url, timeout=120_000)

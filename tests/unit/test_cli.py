@@ -12,10 +12,10 @@ import tempfile
 import time
 import urllib.request
 
-import nbformat
 import pytest
 
 from lab8widgets import cli, labs, server
+from lab8widgets.testing import write_notebook
 
 
 def run_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
@@ -235,15 +235,7 @@ def test_serve_finds_the_offline_template(monkeypatch):
 def serve_tiny(tmp_path, *extra: str) -> tuple[str, list[str], str, dict]:
     """Serve a one-cell notebook with ``serve`` and fetch its page: (page, cookies, log, fetched)
     where ``fetched`` maps each of the page's same-server script URLs to its body."""
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell("print('hello from the kernel')")]
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    path = tmp_path / "tiny.ipynb"
-    nbformat.write(nb, path)
+    path = write_notebook(tmp_path / "tiny.ipynb", "print('hello from the kernel')")
     port = server.free_port()
     log = open(tmp_path / "serve.log", "w+")
     conn = tempfile.mkdtemp(prefix="lab8-cli-", dir="/tmp" if os.name == "posix" else None)

@@ -373,3 +373,15 @@ def test_brush_drags_across_the_plot_area_at_a_given_pace():
         ("pause", 15),
         ("up",),
     ]
+
+
+def test_write_notebook_writes_code_cells_for_a_python_kernel(tmp_path):
+    from lab8widgets.testing import run_notebook
+    from lab8widgets.testing import write_notebook as write_code_notebook
+
+    path = write_code_notebook(tmp_path / "two.ipynb", "a = 1\n", "b = a + 1")
+    nb = nbformat.read(path, as_version=4)
+    assert [c.cell_type for c in nb.cells] == ["code", "code"]
+    assert [c.source for c in nb.cells] == ["a = 1", "b = a + 1"]
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+    assert run_notebook(path).namespace["b"] == 2
