@@ -19,8 +19,8 @@ import traitlets
 __all__ = ["TableView"]
 
 _ESM = r"""
-function fmtHead(c, sortBy, asc) {
-  return c + (c === sortBy ? (asc ? " ▲" : " ▼") : "");
+function fmtHead(c, sortBy, asc) {  // a long name may wrap after its underscores
+  return c.replace(/_/g, "_\u200b") + (c === sortBy ? (asc ? " ▲" : " ▼") : "");
 }
 const TD = "padding:1px 6px;border-top:1px solid #eee;white-space:nowrap;overflow:hidden;text-overflow:ellipsis;";
 function render({ model, el }) {
@@ -55,7 +55,7 @@ function render({ model, el }) {
         const th = document.createElement("th");
         th.dataset.col = c;
         th.title = "sort by " + c;
-        th.style.cssText = "position:sticky;top:0;background:#f3f4f6;cursor:pointer;padding:3px 6px;white-space:nowrap;overflow:hidden;text-overflow:ellipsis;user-select:none;text-align:" + (num[j] ? "right" : "left");
+        th.style.cssText = "position:sticky;top:0;background:#f3f4f6;cursor:pointer;padding:3px 6px;vertical-align:bottom;user-select:none;text-align:" + (num[j] ? "right" : "left");
         th.addEventListener("click", () => model.send({ event: "sort", column: c }));
         return th;
       }));
