@@ -4,7 +4,8 @@ controls generated from settings dataclasses. Labs in ``lab8widgets.widgets`` co
 
 from __future__ import annotations
 
-from .scatter import LinkedScatter, link_selection
+from .link import link_selection
+from .scatter import LinkedScatter
 from .table import TableView
 
 __all__ = ["LinkedScatter", "TableView", "link_selection"]

@@ -1,5 +1,4 @@
-"""LinkedScatter: a bqplot scatter whose selection is a list of keys, and ``link_selection`` to keep
-several views' selections in step.
+"""LinkedScatter: a bqplot scatter whose selection is a list of keys.
 
 Why it is built this way (profiled in Chromium on the EmbeddingExplorer, 9,391 points; see
 ``benchmarks/explorer_latency.py`` and the README for the numbers):
@@ -38,8 +37,7 @@ brush → every explorer view painted, p50/p95 57/62 ms (1,000-point map) and 97
 movie), against 96/110 and 223/290 ms with a visible dot per point; a lone 10,000-point view:
 brush 63/78 ms, pointer → tooltip 11/15 ms. The explorer's 50 ms target is not met.
 
-Links follow jupyter-scatter: each view's observer is removed while the others are written, so a
-change never comes back to the view it came from.
+``link_selection`` (views/link.py) keeps several views' selections in step.
 bqplot's WebGL ``ScatterGL`` moved to the bqplot-gl package in bqplot 0.13, and installing
 bqplot-gl 0.1.1 beside bqplot 0.13.1 breaks every ``BrushSelector`` on the page (it brings a
 d3-selection that bqplot's brush then reads ``event`` from, so brushes never report), and its
@@ -49,7 +47,7 @@ ScatterGL views fail with selectors ("getScales is not a function"); so it is no
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Hashable, Iterator, Sequence
+from collections.abc import Hashable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
@@ -59,7 +57,7 @@ import ipywidgets as W
 import numpy as np
 import traitlets
 
-__all__ = ["LinkedScatter", "SelectionLink", "link_selection", "PALETTE", "CHUNK"]
+__all__ = ["LinkedScatter", "PALETTE", "CHUNK"]
 
 PALETTE = (
     "#1f77b4",
@@ -581,64 +579,3 @@ def _esc(text: Any) -> str:
     import html
 
     return html.escape(str(text))
-
-
-class SelectionLink:
-    """Keeps ``selected`` equal (through ``key``) across views; ``unlink()`` stops it."""
-
-    def __init__(self, views: Sequence[Any], key: Callable[[Hashable], Hashable] | None = None):
-        if len(views) < 2:
-            raise ValueError(f"link_selection needs at least two views, got {len(views)}")
-        for v in views:
-            if not (hasattr(v, "selected") and hasattr(v, "all_keys") and hasattr(v, "observe")):
-                raise TypeError(
-                    f"{type(v).__name__} is not a selectable view (needs .selected, .all_keys, observe)"
-                )
-        self.views = list(views)
-        self.key = key
-        self._same = key is None  # keys shared as they are: no key() call per point
-        self._handlers = {id(v): self._handler(v) for v in self.views}
-        for v in self.views:
-            v.observe(self._handlers[id(v)], "selected")
-
-    def _handler(self, source):
-        def on_change(change) -> None:
-            self._spread(source, change["new"])
-
-        return on_change
-
-    def _spread(self, source, selected: list) -> None:
-        others = [v for v in self.views if v is not source]
-        if self._same:  # each view's own keys among the selected, in the source's order
-            chosen = {}
-            for v in others:
-                have = set(v.all_keys)
-                chosen[id(v)] = [k for k in selected if k in have]
-        else:
-            shared = {self.key(k) for k in selected}
-            chosen = {id(v): [k for k in v.all_keys if self.key(k) in shared] for v in others}
-        for v in others:  # jupyter-scatter: unobserve, write, observe again
-            v.unobserve(self._handlers[id(v)], "selected")
-        try:
-            with ExitStack() as held:  # every view written before any of them is sent
-                for v in others:
-                    if hasattr(v, "hold_sync"):
-                        held.enter_context(v.hold_sync())
-                for v in others:
-                    v.selected = chosen[id(v)]
-        finally:
-            for v in others:
-                v.observe(self._handlers[id(v)], "selected")
-
-    def unlink(self) -> None:
-        for v in self.views:
-            try:
-                v.unobserve(self._handlers[id(v)], "selected")
-            except ValueError:
-                pass
-
-
-def link_selection(*views: Any, key: Callable[[Hashable], Hashable] | None = None) -> SelectionLink:
-    """Keep the views' ``selected`` in step, each view selecting its own keys whose ``key(k)``
-    is selected elsewhere (views may show different subsets). Returns a link with ``unlink()``."""
-    return SelectionLink(views, key)

@@ -13,18 +13,13 @@ import torch
 from torch import nn
 
 from ..models import embedding as M
+from ..views.layout import row, section  # noqa: F401  (ScratchLab reads them from here)
 from .grid import HeatmapGrid
 
 GREEN, PURPLE = "#2ca02c", "#9467bd"
 
 
 # --- layout and widget factories ------------------------------------------------------------------
-
-
-def row(*children: W.Widget, gap: str = "10px", **layout: Any) -> W.HBox:
-    """A row that wraps: in an 850 px notebook column its panels stack instead of being clipped."""
-    style = {"flex_flow": "row wrap", "align_items": "flex-start", "gap": gap, **layout}
-    return W.HBox(list(children), layout=W.Layout(**style))
 
 
 def scroll(child: W.Widget, max_height: str = "360px") -> W.Box:
@@ -38,10 +33,6 @@ def op(symbol: str, operand: W.Widget) -> W.HBox:
         [W.HTML(f'<div class="lab8-op">{symbol}</div>'), operand],
         layout=W.Layout(align_items="flex-start", max_width="100%"),
     )
-
-
-def section(text: str) -> W.HTML:
-    return W.HTML(f'<div class="lab8-section">{text}</div>')
 
 
 def tagged(widget: W.Widget, name: str) -> Any:

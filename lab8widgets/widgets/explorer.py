@@ -21,6 +21,7 @@ import traitlets
 
 from ..models import explore as X
 from ..views import LinkedScatter, TableView, link_selection
+from ..views.layout import panel, row, section
 from ._base import LabBase, LabInputError
 from ._explorer_sources import source_reader
 
@@ -39,20 +40,7 @@ BOOTSTRAP_TEXT = (
 
 
 def _row(*children: W.Widget, **layout: Any) -> W.HBox:
-    return W.HBox(
-        list(children),
-        layout=W.Layout(
-            **{"align_items": "center", "gap": "8px", "flex_flow": "row wrap", **layout}
-        ),
-    )
-
-
-def _panel(*children: W.Widget, basis: str = "360px", min_width: str = "280px") -> W.VBox:
-    return W.VBox(list(children), layout=W.Layout(flex=f"1 1 {basis}", min_width=min_width))
-
-
-def _section(text: str) -> W.HTML:
-    return W.HTML(f'<div class="lab8-section">{html.escape(text)}</div>')
+    return row(*children, **{"gap": "8px", "align_items": "center", **layout})
 
 
 class EmbeddingExplorer(LabBase):
@@ -249,33 +237,33 @@ class EmbeddingExplorer(LabBase):
             _row(self._space, self._n_top, self._pc_x, self._pc_y, self._color),
             _row(
                 self.pca,
-                _panel(
+                panel(
                     self.bias_view, self._bias_min, self._bias_note, self._no_bias, basis="340px"
                 ),
-                _panel(self.scree, basis="200px", min_width="200px"),
+                panel(self.scree, basis="200px", min_width="200px"),
                 align_items="flex-start",
             ),
             self._extremes,
             _row(
-                _panel(_section("Selection"), self.table, basis="420px"),
-                _panel(
-                    _section("Neighbours"),
+                panel(section("Selection"), self.table, basis="420px"),
+                panel(
+                    section("Neighbours"),
                     _row(self._nb_title, self._nb_k, self._nb_min, self._nb_button),
                     self.nb_table,
                     basis="380px",
                 ),
                 align_items="flex-start",
             ),
-            _section("A new user"),
+            section("A new user"),
             W.HTML(f'<div class="lab8-note">{BOOTSTRAP_TEXT}</div>'),
             _row(
-                _panel(
+                panel(
                     self._rate_rows,
                     _row(self._rate_title, self._rate_stars, self._rate_button, self._reset),
                     basis="420px",
                 ),
-                _panel(self.rec_table, basis="260px", min_width="240px"),
-                _panel(self.avg_table, basis="260px", min_width="240px"),
+                panel(self.rec_table, basis="260px", min_width="240px"),
+                panel(self.avg_table, basis="260px", min_width="240px"),
                 align_items="flex-start",
             ),
         ]
