@@ -504,7 +504,7 @@ class LinkedScatter(W.VBox):
                 self._loading = False
             idx = idx[:0]
         self._shown = idx
-        self._draw_overlay(idx)
+        self._draw_dots(self.overlay, idx)
         dim = bool(len(idx))
         if dim != self._dimmed:  # lab8.css dims the base marks: one class, not a style per point
             self._dimmed = dim
@@ -512,10 +512,6 @@ class LinkedScatter(W.VBox):
         if not self.selected and self.brush.selected_x is not None:
             self.brush.selected_x = None
             self.brush.selected_y = None
-
-    def _draw_overlay(self, idx: np.ndarray) -> None:
-        """The selected points over the rest, one path per colour, in one message."""
-        self._draw_dots(self.overlay, idx)
 
     def _draw_dots(self, lines: bq.Lines, idx: np.ndarray | None) -> None:
         """Draw points ``idx`` on ``lines`` as zero-length segments (gap, x, x) that lab8.css rounds
