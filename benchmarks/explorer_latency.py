@@ -1,14 +1,15 @@
 """EmbeddingExplorer latency: a brush gesture on the PCA map → every linked view updated, in Chromium
 under `lab8widgets serve`, with *every* movie on the PCA map and, in the same run, with fastbook's
-1,000 most-rated (the default). Both are bqplot SVG marks: a view of more than 500 points draws
-them as a few paths over hidden, hit-testable Scatter dots (bqplot-gl's WebGL ScatterGL breaks
-bqplot 0.13.1's BrushSelector when installed; see lab8widgets/views/scatter.py).
+1,000 most-rated (the default). Both views are bqplot SVG figures: a view of more than 500 points
+draws them as a few paths over hidden, hit-testable Scatter dots, and its selection as dots on a
+canvas laid over the figure (views/selection_layer.py); bqplot-gl's WebGL ScatterGL breaks bqplot
+0.13.1's BrushSelector when installed (see lab8widgets/views/scatter.py).
 
 The explorer shows ml-latest-small (../shared/data, else `--path`): about 9,000 movies on the PCA
 map and in the bias view; without it, a synthetic set of 10,000 films.
 Each gesture is a real mouse drag (down, 8 moves, up) alternating between two rectangles so every
 gesture changes the selection. Timed: mouse-up → the *last* change in any linked view (the
-selection table's rows, either scatter's SVG: its points, styles or selection overlay), painted:
+selection table's rows, either scatter's SVG or its selection layer's canvas), painted:
 every change schedules a task behind the next animation frame, which runs once that frame's style,
 layout and paint are done; the gesture's time is the last such task, read once the page has been
 quiet for 300 ms after the table changed. So the order in which the kernel updates the views does
@@ -81,8 +82,10 @@ INSTALL = """() => {
   };
   new MutationObserver(seen(true)).observe(document.querySelector('.lab8-selection'),
     {subtree: true, childList: true, characterData: true});
-  for (const sel of ['.lab8-pca svg.svg-figure', '.lab8-biasview svg.svg-figure'])
-    new MutationObserver(seen(false)).observe(document.querySelector(sel),
+  // each scatter's figure and selection layer (older checkouts: the figure's SVG alone)
+  for (const v of ['.lab8-pca', '.lab8-biasview'])
+    new MutationObserver(seen(false)).observe(
+      document.querySelector(`${v} .lab8-scatter-plot`) || document.querySelector(`${v} svg.svg-figure`),
       {subtree: true, childList: true, attributes: true});
 }"""
 SETTLED = "() => { const s = window.__lab8x; return s.table > 0 && s.t1 > s.last && performance.now() - s.last > 300; }"

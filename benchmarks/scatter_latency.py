@@ -4,8 +4,8 @@ the shared scatter costs at the size issue #7 names, apart from the explorer's t
 view (`explorer_latency.py` times those).
 
 The points are 8 coloured clusters (a legend, as the explorer colours by genre). (a) is timed as in
-`explorer_latency.py`: mouse-up → the last change to the figure's SVG, painted (a task posted from
-the next animation frame). (b) moves the pointer onto a point's dot (click mode, where points are
+`explorer_latency.py`: mouse-up → the last change to the figure's SVG or its selection layer (the
+canvas a large view draws its selection on), painted (a task posted from the next animation frame). (b) moves the pointer onto a point's dot (click mode, where points are
 reachable) from empty space and times the pointer event → the tooltip's box shown, painted.
 `--baseline DIR` measures another checkout's code in the same run, and prints both.
 
@@ -63,7 +63,9 @@ INSTALL = """() => {
     st.last = performance.now();
     st.seen += 1;
     requestAnimationFrame(() => ch.port2.postMessage(0));
-  }).observe(document.querySelector('.lab8-scatter svg.svg-figure'),
+  }).observe(  // the figure and its selection layer (older checkouts: the figure's SVG alone)
+    document.querySelector('.lab8-scatter .lab8-scatter-plot')
+      || document.querySelector('.lab8-scatter svg.svg-figure'),
     {subtree: true, childList: true, attributes: true});
 }"""
 SETTLED = (

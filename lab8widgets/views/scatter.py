@@ -18,24 +18,23 @@ Why it is built this way (profiled in Chromium on the EmbeddingExplorer, 9,391 p
 
 So a large view (more than ``restyle_max`` points, 500 by default) never gives a mark a
 selection: its points sit in base marks of at most ``CHUNK`` points whose style never changes
-with the selection (a hover restyles one chunk), and the selected points are drawn on top as a
-few paths, not a node per point (bqplot animates every node it draws and each costs every
-frame): ``overlay``, one path per colour of zero-length segments that lab8.css rounds into
-dots, in full colour and a little wider than a point. A selection change rewrites only those paths, and the
-base marks fade through one CSS class (``lab8-scatter-dim``); the paths let the pointer through
-to the point beneath (its tooltip and click). The rules live in ``static/lab8.css`` and each view
-carries them, so a view outside a lab draws its selection too. The brush selects no mark in the
-browser: Python takes the points inside ``brush.selected_x``/``selected_y`` when ``brushing``
-turns False; a lasso selects the base marks (each a small restyle) and the view joins their
-answers; a click toggles a point and a click on empty space clears (bqplot's click-select would
-restyle a whole mark, and its ctrl-click never reaches Python). A gesture's messages to every
-linked view leave together (``hold_sync`` on all of them), so the page can draw them in one frame,
+with the selection (a hover restyles one chunk), and the selected points are drawn as dots on a
+canvas stacked on the figure (``overlay``, a ``SelectionLayer``: views/selection_layer.py). A
+selection change is one message of int32 indices and one canvas pass; the figure's SVG does not
+change at all (as bqplot paths, a d3 transition rebuilt the path string and Chromium re-laid out and
+hit-tested the SVG: 25-30 ms a brush with thousands selected). The base marks fade through one CSS
+class (``lab8-scatter-dim``); the canvas lets the pointer through to the point beneath (its tooltip
+and click). The rules live in ``static/lab8.css`` and each view carries them, so a view outside a
+lab draws its selection too. The brush selects no mark in the browser: Python takes the points
+inside ``brush.selected_x``/``selected_y`` when ``brushing`` turns False; a lasso selects the base
+marks (each a small restyle) and the view joins their answers; a click toggles a point and a click
+on empty space clears (bqplot's click-select would restyle a whole mark, and its ctrl-click never
+reaches Python). The gesture's own view sends its selection first, then the linked views follow
+in ``link_selection``'s order (a lab's tables last, whose layout would delay the dots by a frame),
 and the brush's own state is not echoed back to the page (one redraw less per mouse move).
 A small view keeps bqplot's own per-point selection styles and click-select (ctrl-click adds).
 Measured on a quiet 2-core machine (``benchmarks/explorer_latency.py``, ``scatter_latency.py``):
-brush → every explorer view painted, p50/p95 57/62 ms (1,000-point map) and 97/116 ms (every
-movie), against 96/110 and 223/290 ms with a visible dot per point; a lone 10,000-point view:
-brush 63/78 ms, pointer → tooltip 11/15 ms. The explorer's 50 ms target is not met.
+see the README's performance table.
 
 ``link_selection`` (views/link.py) keeps several views' selections in step.
 bqplot's WebGL ``ScatterGL`` moved to the bqplot-gl package in bqplot 0.13, and installing
@@ -56,6 +55,8 @@ import bqplot as bq
 import ipywidgets as W
 import numpy as np
 import traitlets
+
+from .selection_layer import SelectionLayer
 
 __all__ = ["LinkedScatter", "PALETTE", "CHUNK"]
 
@@ -118,7 +119,7 @@ class LinkedScatter(W.VBox):
     to add or drop it, click empty space to clear). Hover shows a tooltip (name, x, y) where the
     gesture leaves the points reachable (click mode; bqplot's brush covers the plot area).
     ``marks`` are the base marks (``mark`` the first); ``overlay`` draws the selection on top
-    (one path per colour).
+    (a canvas over the figure, in each point's colour).
     Views of at most ``restyle_max`` points keep bqplot's own selection instead: the mark's
     ``selected`` and per-point styles, and its click-select (ctrl-click adds); no overlay.
     """
@@ -159,23 +160,11 @@ class LinkedScatter(W.VBox):
         self.y_scale = bq.LinearScale()
         self.color_scale = bq.OrdinalColorScale(colors=list(PALETTE), domain=[])
         self.marks: list[bq.Scatter] = [self._new_mark()]
-        # the selection, drawn over the base marks as one path per colour, not a node per point
-        # (bqplot animates every node it draws, and each node costs every frame): each selected
-        # point a zero-length segment that lab8.css rounds into a dot; unclipped, so lab8.css
-        # can let the pointer through to the point beneath
-        # a selected point: full colour over the faded rest, a little wider than a point (size: px²)
+        # a large view's selection: dots on a canvas over the figure (views/selection_layer.py), full
+        # colour over the faded rest and a little wider than a point (size: px²)
         dot = round(2 * (self._size / np.pi) ** 0.5 + 1.5, 1)
-        self.overlay = bq.Lines(
-            x=np.zeros(0),
-            y=np.zeros(0),
-            scales={"x": self.x_scale, "y": self.y_scale},
-            colors=[PALETTE[0]],
-            stroke_width=dot,
-            apply_clip=False,
-            preserve_domain={"x": True, "y": True},
-            interactions={},
-            visible=False,
-        )
+        self.overlay = SelectionLayer(radius=dot / 2)
+        self._x_log = bool(x_log)
         # a large view's points as Chromium sees them: a few paths (one per colour) drawn by
         # ``paint``, while the base marks' dots stay hidden but hit-testable (lab8.css: tooltips and
         # clicks still reach each point). A dot per point, each in its own transformed group, made
@@ -204,7 +193,7 @@ class LinkedScatter(W.VBox):
         self.brush = _Brush(x_scale=self.x_scale, y_scale=self.y_scale, marks=[], color="#d62728")
         self.lasso = bq.interacts.LassoSelector(marks=list(self.marks), color="#d62728")
         self.figure = bq.Figure(
-            marks=[self.paint, *self.marks, self.overlay],
+            marks=[self.paint, *self.marks],
             axes=[self.x_axis, self.y_axis],
             title=title,
             interaction=self.brush,
@@ -231,7 +220,9 @@ class LinkedScatter(W.VBox):
             layout=W.Layout(align_items="center", gap="6px", flex_flow="row wrap"),
         )
         style = W.HTML(f"<style>{_own_css()}</style>", layout=W.Layout(display="none"))
-        self.children = [self.toolbar, self.figure, self.legend, style]
+        plot = W.Box([self.figure, self.overlay])  # lab8.css stacks the layer on the figure
+        plot.add_class("lab8-scatter-plot")
+        self.children = [self.toolbar, plot, self.legend, style]
         self.layout = W.Layout(flex="1 1 360px", min_width=min_width)
         W.link((self._mode_buttons, "value"), (self, "mode"))
         self.brush.observe(self._on_brushing, "brushing")
@@ -343,6 +334,7 @@ class LinkedScatter(W.VBox):
         small = self._small
         (self.remove_class if small else self.add_class)(LARGE_CLASS)
         self._draw_dots(self.paint, None if small else np.arange(len(self._keys)))
+        self._place_overlay()
         for m in self.marks:
             if not small and m.selected is not None:
                 self._loading = True  # a large view's marks hold no selection
@@ -369,7 +361,7 @@ class LinkedScatter(W.VBox):
 
     def _keep_points_on_top(self, _change=None, mine=()) -> None:
         """Marks a lab adds (a reference line) stay behind the points and the selection."""
-        top = [self.paint, *self.marks, self.overlay]
+        top = [self.paint, *self.marks]
         own = {id(m) for m in (*mine, *top)}
         want = [m for m in self.figure.marks if id(m) not in own] + top
         if list(self.figure.marks) != want:
@@ -382,7 +374,22 @@ class LinkedScatter(W.VBox):
             m.color = self._codes[c * CHUNK : (c + 1) * CHUNK] if self._codes is not None else None
         if not self._small:
             self._draw_dots(self.paint, np.arange(len(self._keys)))
+        self._place_overlay()
         self._paint()
+
+    def _place_overlay(self) -> None:
+        """Give the selection layer every point and its colour (a small view: none, it draws its
+        selection through bqplot)."""
+        none = np.zeros(0)
+        small = self._small
+        n = len(self.color_scale.domain) if self._codes is not None else 1
+        self.overlay.set_points(
+            none if small else self._x,
+            none if small else self._y,
+            None if small or self._codes is None else self._codes.astype(np.int64) % len(PALETTE),
+            list(PALETTE[: min(max(1, n), len(PALETTE))]),
+            x_log=self._x_log,
+        )
 
     def _color_codes(self, values: Sequence | None, labels: dict | None = None):
         if values is None:
@@ -463,10 +470,10 @@ class LinkedScatter(W.VBox):
             self._select([])
 
     def _select(self, keys: list) -> None:
-        """A gesture's selection: every view is computed before any message leaves, so the page
-        gets them in one burst and draws them in one frame (each frame re-layers every point)."""
-        with self.hold_sync():
-            self.selected = keys
+        """A gesture's selection. Not held: this view's selection layer leaves first (one small
+        message the page draws at once), then the linked views in ``link_selection``'s order, a
+        lab's tables last, so their layout does not delay the dots by a frame."""
+        self.selected = keys
 
     @contextmanager
     def hold_sync(self) -> Iterator[None]:
@@ -504,7 +511,7 @@ class LinkedScatter(W.VBox):
                 self._loading = False
             idx = idx[:0]
         self._shown = idx
-        self._draw_dots(self.overlay, idx)
+        self.overlay.show(idx)
         dim = bool(len(idx))
         if dim != self._dimmed:  # lab8.css dims the base marks: one class, not a style per point
             self._dimmed = dim

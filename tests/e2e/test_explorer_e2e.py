@@ -25,25 +25,38 @@ def table_titles(page, cls: str) -> list[str]:
     )
 
 
-# the PCA map shows n points as selected: paths with n distinct dots (an "M x,y" each) over
-# faded marks, or (a small view) n dots at full opacity through bqplot's per-point styles.
-# A path is drawn unless its mark is hidden (bqplot: display:none on the mark's group, which
-# Chromium's checkVisibility() does not see inside an SVG); a colour's path of one dot has an
-# empty box, so its size says nothing
+# the PCA map shows n points as selected: its selection layer drew n dots over faded marks,
+# or (a small view) bqplot's own per-point styles show n dots at full opacity and the layer none
 PAINTED = """(n) => {
-  const fig = document.querySelector('.lab8-pca .lab8-scatter-figure');
-  const paths = Array.from(fig.querySelectorAll('g:not([clip-path]) > .curve > path.line'))
-    .filter((p) => !p.closest('[style*="display: none"]'));
-  const dots = new Set(paths.flatMap((p) => p.getAttribute('d').match(/M[^ML]+/g) || [])).size;
+  const layer = document.querySelector('.lab8-pca .lab8-scatter-overlay');
+  const drawn = Number(layer.dataset.drawn || 0);
   const dim = document.querySelector('.lab8-pca').classList.contains('lab8-scatter-dim');
+  const fig = document.querySelector('.lab8-pca .lab8-scatter-figure');
   const full = Array.from(fig.querySelectorAll('g[clip-path] .dot'))
     .filter((d) => parseFloat(getComputedStyle(d).opacity) === 1).length;
-  return (dots === n && dim) || (!paths.length && !dim && full === n);
+  return (drawn === n && dim) || (drawn === 0 && !dim && full === n);
 }"""
 PAINTED_STATE = PAINTED.replace(
-    "return (dots === n && dim) || (!paths.length && !dim && full === n);",
-    "return {dots, dim, full, paths: paths.length, n};",
+    "return (drawn === n && dim) || (drawn === 0 && !dim && full === n);",
+    "return {drawn, dim, full, n};",
 )
+
+# the canvas's pixels where bqplot put each point (the centre of its hidden dot): a selected
+# point is covered by a dot of its colour; an unselected one at least 10 px from every
+# selected point is left clear (so the layer lines up with the figure, not just counts dots)
+PIXELS = """(sel) => {
+  const view = document.querySelector('.lab8-pca');
+  const canvas = view.querySelector('.lab8-scatter-overlay canvas');
+  const n = sel.n, on = new Set(sel.on);
+  const dots = Array.from(view.querySelectorAll('.object_grp')).slice(-n);
+  const r = canvas.getBoundingClientRect(), k = canvas.width / r.width;
+  const ctx = canvas.getContext('2d');
+  const at = dots.map((d) => { const m = d.getScreenCTM(); return [m.e - r.left, m.f - r.top]; });
+  const px = ([x, y]) => Array.from(ctx.getImageData(Math.round(x * k), Math.round(y * k), 1, 1).data);
+  const covered = sel.on.map((i) => px(at[i]));
+  const far = at.filter((p, i) => !on.has(i) && sel.on.every((j) => Math.hypot(p[0] - at[j][0], p[1] - at[j][1]) > 10));
+  return {covered, clear: far.map(px).filter((c) => c[3] === 0).length, far: far.length};
+}"""
 
 
 def wait_overlay(page, n: int) -> None:
@@ -52,9 +65,6 @@ def wait_overlay(page, n: int) -> None:
         page.wait_for_function(PAINTED, arg=n, timeout=10_000)
     except Exception as e:
         raise AssertionError(f"map draws {page.evaluate(PAINTED_STATE, n)}") from e
-
-
-DISTINCT = "len(set(zip(explorer.pca.x[{i}], explorer.pca.y[{i}])))"
 
 
 def test_brush_on_the_map_fills_the_table_and_selected(open_lab):
@@ -110,10 +120,26 @@ def test_brush_on_the_map_fills_the_table_and_selected(open_lab):
     lab.brush(".lab8-pca", 0.55, 0.55, 0.95, 0.95)
     sel2 = lab.wait_kernel("explorer.selected", until=lambda v: v != sel, timeout=30)
     assert sorted(lab.kernel("explorer.pca.painted_keys")) == sorted(sel2)
-    if sel2:
-        at = [lab.kernel("explorer.pca.all_keys").index(k) for k in sel2]
-        wait_overlay(page, lab.kernel(DISTINCT.format(i=at)))
-    # one point alone in its colour is a path of one dot: drawn all the same
+    assert sel2, "the second brush selected nothing"
+    wait_overlay(page, len(sel2))
+    keys = lab.kernel("explorer.pca.all_keys")
+    on = [keys.index(k) for k in sel2]
+    shown = page.evaluate(PIXELS, {"n": len(keys), "on": on})
+    colours = lab.kernel(
+        "[explorer.pca.overlay.colors[c] for c in explorer.pca.overlay.codes]"
+        if lab.kernel("len(explorer.pca.overlay.codes)")
+        else "[explorer.pca.overlay.colors[0]] * len(explorer.pca.all_keys)"
+    )
+    rgb = {i: tuple(int(colours[i][j : j + 2], 16) for j in (1, 3, 5)) for i in on}
+    # selected points' colours, or a blend of them where dots overlap at their edges
+    box = [(min(c[ch] for c in rgb.values()), max(c[ch] for c in rgb.values())) for ch in range(3)]
+    for i, rgba in zip(on, shown["covered"], strict=True):
+        assert rgba[3] == 255, f"no dot drawn where point {i} is"
+        assert all(a - 1 <= v <= b + 1 for v, (a, b) in zip(rgba[:3], box, strict=True)), rgba
+    own = sum(tuple(c[:3]) == rgb[i] for i, c in zip(on, shown["covered"], strict=True))
+    assert own >= 0.5 * len(on), "most dots should show their own point's colour"
+    assert shown["far"] > 0 and shown["clear"] == shown["far"], shown
+    # one point alone: one dot
     one = lab.kernel("explorer.pca.all_keys[0]")
     lab.run(f"explorer.selected = [{one!r}]")
     assert lab.kernel("explorer.pca.painted_keys") == [one]
@@ -123,8 +149,8 @@ def test_brush_on_the_map_fills_the_table_and_selected(open_lab):
     page.wait_for_function(
         """() => document.querySelectorAll('.lab8-selection tbody tr').length === 0
               && !document.querySelector('.lab8-pca .lab8-scatter-dim, .lab8-pca.lab8-scatter-dim')
-              && !Array.from(document.querySelectorAll('.lab8-explorer g:not([clip-path]) > .curve > path.line'))
-                   .some((p) => !p.closest('[style*="display: none"]'))""",
+              && Array.from(document.querySelectorAll('.lab8-explorer .lab8-scatter-overlay'))
+                   .every((l) => (l.dataset.drawn || '0') === '0')""",
         timeout=10_000,
     )
     # a large view draws its points as paths; its marks' dots are hidden but still reached by

@@ -35,14 +35,10 @@ def brush(view, x, y) -> None:
 
 
 def overlay_points(view) -> list[tuple[float, float]]:
-    """The points the selection's paths draw (sorted): each a (gap, point, point) triple."""
-    if not view.overlay.visible:
-        return []
-    pts: set = set()
-    for x, y in zip(np.atleast_2d(view.overlay.x), np.atleast_2d(view.overlay.y), strict=True):
-        assert np.isnan(y[0::3]).all() and np.array_equal(y[1::3], y[2::3])
-        pts |= set(zip(x[1::3].tolist(), y[1::3].tolist(), strict=True))
-    return sorted(pts)
+    """The points the selection layer draws (sorted), as the page gets them: its own copy of
+    every point's (x, y), indexed by the ``shown`` indices."""
+    pts = view.overlay.points[view.overlay.shown_index]
+    return sorted((float(x), float(y)) for x, y in pts)
 
 
 def test_brush_selects_the_points_inside_when_brushing_ends():
@@ -72,7 +68,10 @@ def test_selection_draws_the_overlay_and_leaves_the_points_alone():
     assert all(m.selected is None for m in s.marks)  # no per-point restyle in the browser
     assert [(m.selected_style, m.unselected_style, list(m.opacities)) for m in s.marks] == styles
     assert "lab8-scatter-dim" in s._dom_classes  # the rest fades (one class, lab8.css)
-    assert s.figure.marks[-1] is s.overlay  # drawn on top
+    # drawn on a canvas stacked on the figure (lab8.css), not as a bqplot mark
+    assert s.overlay not in s.figure.marks and s.overlay.layout is not None
+    plot = s.children[1]
+    assert list(plot.children) == [s.figure, s.overlay] and "lab8-scatter-plot" in plot._dom_classes
     s.selected = []
     assert overlay_points(s) == [] and "lab8-scatter-dim" not in s._dom_classes
 
@@ -81,12 +80,14 @@ def test_overlay_keeps_each_points_colour():
     s = scatter(list("abcde"))
     s.set_color(["x", "y", "x", "z", "y"])
     s.selected = ["b", "c", "d", "e"]
-    # one path per colour, in the colour the points have (y: b and e, x: c, z: d)
-    assert s.overlay.colors == [PALETTE[0], PALETTE[1], PALETTE[2]]
-    xs = np.asarray(s.overlay.x)
-    assert xs.shape == (3, 6)  # the longest line: two points; shorter lines repeat their last
-    assert [sorted(set(row[1::3].tolist())) for row in xs] == [[2.0], [1.0, 4.0], [3.0]]
-    assert s.overlay.preserve_domain == {"x": True, "y": True}  # never moves the axes
+    # each point in the colour it has in the marks (x: a and c, y: b and e, z: d)
+    layer = s.overlay
+    assert layer.colors == [PALETTE[0], PALETTE[1], PALETTE[2]]
+    codes = np.frombuffer(layer.codes, dtype="u1")
+    assert codes.tolist() == [0, 1, 0, 2, 1] == list(s.mark.color)
+    assert layer.shown_index.tolist() == [1, 2, 3, 4]
+    s.set_color(None)  # one colour again: no codes, the palette's first
+    assert layer.codes == b"" and layer.colors == [PALETTE[0]]
 
 
 def test_ten_thousand_points_are_split_into_small_marks():
@@ -97,13 +98,13 @@ def test_ten_thousand_points_are_split_into_small_marks():
     assert len(s.marks) == -(-n // CHUNK) and all(len(m.x) <= CHUNK for m in s.marks)
     assert np.array_equal(np.concatenate([m.x for m in s.marks]), x)
     assert [str(k) for m in s.marks for k in m.names] == [str(k) for k in range(n)]
-    assert s.figure.marks == [s.paint, *s.marks, s.overlay] and s.lasso.marks == s.marks
+    assert s.figure.marks == [s.paint, *s.marks] and s.lasso.marks == s.marks
     s.set_data(x[:1500], y[:1500], list(range(1500)))  # fewer points: fewer marks
-    assert len(s.marks) == 2 and s.figure.marks == [s.paint, *s.marks, s.overlay]
+    assert len(s.marks) == 2 and s.figure.marks == [s.paint, *s.marks]
     assert s.lasso.marks == s.marks
     line = bq.Lines(x=[0, 1], y=[0, 1], scales={"x": s.x_scale, "y": s.y_scale})
     s.figure.marks = [line, s.mark]  # a lab adds a line behind: the points stay on top
-    assert s.figure.marks == [line, s.paint, *s.marks, s.overlay]
+    assert s.figure.marks == [line, s.paint, *s.marks]
 
 
 def test_lasso_joins_the_marks_answers():
@@ -151,14 +152,15 @@ def test_small_views_keep_bqplots_own_selection_styles():
     assert s.mark.unselected_style == {"opacity": 0.25} and s.mark.selected_style
     assert s.mark.interactions == {"hover": "tooltip", "click": "select"}  # ctrl-click adds
     s.selected = ["e", "b"]
-    assert list(s.mark.selected) == [1, 4] and not s.overlay.visible
+    assert list(s.mark.selected) == [1, 4] and not len(s.overlay.shown_index)
+    assert s.overlay.xy == b""  # a small view sends the layer no points
     browser_sets(s.mark, selected=[5, 0])  # bqplot's click-select in the page
     assert s.selected == ["a", "f"]
     click(s.mark, 2)  # its element_click message changes nothing more
     assert s.selected == ["a", "f"]
     brush(s, (1.5, 3.5), (0.0, 20.0))
     assert s.selected == ["c", "d"] and list(s.mark.selected) == [2, 3]
-    assert not s.overlay.visible
+    assert not len(s.overlay.shown_index)
     s.set_data(np.arange(20.0), np.arange(20.0), [f"k{i}" for i in range(20)])  # now large
     assert s.mark.unselected_style == {} and s.mark.selected is None
     s.selected = ["k3"]
@@ -243,7 +245,7 @@ def test_ten_thousand_points_keep_selection_fast():
     brush(s, (99.5, 3099.5), (-1.0, 2.0))
     ms = (time.perf_counter() - t) * 1e3
     assert s.selected == keys[100:3100] and other.selected == keys[100:3100]
-    assert len(other.painted_keys) == 3000 and np.asarray(other.overlay.x).size == 9000
+    assert len(other.painted_keys) == 3000 and len(other.overlay.shown) == 4 * 3000  # int32 each
     assert ms < 500, f"{ms:.0f} ms to spread a 3,000-point selection over 10,000 points"
 
 
@@ -293,19 +295,14 @@ def test_the_brush_gesture_is_not_echoed_back_to_the_page():
     assert plain.trait_metadata("selected_x", "echo_update") is None  # bqplot's class untouched
 
 
-def test_one_big_colour_does_not_pad_every_other_colour_to_its_length():
-    """bqplot's lines are one rectangular array: 600 points of one colour and 20 of each of 20
-    others were 20 lines of 600 (12,000 dots drawn for 1,000); cut into short lines they stay few."""
-    n = 1000
-    codes = [0] * 600 + [1 + i % 20 for i in range(400)]
-    s = LinkedScatter(np.arange(n, dtype=float), np.zeros(n), list(range(n)), color=codes)
-    s.selected = list(range(n))
-    assert np.asarray(s.overlay.x).size <= 3 * 2 * n
-    got = {}
-    for row_x, row_y, colour in zip(s.overlay.x, s.overlay.y, s.overlay.colors, strict=True):
-        assert np.isnan(row_y[0::3]).all()
-        for x in row_x[1::3]:
-            got.setdefault(int(x), set()).add(colour)
-    order = sorted({str(c) for c in codes})  # the legend's order
-    want = {i: {PALETTE[order.index(str(codes[i])) % len(PALETTE)]} for i in range(n)}
-    assert got == want  # each point once, in its own colour
+def test_the_layer_gets_anchor_points_for_each_axis():
+    """The page maps data to pixels through the dots bqplot drew at each axis's ends: the points
+    at min and max x (positive, on a log axis) and at min and max y."""
+    s = LinkedScatter([3.0, -1.0, 5.0, np.nan], [0.0, 7.0, -2.0, 1.0], list("abcd"), restyle_max=0)
+    assert s.overlay.anchors == [1, 2, 2, 1]
+    assert s.overlay.x_log is False and s.overlay.radius > 1
+    log = LinkedScatter(
+        [0.0, 10.0, 1000.0], [1.0, 2.0, 3.0], list("abc"), x_log=True, restyle_max=0
+    )
+    assert log.overlay.anchors == [1, 2, 1, 2] and log.overlay.x_log is True  # x=0: not drawn
+    assert np.array_equal(log.overlay.points, [[0.0, 1.0], [10.0, 2.0], [1000.0, 3.0]])

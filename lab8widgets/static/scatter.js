@@ -1,0 +1,205 @@
+// grid/index.js
+function oncePerTask(fn) {
+  let scheduled = false;
+  return () => {
+    if (scheduled) return;
+    scheduled = true;
+    queueMicrotask(() => {
+      scheduled = false;
+      fn();
+    });
+  };
+}
+
+// scatter/index.js
+function readTyped(dv, Type) {
+  if (!dv || !dv.byteLength) return new Type(0);
+  const buf = dv.buffer ? dv.buffer.slice(dv.byteOffset, dv.byteOffset + dv.byteLength) : dv;
+  return new Type(buf);
+}
+function fitAxis(v0, v1, p0, p1, log) {
+  const f = log ? Math.log10 : (v) => v;
+  const d = f(v1) - f(v0);
+  if (!Number.isFinite(d) || d === 0) return [0, p0];
+  const a = (p1 - p0) / d;
+  return [a, p0 - a * f(v0)];
+}
+function byColour(shown, codes) {
+  const groups = /* @__PURE__ */ new Map();
+  for (const i of shown) {
+    const c = codes.length > i ? codes[i] : 0;
+    if (!groups.has(c)) groups.set(c, []);
+    groups.get(c).push(i);
+  }
+  return groups;
+}
+function dotMask(r) {
+  const h = Math.ceil(r + 0.5);
+  const side = 2 * h + 1;
+  const a = new Float32Array(side * side);
+  for (let dy = -h; dy <= h; dy++)
+    for (let dx = -h; dx <= h; dx++)
+      a[(dy + h) * side + dx + h] = Math.max(0, Math.min(1, r + 0.5 - Math.hypot(dx, dy)));
+  return { h, side, a };
+}
+function hexRgb(color) {
+  const m = /^#?([0-9a-f]{6})$/i.exec(color || "");
+  const v = m ? parseInt(m[1], 16) : 2062260;
+  return [v >> 16 & 255, v >> 8 & 255, v & 255];
+}
+function stampDot(image, x, y, mask, rgb) {
+  const { width: W, height: H, data: px } = image;
+  const { h, side, a } = mask;
+  for (let dy = -h; dy <= h; dy++) {
+    const yy = y + dy;
+    if (yy < 0 || yy >= H) continue;
+    for (let dx = -h; dx <= h; dx++) {
+      const xx = x + dx;
+      const s = a[(dy + h) * side + dx + h];
+      if (xx < 0 || xx >= W || s === 0) continue;
+      const o = (yy * W + xx) * 4;
+      const d = px[o + 3] / 255 * (1 - s);
+      const out = s + d;
+      px[o] = (rgb[0] * s + px[o] * d) / out;
+      px[o + 1] = (rgb[1] * s + px[o + 1] * d) / out;
+      px[o + 2] = (rgb[2] * s + px[o + 2] * d) / out;
+      px[o + 3] = out * 255;
+    }
+  }
+}
+function render({ model, el }) {
+  const canvas = document.createElement("canvas");
+  canvas.className = "lab8-scatter-canvas";
+  el.appendChild(canvas);
+  let xy = new Float64Array(0);
+  let codes = new Uint8Array(0);
+  let map = null;
+  let watched = null;
+  let frame = 0;
+  let image = null;
+  let seen = new Uint32Array(0);
+  let pass = 0;
+  const read = () => {
+    xy = readTyped(model.get("xy"), Float64Array);
+    codes = readTyped(model.get("codes"), Uint8Array);
+    map = null;
+  };
+  function dots() {
+    const box = el.parentElement;
+    const all = box ? box.querySelectorAll(".object_grp") : [];
+    const n = xy.length / 2;
+    return all.length >= n ? Array.prototype.slice.call(all, all.length - n) : null;
+  }
+  function anchor() {
+    const pts = dots();
+    const anchors = model.get("anchors");
+    if (!pts || anchors.length !== 4) return null;
+    const cr = canvas.getBoundingClientRect();
+    const at = (i) => {
+      const m = pts[i].getScreenCTM();
+      return m ? [m.e - cr.left, m.f - cr.top] : null;
+    };
+    const [ix0, ix1, iy0, iy1] = anchors;
+    const p = [at(ix0), at(ix1), at(iy0), at(iy1)];
+    if (p.some((q) => !q)) return null;
+    const [ax, bx] = fitAxis(xy[2 * ix0], xy[2 * ix1], p[0][0], p[1][0], model.get("x_log"));
+    const [ay, by] = fitAxis(xy[2 * iy0 + 1], xy[2 * iy1 + 1], p[2][1], p[3][1], model.get("y_log"));
+    return { ax, bx, ay, by };
+  }
+  function draw() {
+    watch();
+    const shown = readTyped(model.get("shown"), Int32Array);
+    const dpr = window.devicePixelRatio || 1;
+    const w = el.clientWidth;
+    const h = el.clientHeight;
+    if (canvas.width !== Math.round(w * dpr) || canvas.height !== Math.round(h * dpr)) {
+      canvas.width = Math.round(w * dpr);
+      canvas.height = Math.round(h * dpr);
+      map = null;
+    }
+    const ctx = canvas.getContext("2d");
+    const W = canvas.width;
+    const H = canvas.height;
+    if (!image || image.width !== W || image.height !== H) {
+      image = W && H ? ctx.createImageData(W, H) : null;
+      seen = new Uint32Array(W * H);
+    } else image.data.fill(0);
+    let n = 0;
+    if (shown.length && !map) map = anchor();
+    if (shown.length && map && image) {
+      const colors = model.get("colors");
+      const fx = model.get("x_log") ? Math.log10 : (v) => v;
+      const fy = model.get("y_log") ? Math.log10 : (v) => v;
+      const mask = dotMask(model.get("radius") * dpr);
+      pass = pass % 16777215 + 1;
+      for (const [c, idx] of byColour(shown, codes)) {
+        const rgb = hexRgb(colors[c % colors.length]);
+        const mark = pass * 256 + (c & 255) >>> 0;
+        for (const i of idx) {
+          const x = Math.round((map.ax * fx(xy[2 * i]) + map.bx) * dpr);
+          const y = Math.round((map.ay * fy(xy[2 * i + 1]) + map.by) * dpr);
+          if (!Number.isFinite(x) || !Number.isFinite(y)) continue;
+          n += 1;
+          if (x >= 0 && y >= 0 && x < W && y < H) {
+            if (seen[y * W + x] === mark) continue;
+            seen[y * W + x] = mark;
+          }
+          stampDot(image, x, y, mask, rgb);
+        }
+      }
+    }
+    if (image) ctx.putImageData(image, 0, 0);
+    el.dataset.drawn = String(n);
+    el.dataset.frame = String(++frame);
+  }
+  const schedule = oncePerTask(draw);
+  const moved = new MutationObserver((records) => {
+    for (const r of records) {
+      const t = r.target;
+      const grp = r.type === "attributes" ? t.classList && t.classList.contains("object_grp") : r.addedNodes.length;
+      if (grp) {
+        map = null;
+        if (readTyped(model.get("shown"), Int32Array).length) schedule();
+        return;
+      }
+    }
+  });
+  function watch() {
+    const box = el.parentElement;
+    if (!box || watched === box) return;
+    watched = box;
+    moved.disconnect();
+    moved.observe(box, { subtree: true, childList: true, attributes: true, attributeFilter: ["transform"] });
+  }
+  const resized = new ResizeObserver(() => {
+    map = null;
+    schedule();
+  });
+  resized.observe(el);
+  const onPoints = () => {
+    read();
+    schedule();
+  };
+  const names = ["xy", "codes", "anchors", "x_log", "y_log"];
+  for (const name of names) model.on(`change:${name}`, onPoints);
+  const redraw = ["shown", "colors", "radius"];
+  for (const name of redraw) model.on(`change:${name}`, schedule);
+  read();
+  schedule();
+  return () => {
+    for (const name of names) model.off(`change:${name}`, onPoints);
+    for (const name of redraw) model.off(`change:${name}`, schedule);
+    moved.disconnect();
+    resized.disconnect();
+  };
+}
+var index_default = { render };
+export {
+  byColour,
+  index_default as default,
+  dotMask,
+  fitAxis,
+  hexRgb,
+  readTyped,
+  stampDot
+};
