@@ -30,6 +30,7 @@ class SelectionLink:
         self.views = list(views)
         self.key = key
         self._same = key is None  # keys shared as they are: no key() call per point
+        self._sets: dict[int, tuple[list, set]] = {}
         self._handlers = {id(v): self._handler(v) for v in self.views}
         for v in self.views:
             v.observe(self._handlers[id(v)], "selected")
@@ -45,7 +46,7 @@ class SelectionLink:
         if self._same:  # each view's own keys among the selected, in the source's order
             chosen = {}
             for v in others:
-                have = set(v.all_keys)
+                have = self._keys_of(v)
                 chosen[id(v)] = [k for k in selected if k in have]
         else:
             shared = {self.key(k) for k in selected}
@@ -62,6 +63,15 @@ class SelectionLink:
         finally:
             for v in others:
                 v.observe(self._handlers[id(v)], "selected")
+
+    def _keys_of(self, view) -> set:
+        """The view's keys as a set, built again only when ``all_keys`` is a new list (a view
+        that keeps one list per set of points spares the link a set of thousands per gesture)."""
+        keys = view.all_keys
+        kept = self._sets.get(id(view))
+        if kept is None or kept[0] is not keys:
+            kept = self._sets[id(view)] = (keys, set(keys))
+        return kept[1]
 
     def unlink(self) -> None:
         for v in self.views:

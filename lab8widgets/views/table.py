@@ -22,13 +22,14 @@ _ESM = r"""
 function fmtHead(c, sortBy, asc) {  // a long name may wrap after its underscores
   return c.replace(/_/g, "_\u200b") + (c === sortBy ? (asc ? " ▲" : " ▼") : "");
 }
-// a row is a flex line of fixed height, not a table row, so rows past the first EAGER can skip
-// layout and paint while off screen (content-visibility): a new selection lays out 20 rows, not 60
-// (about 4 ms a brush in the explorer). The first rows are always laid out (a short table reads
-// whole, innerText included); the cells keep the table's DOM (tbody tr, td) for readers and tests
+// a row is a flex line of fixed height (ROW_H), not a table row. Rows below the box's view (past
+// the first EAGER, and a few beyond what is scrolled into view) are display:none, their height kept
+// by the body's bottom padding, and shown as the box scrolls (in the scroll event, so before that
+// frame paints): a new selection lays out the ~20 rows in view, not all 60 (about 4 ms a brush in
+// the explorer). Every row keeps its text (tbody tr, td), for readers, find-in-page and tests.
+const ROW_H = 19;
 const EAGER = 20;
-const TD = "display:block;padding:1px 6px;border-top:1px solid #eee;white-space:nowrap;overflow:hidden;text-overflow:ellipsis;box-sizing:border-box;height:19px;line-height:16px;";
-const TR = "display:flex;content-visibility:auto;contain-intrinsic-size:auto 19px;";
+const TD = "display:block;padding:1px 6px;border-top:1px solid #eee;white-space:nowrap;overflow:hidden;text-overflow:ellipsis;box-sizing:border-box;height:" + ROW_H + "px;line-height:16px;";
 const cellFlex = (j, n) => (j === 0 && n > 1 ? "flex:0 0 40%;" : "flex:1 1 0;") + "min-width:0;";
 function render({ model, el }) {
   el.classList.add("lab8-tableview");
@@ -83,7 +84,7 @@ function render({ model, el }) {
     while (body.rows.length < rows.length) {
       const i = body.rows.length, tr = body.insertRow();
       tr.dataset.row = i;
-      tr.style.cssText = i < EAGER ? "display:flex" : TR;
+      tr.style.cssText = "display:flex";
       tr.addEventListener("click", () => { if (model.get("clickable")) model.send({ event: "row", row: i }); });
       cols.forEach((_c, j) => { tr.insertCell().style.cssText = TD + cellFlex(j, cols.length) + (num[j] ? "text-align:right;font-variant-numeric:tabular-nums" : ""); });
     }
@@ -99,7 +100,22 @@ function render({ model, el }) {
         if (td.textContent !== v) { td.textContent = v; td.title = v; }
       });
     });
+    reveal();
   }
+  // how far down the box shows (scroll events and resizes, never a layout read during a draw)
+  let bottom = 0;
+  const shown = () => Math.max(EAGER, Math.ceil(bottom / ROW_H) + 8);
+  function reveal() {
+    const n = body.rows.length, upto = Math.min(n, shown());
+    for (let i = 0; i < n; i++) {
+      const display = i < upto ? "flex" : "none";
+      if (body.rows[i].style.display !== display) body.rows[i].style.display = display;
+    }
+    const pad = (n - upto) * ROW_H + "px";
+    if (body.style.paddingBottom !== pad) body.style.paddingBottom = pad;
+  }
+  wrap.addEventListener("scroll", () => { bottom = wrap.scrollTop + wrap.clientHeight; reveal(); }, { passive: true });
+  new ResizeObserver(() => { bottom = wrap.scrollTop + wrap.clientHeight; reveal(); }).observe(wrap);
   draw();
   model.on("change", draw);
 }

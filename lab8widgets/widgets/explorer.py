@@ -73,6 +73,8 @@ class EmbeddingExplorer(LabBase):
         self.add_class("lab8-explorer")
         self.lab = None
         self._model = None
+        self._keys: list = []  # all_keys; with each key's row of the table's frame (_render)
+        self._row: dict = {}
         self._genres = X.genre_map(genres)
         self._read = source_reader(self, source, data, names, factors, bias, counts)
         self.factors: X.Factors = self._read()
@@ -290,6 +292,10 @@ class EmbeddingExplorer(LabBase):
         names, fac, counts, bias = self._space_arrays()
         self._map = X.pca_map(fac, names, counts, self.n_top)
         self._frame = self._make_frame(names, counts, bias)
+        # the keys, once (link_selection keeps its set of a view's keys while the list is the same)
+        # and each key's row in the frame, so a selection's rows are found without a scan
+        self._keys = list(names)
+        self._row = {k: i for i, k in enumerate(self._keys)}
         nc = self._map.coords.shape[1]
         opts = [(f"PC{i + 1}", i) for i in range(nc)]
         color_opts = [("none", "none")]
@@ -488,7 +494,7 @@ class EmbeddingExplorer(LabBase):
     @property
     def all_keys(self) -> list:
         """Every key that can be selected: the titles (or user ids when users are shown)."""
-        return list(self._space_arrays()[0])
+        return self._keys
 
     @traitlets.validate("selected")
     def _valid_selected(self, proposal) -> list:
@@ -511,9 +517,9 @@ class EmbeddingExplorer(LabBase):
             self._update_table()
 
     def _update_table(self) -> None:
-        label = "title" if self.space == "items" else "user"
-        sel = set(self.selected)
-        rows = self._frame[self._frame[label].isin(sel)] if sel else self._frame.iloc[:0]
+        sel = self.selected
+        at = np.sort(np.fromiter((self._row[k] for k in sel if k in self._row), dtype=np.int64))
+        rows = self._frame.take(at)  # in the frame's order, as a scan would give
         with self.table.hold_sync():  # rows and caption in one message
             self.table.set_frame(rows)
             self.table.caption = (

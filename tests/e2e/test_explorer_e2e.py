@@ -105,6 +105,32 @@ def test_brush_on_the_map_fills_the_table_and_selected(open_lab):
         ]
     )
     assert set(table_titles(page, "lab8-selection")) <= set(sel)
+    # rows below the box are laid out only once scrolled to (display:none until then, their room
+    # kept): scrolled to the bottom, the last row is drawn inside the box with its title
+    n_rows = len(table_titles(page, "lab8-selection"))
+    if n_rows > 30:
+        assert page.evaluate(
+            "() => !document.querySelector('.lab8-selection tbody tr:last-child').checkVisibility()"
+        )
+    page.evaluate(
+        "() => { const w = document.querySelector('.lab8-selection table').parentElement;"
+        " w.scrollTop = w.scrollHeight; }"
+    )
+    page.wait_for_function(
+        """() => { const w = document.querySelector('.lab8-selection table').parentElement;
+              const tr = document.querySelector('.lab8-selection tbody tr:last-child');
+              const a = w.getBoundingClientRect(), b = tr.getBoundingClientRect();
+              return tr.checkVisibility() && b.height > 10 && b.top >= a.top && b.bottom <= a.bottom + 1; }""",
+        timeout=10_000,
+    )
+    last = page.evaluate(
+        "() => document.querySelector('.lab8-selection tbody tr:last-child').cells[0].textContent"
+    )
+    assert last == lab.kernel(
+        "explorer.table.frame['title'].iloc[explorer.table.max_rows - 1]"
+        if n_rows == lab.kernel("explorer.table.max_rows")
+        else "explorer.table.frame['title'].iloc[-1]"
+    )
     # a header click sorts the page's table by bias, largest first (Python sorts, the page shows it)
     page.locator(".lab8-selection th", has_text="bias").click()
     lab.wait_kernel("explorer.table.sort_by", until=lambda v: v == "bias", timeout=10)
