@@ -117,6 +117,7 @@ def measure(
         mark = kernel.eval(
             "f'{type(explorer.pca.mark).__name__} ×{len(explorer.pca.marks)} per view, drawn as '"
             "+ ('paths' if getattr(getattr(explorer.pca, 'paint', None), 'visible', 0) else 'dots')"
+            "+ f', selection drawn by {type(explorer.pca.overlay).__name__}'"
         )
         n_map = kernel.eval("len(explorer.pca.all_keys)")
         page.wait_for_function(  # every point drawn before the first gesture

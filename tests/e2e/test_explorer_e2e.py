@@ -4,6 +4,8 @@ by clicking stars, then check the page *and* the kernel's state."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from .harness import SCREENSHOTS as DOCS  # build/; `python -m tests.e2e.screens`: docs/
@@ -165,6 +167,22 @@ def test_brush_on_the_map_fills_the_table_and_selected(open_lab):
     own = sum(tuple(c[:3]) == rgb[i] for i, c in zip(on, shown["covered"], strict=True))
     assert own >= 0.5 * len(on), "most dots should show their own point's colour"
     assert shown["far"] > 0 and shown["clear"] == shown["far"], shown
+    # a narrower page: bqplot moves its dots, the layer follows them
+    where = (
+        "(a) => { const m = Array.from(document.querySelectorAll('.lab8-pca .object_grp'))"
+        ".slice(-a.n)[a.i].getScreenCTM(); return [m.e, m.f]; }"
+    )
+    before = page.evaluate(where, {"n": len(keys), "i": on[0]})
+    page.set_viewport_size({"width": 1000, "height": 900})
+    deadline = time.monotonic() + 10
+    while True:
+        again = page.evaluate(PIXELS, {"n": len(keys), "on": on})
+        if all(c[3] == 255 for c in again["covered"]) or time.monotonic() > deadline:
+            break
+        page.wait_for_timeout(200)
+    assert all(c[3] == 255 for c in again["covered"]), "the dots did not follow a resize"
+    assert page.evaluate(where, {"n": len(keys), "i": on[0]}) != before  # the points did move
+    page.set_viewport_size({"width": 1280, "height": 900})
     # one point alone: one dot
     one = lab.kernel("explorer.pca.all_keys[0]")
     lab.run(f"explorer.selected = [{one!r}]")

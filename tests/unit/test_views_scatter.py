@@ -196,6 +196,18 @@ def test_link_follows_without_loops_and_subsets():
     assert b.selected == ["f"]
 
 
+def test_link_follows_a_views_new_keys():
+    """The link keeps a set of each view's keys while its list is the same; new points, new set."""
+    a = scatter(list("abcdef"))
+    b = scatter(list("abc"))
+    link_selection(a, b)
+    a.selected = ["a", "e"]
+    assert b.selected == ["a"]
+    b.set_data([0.0, 1.0], [0.0, 1.0], ["e", "f"])  # b now shows other points
+    a.selected = ["a", "e", "f"]
+    assert b.selected == ["e", "f"]
+
+
 def test_link_with_a_key_function():
     a = scatter(["A", "B", "C"])
     b = scatter(["a", "b", "c"])
