@@ -79,6 +79,24 @@ export function stampDot(image, x, y, mask, rgb) {
   }
 }
 
+// the point drawn nearest to (px, py) on the canvas, within `within` pixels (-1: none)
+export function nearest(xy, map, xLog, yLog, px, py, within) {
+  const fx = xLog ? Math.log10 : (v) => v;
+  const fy = yLog ? Math.log10 : (v) => v;
+  let best = -1;
+  let bestD = within * within;
+  for (let i = 0; i < xy.length / 2; i++) {
+    const dx = map.ax * fx(xy[2 * i]) + map.bx - px;
+    const dy = map.ay * fy(xy[2 * i + 1]) + map.by - py;
+    const d = dx * dx + dy * dy;
+    if (d <= bestD) {
+      bestD = d;
+      best = i;
+    }
+  }
+  return best;
+}
+
 function render({ model, el }) {
   const canvas = document.createElement("canvas");
   canvas.className = "lab8-scatter-canvas";
@@ -125,6 +143,7 @@ function render({ model, el }) {
 
   function draw() {
     watch();
+    watchHover();
     const shown = readTyped(model.get("shown"), Int32Array);
     const dpr = window.devicePixelRatio || 1;
     const w = el.clientWidth;
@@ -198,7 +217,7 @@ function render({ model, el }) {
   }
   const resized = new ResizeObserver(() => {
     map = null;
-    schedule();
+    schedule(); // also where the layer first finds its figure (attached by then)
   });
   resized.observe(el);
 
@@ -206,14 +225,56 @@ function render({ model, el }) {
     read();
     schedule();
   };
-  const names = ["xy", "codes", "anchors", "x_log", "y_log"];
-  for (const name of names) model.on(`change:${name}`, onPoints);
+  const pointTraits = ["xy", "codes", "anchors", "x_log", "y_log"];
+  for (const name of pointTraits) model.on(`change:${name}`, onPoints);
   const redraw = ["shown", "colors", "radius"];
   for (const name of redraw) model.on(`change:${name}`, schedule);
+  // hover: in brush and lasso modes bqplot's selector covers the plot, so its own tooltips never
+  // show; the layer finds the point under the pointer itself (nearest within a few pixels)
+  const tip = document.createElement("div");
+  tip.className = "lab8-scatter-tip";
+  tip.style.display = "none";
+  document.body.appendChild(tip);
+  const hideTip = () => {
+    if (tip.style.display !== "none") tip.style.display = "none";
+  };
+  function onMove(e) {
+    if (!model.get("hover") || e.buttons || !xy.length) return hideTip();
+    if (!map) map = anchor();
+    if (!map) return hideTip();
+    const cr = canvas.getBoundingClientRect();
+    const i = nearest(xy, map, model.get("x_log"), model.get("y_log"), e.clientX - cr.left, e.clientY - cr.top, model.get("radius") + 4);
+    const label = i < 0 ? null : model.get("names")[i];
+    if (label == null) return hideTip();
+    const f = (v) => (Number.isFinite(v) ? +v.toPrecision(4) : v);
+    tip.textContent = `${label}  (${f(xy[2 * i])}, ${f(xy[2 * i + 1])})`;
+    tip.style.left = `${e.clientX + 12}px`;
+    tip.style.top = `${e.clientY + 12}px`;
+    tip.style.display = "block";
+    el.dataset.hovered = String(i);
+  }
+  let hoverBox = null;
+  function watchHover() {
+    const box = el.parentElement;
+    if (!box || hoverBox === box) return;
+    hoverBox = box;
+    box.addEventListener("pointermove", onMove, { passive: true });
+    box.addEventListener("pointerleave", hideTip, { passive: true });
+    box.addEventListener("pointerdown", hideTip, { passive: true });
+  }
+  model.on("change:hover", hideTip);
+
   read();
   schedule();
   return () => {
-    for (const name of names) model.off(`change:${name}`, onPoints);
+    tip.remove();
+    model.off("change:hover", hideTip);
+    if (hoverBox) {
+      hoverBox.removeEventListener("pointermove", onMove);
+      hoverBox.removeEventListener("pointerleave", hideTip);
+      hoverBox.removeEventListener("pointerdown", hideTip);
+    }
+    for (const name of pointTraits) model.off(`change:${name}`, onPoints);
     for (const name of redraw) model.off(`change:${name}`, schedule);
     moved.disconnect();
     resized.disconnect();

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { byColour, dotMask, fitAxis, hexRgb, readTyped, stampDot } from "../scatter/index.js";
+import { byColour, dotMask, fitAxis, hexRgb, nearest, readTyped, stampDot } from "../scatter/index.js";
 
 test("an axis map through two anchor dots, linear and log", () => {
   const [a, b] = fitAxis(0, 10, 50, 150, false);
@@ -48,4 +48,14 @@ test("colours and buffers from Python", () => {
   const view = new DataView(f.buffer);
   assert.deepEqual(Array.from(readTyped(view, Float64Array)), [1.5, -2]);
   assert.equal(readTyped(null, Int32Array).length, 0);
+});
+
+test("the point under the pointer: nearest within reach, the later one on a tie", () => {
+  const xy = Float64Array.from([0, 0, 10, 0, 10, 0, 100, 100]);
+  const map = { ax: 1, bx: 5, ay: 1, by: 5 }; // pixels = data + 5
+  assert.equal(nearest(xy, map, false, false, 6, 5, 3), 0);
+  assert.equal(nearest(xy, map, false, false, 15, 6, 3), 2); // 1 and 2 coincide: the top one
+  assert.equal(nearest(xy, map, false, false, 50, 50, 3), -1); // nothing within 3 px
+  const logMap = { ax: 100, bx: 0, ay: 1, by: 0 }; // one decade: 100 px
+  assert.equal(nearest(Float64Array.from([1, 0, 10, 0]), logMap, true, false, 99, 0, 3), 1);
 });

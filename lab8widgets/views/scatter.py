@@ -163,7 +163,7 @@ class LinkedScatter(W.VBox):
         # a large view's selection: dots on a canvas over the figure (views/selection_layer.py), full
         # colour over the faded rest and a little wider than a point (size: px²)
         dot = round(2 * (self._size / np.pi) ** 0.5 + 1.5, 1)
-        self.overlay = SelectionLayer(radius=dot / 2)
+        self.overlay = SelectionLayer(radius=dot / 2, hover=True)  # brush mode to start
         self._x_log = bool(x_log)
         # a large view's points as Chromium sees them: a few paths (one per colour) drawn by
         # ``paint``, while the base marks' dots stay hidden but hit-testable (lab8.css: tooltips and
@@ -378,16 +378,16 @@ class LinkedScatter(W.VBox):
         self._paint()
 
     def _place_overlay(self) -> None:
-        """Give the selection layer every point and its colour (a small view: none, it draws its
-        selection through bqplot)."""
-        none = np.zeros(0)
-        small = self._small
+        """Give the selection layer every point, its colour and its name: it draws a large view's
+        selection (a small view draws its own through bqplot) and every view's hover tooltips in
+        brush and lasso modes."""
         n = len(self.color_scale.domain) if self._codes is not None else 1
         self.overlay.set_points(
-            none if small else self._x,
-            none if small else self._y,
-            None if small or self._codes is None else self._codes.astype(np.int64) % len(PALETTE),
+            self._x,
+            self._y,
+            None if self._codes is None else self._codes.astype(np.int64) % len(PALETTE),
             list(PALETTE[: min(max(1, n), len(PALETTE))]),
+            names=self._names,
             x_log=self._x_log,
         )
 
@@ -562,6 +562,8 @@ class LinkedScatter(W.VBox):
         self.figure.interaction = {"brush": self.brush, "lasso": self.lasso, "click": None}[
             change["new"]
         ]
+        # bqplot's brush and lasso cover the plot, so its tooltips never show: the layer's do
+        self.overlay.hover = change["new"] != "click"
 
 
 def _own_css() -> str:

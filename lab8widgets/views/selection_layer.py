@@ -9,6 +9,9 @@ selection is one message of int32 indices and one canvas pass; the figure's SVG 
 The page places each point where bqplot draws it: the figure's Scatter dots at the extremes in x
 and y (``anchors``) give each axis's map, read again whenever bqplot moves its dots
 (``js/scatter/index.js``). The canvas lets the pointer through to the figure (lab8.css).
+
+With ``hover`` on (brush and lasso modes, where bqplot's selector covers the plot and its own
+tooltips never show), the layer shows the name of the point under the pointer.
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ class SelectionLayer(anywidget.AnyWidget):
     y_log = traitlets.Bool(False).tag(sync=True)
     radius = traitlets.Float(3.0).tag(sync=True)
     shown = traitlets.Bytes(b"").tag(sync=True)  # int32 indices of the points drawn
+    names = traitlets.List(traitlets.Unicode()).tag(sync=True)  # each point's tooltip label
+    hover = traitlets.Bool(False).tag(sync=True)  # tooltips from the layer (brush and lasso modes)
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -49,9 +54,11 @@ class SelectionLayer(anywidget.AnyWidget):
         codes: np.ndarray | None,
         colors: Sequence[str],
         *,
+        names: Sequence[str] = (),
         x_log: bool = False,
     ) -> None:
-        """Every point of the view (the layer draws some of them), with its colour code."""
+        """Every point of the view (the layer draws some of them), with its colour code and the
+        name its tooltip shows."""
         x = np.asarray(x, dtype="<f8")
         y = np.asarray(y, dtype="<f8")
         with self.hold_sync():
@@ -64,6 +71,7 @@ class SelectionLayer(anywidget.AnyWidget):
             self.colors = list(colors)
             self.x_log = bool(x_log)
             self.anchors = _anchors(x, y, x_log)
+            self.names = [str(n) for n in names]
 
     def show(self, idx: np.ndarray) -> None:
         """Draw the points ``idx`` (empty: none)."""

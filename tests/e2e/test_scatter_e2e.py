@@ -90,3 +90,43 @@ def test_lasso_across_three_marks_selects_the_points_inside(open_lab, tmp_path):
         arg=len(got),
         timeout=10_000,
     )
+
+
+def test_hover_in_brush_mode_names_the_point(open_lab, tmp_path):
+    """bqplot's brush covers the plot (its own tooltips never show there): the selection layer
+    names the point under the pointer, and hides the name while a drag is under way."""
+    from lab8widgets.testing import write_notebook
+
+    lab = open_lab(str(write_notebook(tmp_path / "scatter.ipynb", SCATTER)))
+    page = lab.page
+    assert lab.kernel("view.mode") == "brush"
+    page.wait_for_function(
+        "() => document.querySelectorAll('.lab8-scatter .object_grp').length >= 2500"
+    )
+    # the topmost point at a dot's centre (the last in drawing order, as the layer picks)
+    at = page.evaluate(
+        """() => { const d = Array.from(document.querySelectorAll('.lab8-scatter .object_grp'))
+                     .slice(-2500)[1234].getScreenCTM(); return [d.e, d.f]; }"""
+    )
+    page.mouse.move(at[0] - 30, at[1] - 30)
+    page.mouse.move(*at)
+    tip = page.locator(".lab8-scatter-tip")
+    tip.wait_for(state="visible", timeout=5_000)
+    hovered = int(page.get_attribute(".lab8-scatter .lab8-scatter-overlay", "data-hovered"))
+    x, y = lab.kernel(f"[float(view.x[{hovered}]), float(view.y[{hovered}])]")
+    assert f"p{hovered}" in tip.inner_text()
+    # the named point is the one under the pointer (within its dot), whichever overlaps
+    near = page.evaluate(
+        """(i) => { const d = Array.from(document.querySelectorAll('.lab8-scatter .object_grp'))
+                     .slice(-2500)[i].getScreenCTM(); return [d.e, d.f]; }""",
+        hovered,
+    )
+    assert abs(near[0] - at[0]) <= 7 and abs(near[1] - at[1]) <= 7
+    assert f"{x:.4g}"[:4] in tip.inner_text()
+    page.mouse.down()  # a brush begins: the name goes
+    tip.wait_for(state="hidden", timeout=5_000)
+    page.mouse.up()
+    lab.run("view.mode = 'click'")  # bqplot's own tooltips there: the layer's stay off
+    page.mouse.move(at[0] + 1, at[1])
+    page.wait_for_timeout(300)
+    assert not tip.is_visible()

@@ -153,7 +153,7 @@ def test_small_views_keep_bqplots_own_selection_styles():
     assert s.mark.interactions == {"hover": "tooltip", "click": "select"}  # ctrl-click adds
     s.selected = ["e", "b"]
     assert list(s.mark.selected) == [1, 4] and not len(s.overlay.shown_index)
-    assert s.overlay.xy == b""  # a small view sends the layer no points
+    assert len(s.overlay.points) == 6  # the layer has the points for hover tooltips only
     browser_sets(s.mark, selected=[5, 0])  # bqplot's click-select in the page
     assert s.selected == ["a", "f"]
     click(s.mark, 2)  # its element_click message changes nothing more
@@ -305,6 +305,19 @@ def test_the_brush_gesture_is_not_echoed_back_to_the_page():
     assert not [m for m in sent if m.get("method") == "echo_update"]
     plain = bq.interacts.BrushSelector(x_scale=bq.LinearScale(), y_scale=bq.LinearScale())
     assert plain.trait_metadata("selected_x", "echo_update") is None  # bqplot's class untouched
+
+
+def test_the_layer_shows_tooltips_where_bqplots_cannot():
+    """bqplot's brush and lasso cover the plot, so its own tooltips never show there: the layer
+    has every point's name and shows it on hover in those modes (bqplot's own in click mode)."""
+    s = scatter(list("abc"))
+    assert s.overlay.names == ["a", "b", "c"] and s.overlay.hover  # brush mode to start
+    s.mode = "click"
+    assert not s.overlay.hover
+    s.mode = "lasso"
+    assert s.overlay.hover
+    s.set_data([1.0, 2.0], [3.0, 4.0], ["x", 7])
+    assert s.overlay.names == ["x", "7"] and len(s.overlay.points) == 2
 
 
 def test_the_layer_gets_anchor_points_for_each_axis():
