@@ -38,10 +38,15 @@ export function oncePerTask(fn) {
   };
 }
 
-export function readFloats(dv) {
-  if (!dv) return new Float32Array(0);
+// a binary trait (a DataView from anywidget, or a buffer) as a typed array of its own copy
+export function readTyped(dv, Type) {
+  if (!dv || !dv.byteLength) return new Type(0);
   const buf = dv.buffer ? dv.buffer.slice(dv.byteOffset, dv.byteOffset + dv.byteLength) : dv;
-  return new Float32Array(buf);
+  return new Type(buf);
+}
+
+export function readFloats(dv) {
+  return readTyped(dv, Float32Array);
 }
 
 function render({ model, el }) {

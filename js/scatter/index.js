@@ -1,33 +1,32 @@
-// SelectionLayer: a large LinkedScatter's selection, drawn as dots on a canvas laid over its bqplot
-// figure. Why a canvas: bqplot redraws a Lines or Scatter mark through a d3 transition even at
-// duration 0 (the whole path string parsed and rebuilt), then Chromium lays out, pre-paints and
-// hit-tests the changed SVG; with thousands of selected points that was 25-30 ms a brush, more than
-// the rest of the gesture together. Here a selection is one message of int32 indices and one
-// canvas pass; the SVG does not change at all.
+// SelectionLayer: a LinkedScatter's canvas laid over its bqplot figure. It draws a large view's
+// selection as dots, and names the point under the pointer in brush and lasso modes (bqplot's
+// selector covers the plot there, so its own tooltips never show). Why a canvas for the selection:
+// bqplot redraws a Lines or Scatter mark through a d3 transition even at duration 0 (the whole path
+// string parsed and rebuilt), then Chromium lays out, pre-paints and hit-tests the changed SVG;
+// with thousands of selected points that was 25-30 ms a brush, more than the rest of the gesture
+// together. Here a selection is one message of int32 indices and one canvas pass; the SVG does not
+// change at all.
 //
 // Where a point goes: the layer reads it from bqplot itself. The figure's last Scatter dots are the
 // view's points in order (LinkedScatter's base marks); the dots at the extremes in x and in y (the
 // `anchors` Python sends) give each axis's affine map (in log10 for a log scale). It is read again
 // whenever bqplot moves a dot or the layer is resized, never during a gesture.
 
-import { oncePerTask } from "../grid/index.js";
+import { oncePerTask, readTyped } from "../grid/index.js";
 
-export function readTyped(dv, Type) {
-  if (!dv || !dv.byteLength) return new Type(0);
-  const buf = dv.buffer ? dv.buffer.slice(dv.byteOffset, dv.byteOffset + dv.byteLength) : dv;
-  return new Type(buf);
-}
+// an axis's scale function before its affine map: log10 on a log axis
+const axisFn = (log) => (log ? Math.log10 : (v) => v);
 
 // pixel = a * f(value) + b through two points (f: log10 on a log scale); one distinct value: a = 0
 export function fitAxis(v0, v1, p0, p1, log) {
-  const f = log ? Math.log10 : (v) => v;
+  const f = axisFn(log);
   const d = f(v1) - f(v0);
   if (!Number.isFinite(d) || d === 0) return [0, p0];
   const a = (p1 - p0) / d;
   return [a, p0 - a * f(v0)];
 }
 
-// the shown points' indices, grouped by colour code (each group is one canvas path)
+// the shown points' indices, grouped by colour code (each group is stamped in one colour)
 export function byColour(shown, codes) {
   const groups = new Map();
   for (const i of shown) {
@@ -79,15 +78,24 @@ export function stampDot(image, x, y, mask, rgb) {
   }
 }
 
+// point i's place on the canvas (CSS pixels) through an axis map {ax, bx, ay, by}
+export function projector(xy, map, xLog, yLog) {
+  const fx = axisFn(xLog);
+  const fy = axisFn(yLog);
+  return {
+    x: (i) => map.ax * fx(xy[2 * i]) + map.bx,
+    y: (i) => map.ay * fy(xy[2 * i + 1]) + map.by,
+  };
+}
+
 // the point drawn nearest to (px, py) on the canvas, within `within` pixels (-1: none)
 export function nearest(xy, map, xLog, yLog, px, py, within) {
-  const fx = xLog ? Math.log10 : (v) => v;
-  const fy = yLog ? Math.log10 : (v) => v;
+  const at = projector(xy, map, xLog, yLog);
   let best = -1;
   let bestD = within * within;
   for (let i = 0; i < xy.length / 2; i++) {
-    const dx = map.ax * fx(xy[2 * i]) + map.bx - px;
-    const dy = map.ay * fy(xy[2 * i + 1]) + map.by - py;
+    const dx = at.x(i) - px;
+    const dy = at.y(i) - py;
     const d = dx * dx + dy * dy;
     if (d <= bestD) {
       bestD = d;
@@ -164,8 +172,7 @@ function render({ model, el }) {
     if (shown.length && !map) map = anchor();
     if (shown.length && map && image) {
       const colors = model.get("colors");
-      const fx = model.get("x_log") ? Math.log10 : (v) => v;
-      const fy = model.get("y_log") ? Math.log10 : (v) => v;
+      const at = projector(xy, map, model.get("x_log"), model.get("y_log"));
       const mask = dotMask(model.get("radius") * dpr);
       pass = (pass % 0xffffff) + 1;
       for (const [c, idx] of byColour(shown, codes)) {
@@ -174,8 +181,8 @@ function render({ model, el }) {
         for (const i of idx) {
           // device pixels, rounded; a pixel that already holds this colour's dot in this pass is
           // not stamped again (dense regions repeat a lot)
-          const x = Math.round((map.ax * fx(xy[2 * i]) + map.bx) * dpr);
-          const y = Math.round((map.ay * fy(xy[2 * i + 1]) + map.by) * dpr);
+          const x = Math.round(at.x(i) * dpr);
+          const y = Math.round(at.y(i) * dpr);
           if (!Number.isFinite(x) || !Number.isFinite(y)) continue;
           n += 1;
           if (x >= 0 && y >= 0 && x < W && y < H) {

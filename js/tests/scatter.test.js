@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { byColour, dotMask, fitAxis, hexRgb, nearest, readTyped, stampDot } from "../scatter/index.js";
+import { readTyped } from "../grid/index.js";
+import { byColour, dotMask, fitAxis, hexRgb, nearest, stampDot } from "../scatter/index.js";
 
 test("an axis map through two anchor dots, linear and log", () => {
   const [a, b] = fitAxis(0, 10, 50, 150, false);

@@ -547,10 +547,13 @@ function oncePerTask(fn) {
     });
   };
 }
-function readFloats(dv) {
-  if (!dv) return new Float32Array(0);
+function readTyped(dv, Type) {
+  if (!dv || !dv.byteLength) return new Type(0);
   const buf = dv.buffer ? dv.buffer.slice(dv.byteOffset, dv.byteOffset + dv.byteLength) : dv;
-  return new Float32Array(buf);
+  return new Type(buf);
+}
+function readFloats(dv) {
+  return readTyped(dv, Float32Array);
 }
 function render({ model, el }) {
   const channel = createSender((msg) => model.send(msg));
@@ -582,5 +585,6 @@ var index_default = { render };
 export {
   index_default as default,
   oncePerTask,
-  readFloats
+  readFloats,
+  readTyped
 };

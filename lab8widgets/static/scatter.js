@@ -10,15 +10,16 @@ function oncePerTask(fn) {
     });
   };
 }
-
-// scatter/index.js
 function readTyped(dv, Type) {
   if (!dv || !dv.byteLength) return new Type(0);
   const buf = dv.buffer ? dv.buffer.slice(dv.byteOffset, dv.byteOffset + dv.byteLength) : dv;
   return new Type(buf);
 }
+
+// scatter/index.js
+var axisFn = (log) => log ? Math.log10 : (v) => v;
 function fitAxis(v0, v1, p0, p1, log) {
-  const f = log ? Math.log10 : (v) => v;
+  const f = axisFn(log);
   const d = f(v1) - f(v0);
   if (!Number.isFinite(d) || d === 0) return [0, p0];
   const a = (p1 - p0) / d;
@@ -67,14 +68,21 @@ function stampDot(image, x, y, mask, rgb) {
     }
   }
 }
+function projector(xy, map, xLog, yLog) {
+  const fx = axisFn(xLog);
+  const fy = axisFn(yLog);
+  return {
+    x: (i) => map.ax * fx(xy[2 * i]) + map.bx,
+    y: (i) => map.ay * fy(xy[2 * i + 1]) + map.by
+  };
+}
 function nearest(xy, map, xLog, yLog, px, py, within) {
-  const fx = xLog ? Math.log10 : (v) => v;
-  const fy = yLog ? Math.log10 : (v) => v;
+  const at = projector(xy, map, xLog, yLog);
   let best = -1;
   let bestD = within * within;
   for (let i = 0; i < xy.length / 2; i++) {
-    const dx = map.ax * fx(xy[2 * i]) + map.bx - px;
-    const dy = map.ay * fy(xy[2 * i + 1]) + map.by - py;
+    const dx = at.x(i) - px;
+    const dy = at.y(i) - py;
     const d = dx * dx + dy * dy;
     if (d <= bestD) {
       bestD = d;
@@ -145,16 +153,15 @@ function render({ model, el }) {
     if (shown.length && !map) map = anchor();
     if (shown.length && map && image) {
       const colors = model.get("colors");
-      const fx = model.get("x_log") ? Math.log10 : (v) => v;
-      const fy = model.get("y_log") ? Math.log10 : (v) => v;
+      const at = projector(xy, map, model.get("x_log"), model.get("y_log"));
       const mask = dotMask(model.get("radius") * dpr);
       pass = pass % 16777215 + 1;
       for (const [c, idx] of byColour(shown, codes)) {
         const rgb = hexRgb(colors[c % colors.length]);
         const mark = pass * 256 + (c & 255) >>> 0;
         for (const i of idx) {
-          const x = Math.round((map.ax * fx(xy[2 * i]) + map.bx) * dpr);
-          const y = Math.round((map.ay * fy(xy[2 * i + 1]) + map.by) * dpr);
+          const x = Math.round(at.x(i) * dpr);
+          const y = Math.round(at.y(i) * dpr);
           if (!Number.isFinite(x) || !Number.isFinite(y)) continue;
           n += 1;
           if (x >= 0 && y >= 0 && x < W && y < H) {
@@ -257,6 +264,6 @@ export {
   fitAxis,
   hexRgb,
   nearest,
-  readTyped,
+  projector,
   stampDot
 };
