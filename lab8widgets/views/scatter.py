@@ -116,12 +116,13 @@ class LinkedScatter(W.VBox):
     """A scatter of points named by ``keys``; ``selected`` is the list of selected keys (view order).
 
     ``mode`` picks the gesture: "brush" (rectangle), "lasso" (free shape) or "click" (click a point
-    to add or drop it, click empty space to clear). Hover shows a tooltip (name, x, y) where the
-    gesture leaves the points reachable (click mode; bqplot's brush covers the plot area).
-    ``marks`` are the base marks (``mark`` the first); ``overlay`` draws the selection on top
-    (a canvas over the figure, in each point's colour).
+    to add or drop it, click empty space to clear). Hover names the point under the pointer: bqplot's
+    tooltip (name, x, y) in click mode, ``overlay``'s in brush and lasso modes (bqplot's selector
+    covers the plot area there). ``marks`` are the base marks (``mark`` the first); ``overlay``
+    draws the selection on top (a canvas over the figure, in each point's colour).
     Views of at most ``restyle_max`` points keep bqplot's own selection instead: the mark's
-    ``selected`` and per-point styles, and its click-select (ctrl-click adds); no overlay.
+    ``selected`` and per-point styles, and its click-select (ctrl-click adds); the overlay then
+    draws no selection.
     """
 
     selected = traitlets.List()
@@ -304,6 +305,7 @@ class LinkedScatter(W.VBox):
             self.legend.value = ""
         self._layout_marks(max(1, -(-len(keys) // CHUNK)))
         self._style_marks()
+        self._place_overlay()
         self._loading = True  # a lasso's old answer, cleared here, is no gesture
         try:
             for c, m in enumerate(self.marks):
@@ -333,8 +335,7 @@ class LinkedScatter(W.VBox):
         and draws them as ``paint``'s paths, its marks' dots hidden (``lab8-scatter-large``)."""
         small = self._small
         (self.remove_class if small else self.add_class)(LARGE_CLASS)
-        self._draw_dots(self.paint, None if small else np.arange(len(self._keys)))
-        self._place_overlay()
+        self._draw_points()
         for m in self.marks:
             if not small and m.selected is not None:
                 self._loading = True  # a large view's marks hold no selection
@@ -372,10 +373,13 @@ class LinkedScatter(W.VBox):
         self._codes = self._color_codes(values, labels)
         for c, m in enumerate(self.marks):
             m.color = self._codes[c * CHUNK : (c + 1) * CHUNK] if self._codes is not None else None
-        if not self._small:
-            self._draw_dots(self.paint, np.arange(len(self._keys)))
+        self._draw_points()
         self._place_overlay()
         self._paint()
+
+    def _draw_points(self) -> None:
+        """A large view's points as ``paint``'s paths, in their colours (a small view: hidden)."""
+        self._draw_dots(self.paint, None if self._small else np.arange(len(self._keys)))
 
     def _place_overlay(self) -> None:
         """Give the selection layer every point, its colour and its name: it draws a large view's

@@ -40,7 +40,8 @@ function render({ model, el }) {
   const cap = document.createElement("div");
   cap.className = "lab8-tableview-caption";
   cap.style.cssText = "font:600 12px system-ui,sans-serif;margin:2px 0;height:16px;line-height:16px;overflow:hidden;white-space:nowrap;text-overflow:ellipsis;contain:layout paint";
-  // fixed layout: column widths come from the header, not from measuring every cell
+  // column widths come from flex bases (cellFlex), the same in the header and every row, not from
+  // measuring every cell
   const t = document.createElement("table");
   t.style.cssText = "display:block;font:12px system-ui,sans-serif;color:#222;width:100%";
   const head = t.createTHead();
@@ -114,8 +115,9 @@ function render({ model, el }) {
     const pad = (n - upto) * ROW_H + "px";
     if (body.style.paddingBottom !== pad) body.style.paddingBottom = pad;
   }
-  wrap.addEventListener("scroll", () => { bottom = wrap.scrollTop + wrap.clientHeight; reveal(); }, { passive: true });
-  new ResizeObserver(() => { bottom = wrap.scrollTop + wrap.clientHeight; reveal(); }).observe(wrap);
+  const measure = () => { bottom = wrap.scrollTop + wrap.clientHeight; reveal(); };
+  wrap.addEventListener("scroll", measure, { passive: true });
+  new ResizeObserver(measure).observe(wrap);
   draw();
   model.on("change", draw);
 }
