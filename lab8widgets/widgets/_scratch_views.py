@@ -13,7 +13,6 @@ import torch
 from torch import nn
 
 from ..models import embedding as M
-from ..views.layout import row, section  # noqa: F401  (ScratchLab reads them from here)
 from .grid import HeatmapGrid
 
 GREEN, PURPLE = "#2ca02c", "#9467bd"

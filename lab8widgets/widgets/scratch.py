@@ -17,6 +17,7 @@ import torch
 import traitlets
 
 from ..models import embedding as M
+from ..views.layout import row, section
 from . import _scratch_views as V
 from ._base import LabBase, reject_unknown
 
@@ -399,7 +400,7 @@ class ScratchLab(LabBase):
         self._words_summary = V.html_box("lab8-scratch-words-summary")
 
         self.body.children = [
-            V.section("1 · What a module tracks: <code>nn.Parameter</code>"),
+            section("1 · What a module tracks: <code>nn.Parameter</code>"),
             W.HTML(
                 V.note(
                     "<code>parameters()</code> lists only tensors wrapped in <code>nn.Parameter"
@@ -408,35 +409,35 @@ class ScratchLab(LabBase):
                     "take a step."
                 )
             ),
-            V.row(self._toggle, self._step_button, align_items="center"),
-            V.row(self._code, self._params_html),
+            row(self._toggle, self._step_button, align_items="center"),
+            row(self._code, self._params_html),
             self._step_html,
-            V.section(
+            section(
                 "2 · An embedding is a lookup: <code>one_hot(idx) @ E</code> = <code>E[idx]</code>"
             ),
-            V.row(self._table_dd, self._idx_box, align_items="center"),
-            V.row(
+            row(self._table_dd, self._idx_box, align_items="center"),
+            row(
                 V.scroll(self._g_onehot, "240px"),
                 V.op("@", V.scroll(self._g_E, "620px")),
                 V.op("=", V.scroll(self._g_product)),
                 V.op("≡", V.scroll(self._g_lookup)),
                 gap="4px",
             ),
-            V.row(
+            row(
                 V.scroll(self._g_grad_oh, "620px"),
                 V.scroll(self._g_grad_lk, "620px"),
                 self._lookup_html,
             ),
-            V.row(W.VBox([self._time_button, self.timing_chart]), self._timing_html),
-            V.section(
+            row(W.VBox([self._time_button, self.timing_chart]), self._timing_html),
+            section(
                 "3 · How the tables start: <code>create_params</code> vs <code>nn.Embedding</code>"
             ),
-            V.row(*(f for f, _ in self._hist_figs.values()), self.prediction_chart, gap="4px"),
-            V.row(self._reinit_button, self._init_html, align_items="center"),
-            V.section("4 · Words become ids, ids become rows"),
-            V.row(W.VBox([self._text_box, self._text_button]), self._words_html),
-            V.row(self._word_dd, self._words_summary, align_items="center"),
-            V.row(V.scroll(self._g_vocab, "420px"), V.scroll(self._g_poem, "420px")),
+            row(*(f for f, _ in self._hist_figs.values()), self.prediction_chart, gap="4px"),
+            row(self._reinit_button, self._init_html, align_items="center"),
+            section("4 · Words become ids, ids become rows"),
+            row(W.VBox([self._text_box, self._text_button]), self._words_html),
+            row(self._word_dd, self._words_summary, align_items="center"),
+            row(V.scroll(self._g_vocab, "420px"), V.scroll(self._g_poem, "420px")),
         ]
 
     # --- rendering ----------------------------------------------------------------------------
