@@ -50,7 +50,7 @@ STEP_MS = (
 def python_recompute(n: int) -> tuple[list[float], list[float]]:
     """Per kernel edit: full lab path (message → repainted buffers) and the model's forward alone."""
     from lab8widgets import ConvLab
-    from lab8widgets.models.conv_config import ConvConfig
+    from lab8widgets.models.conv import ConvConfig
 
     lab = ConvLab(config=ConvConfig())  # the default network
     chain = lab.chain

@@ -20,14 +20,15 @@ import numpy as np
 import traitlets
 
 from ..models.conv import (
+    ARCH_FIELDS,
     KERNEL_PRESETS,
+    ConvConfig,
     SpreadsheetCNN,
     VanishedStageError,
     as_digit_image,
     fit_dense_cached,
     receptive_field,
 )
-from ..models.conv_config import ARCH_FIELDS, ConvConfig
 from ..views.controls import SettingTrait
 from ..views.heatmap import nice_limit
 from ._base import LabBase, LabInputError, api_call, reject_unknown

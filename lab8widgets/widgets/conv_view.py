@@ -11,8 +11,7 @@ from typing import TYPE_CHECKING
 import ipywidgets as W
 import numpy as np
 
-from ..models.conv import KERNEL_PRESETS
-from ..models.conv_config import ConvConfig
+from ..models.conv import KERNEL_PRESETS, ConvConfig
 from ..views.controls import control_for
 from ..views.heatmap import HeatmapGrid, HeatmapStack
 from .conv_panels import ActivationPanel, MatmulPanel

@@ -3,7 +3,7 @@
 Composed from shared views: ``TrainingPanel`` (settings, Train/Stop, streaming loss chart, runs),
 ``LinkedScatter``/``link_selection`` (the state map beside the projected state embeddings; the
 weekday and month rings; embedding sizes) and ``TableView`` (nearest states). Every number comes
-from ``lab8widgets.models.tabular`` and ``lab8widgets.models.project``; no math here.
+from ``lab8widgets.models.tabular`` and ``lab8widgets.models.tabular.project``; no math here.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ import ipywidgets as W
 import numpy as np
 import traitlets
 
-from ..models import project as P
 from ..models.tabular import TabularFit, compare_fastai, fit_tabular, get_emb_sz, tabular_data
+from ..models.tabular import project as P
 from ..models.tabular import tabular_model as make_model
 from ..views import LinkedScatter, TableView, link_selection
 from ..views.training import COLORS, Column, TrainingPanel
@@ -345,7 +345,7 @@ class EntityLab(LabBase):
             )
 
     def _draw_sizes(self) -> None:
-        from ..models.tabular_data import emb_sz_rule
+        from ..models.tabular.data import emb_sz_rule
 
         szs = get_emb_sz(self.data)
         n_cat = np.array([n for n, _ in szs], float)

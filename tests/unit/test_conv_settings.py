@@ -11,8 +11,7 @@ import torch.nn.functional as F
 import traitlets
 
 from lab8widgets import ConvLab
-from lab8widgets.models.conv import SpreadsheetCNN
-from lab8widgets.models.conv_config import ConvConfig
+from lab8widgets.models.conv import ConvConfig, SpreadsheetCNN
 
 
 def front(widget, **content) -> None:

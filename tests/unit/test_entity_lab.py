@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 import torch
 
-from lab8widgets.models import project as P
 from lab8widgets.models.tabular import get_emb_sz
+from lab8widgets.models.tabular import project as P
 from lab8widgets.widgets.entity import EntityLab
 
 from .test_rossmann import FIXTURE

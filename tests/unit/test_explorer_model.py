@@ -1,4 +1,4 @@
-"""models/explore.py against torch, scikit-learn and fastai, and against the planted truth of
+"""models/explore/ against torch, scikit-learn and fastai, and against the planted truth of
 ``synthetic_ratings`` (the map separates the planted groups; a cold-start fan of one group gets it)."""
 
 from __future__ import annotations

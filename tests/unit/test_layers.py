@@ -9,8 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lab8widgets.models.conv import SpreadsheetCNN
-from lab8widgets.models.conv_config import ConvConfig
+from lab8widgets.models.conv import ConvConfig, SpreadsheetCNN
 from lab8widgets.models.layers import (
     ACTIVATION_NAMES,
     SeededDropout,

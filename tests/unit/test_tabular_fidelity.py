@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from lab8widgets.data import region_positions, synthetic_store_sales
-from lab8widgets.models.project import calendar_score, map_score, projection
 from lab8widgets.models.tabular import fit_tabular, partial_dependence, tabular_data, tabular_model
+from lab8widgets.models.tabular.project import calendar_score, map_score, projection
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,8 @@ from scipy.spatial import procrustes
 from sklearn.decomposition import PCA
 
 from lab8widgets.data import region_positions
-from lab8widgets.models.project import (
+from lab8widgets.models.tabular import TabularModel
+from lab8widgets.models.tabular.project import (
     calendar_score,
     embedding,
     map_score,
@@ -20,7 +21,6 @@ from lab8widgets.models.project import (
     procrustes_align,
     projection,
 )
-from lab8widgets.models.tabular import TabularModel
 
 POS = region_positions()
 STATES = sorted(POS.index)

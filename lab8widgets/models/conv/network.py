@@ -1,11 +1,10 @@
-"""The course's conv-example spreadsheet as a torch module, and fitting its dense layer.
+"""The course's conv-example spreadsheet as a torch module.
 
 Pure torch (no widgets), so every number ConvLab displays can be checked against ``F.conv2d``,
 ``F.max_pool2d`` and ``F.avg_pool2d`` on its own. ``SpreadsheetCNN``: conv1 (the kernels the
 learner edits) → activation → conv2 (whose filters combine conv1's channels) → activation →
 [dropout] → pool → dense → softmax. Its settings are a ``ConvConfig``; the arithmetic the lab shows
-(presets, receptive fields, convolution as matrix multiplication) lives in ``conv_ops`` and is
-re-exported here.
+(presets, receptive fields, convolution as matrix multiplication) lives in ``ops``.
 """
 
 from __future__ import annotations
@@ -19,61 +18,23 @@ from typing import Any
 import torch
 from torch import nn
 
-from ._threads import one_thread
-from .conv_config import ARCH_FIELDS, POOL_TYPES, ConvConfig
-from .conv_ops import (
+from .._threads import one_thread
+from ..layers import SeededDropout, activation_name, make_activation
+from .config import ARCH_FIELDS, POOL_TYPES, ConvConfig
+from .ops import (
     DEFAULT_FILTERS,
     INPUT_SIZE,
-    KERNEL_PRESETS,
-    MAX_ABS_WEIGHT,
-    MatmulDemo,
     StageMeta,
     VanishedStageError,
-    Window,
     _as_int,
-    as_digit_image,
     check_kernel,
     check_value,
-    conv_as_matmul,
-    conv_matrix_index,
-    left_edge,
-    matmul_demo,
     out_size,
     preset,
-    receptive_field,
     resize_kernel,
-    top_edge,
 )
-from .layers import SeededDropout, activation_name, make_activation
 
-__all__ = [
-    "DEFAULT_FILTERS",
-    "KERNEL_PRESETS",
-    "MAX_ABS_WEIGHT",
-    "ConvConfig",
-    "MatmulDemo",
-    "POOL_TYPES",
-    "STAGES",
-    "SpreadsheetCNN",
-    "StageMeta",
-    "VanishedStageError",
-    "Window",
-    "as_digit_image",
-    "check_kernel",
-    "check_value",
-    "conv_as_matmul",
-    "conv_matrix_index",
-    "fit_dense",
-    "fit_dense_cached",
-    "DenseFit",
-    "FIT_IMAGES",
-    "left_edge",
-    "matmul_demo",
-    "out_size",
-    "preset",
-    "receptive_field",
-    "top_edge",
-]
+__all__ = ["STAGES", "SpreadsheetCNN"]
 
 STAGES = ("input", "conv1", "relu1", "conv2", "relu2", "pool", "dense", "output")
 
@@ -508,6 +469,3 @@ def _as_batch(x: Any) -> torch.Tensor:
     raise ValueError(
         f"expected an image (H, W) or a batch (N, 1, H, W), got shape {tuple(t.shape)}"
     )
-
-
-from .conv_fit import FIT_IMAGES, DenseFit, fit_dense, fit_dense_cached  # noqa: E402

@@ -30,10 +30,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .layers import ACTIVATION_NAMES, make_activation
-from .settings import setting
-from .train import FitSettings, Run, TrainEvent, fit, model_device
-from .train.fastai_bridge import fit_one_cycle_fastai
+from ..layers import ACTIVATION_NAMES, make_activation
+from ..settings import setting
+from ..train import FitSettings, Run, TrainEvent, fit, model_device
+from ..train.fastai_bridge import fit_one_cycle_fastai
 
 __all__ = [
     "ACTIVATIONS",
@@ -225,7 +225,7 @@ def cnn_data(
     if not 0 < float(valid_pct) < 1:
         raise ValueError(f"valid_pct must be in (0, 1), got {valid_pct!r}")
     if images is None:
-        from ..data.mnist import mnist_digits
+        from ...data.mnist import mnist_digits
 
         d = mnist_digits(wanted, path=path)
         images, labels, source = d.images, d.labels, d.source
@@ -270,7 +270,7 @@ def _digit_list(digits: str | Sequence[int]) -> tuple[int, ...]:
             f"digits must be one of {', '.join(map(repr, DIGIT_SETS))} or a list of digits, "
             f"got {digits!r}"
         )
-    from ..data.mnist import _check_digits
+    from ...data.mnist import _check_digits
 
     return _check_digits(digits)
 

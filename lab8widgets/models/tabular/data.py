@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from .collab import emb_sz_rule
+from ..collab import emb_sz_rule
 
 if TYPE_CHECKING:
     import pandas as pd

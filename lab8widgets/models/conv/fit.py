@@ -10,10 +10,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ._threads import one_thread
+from .._threads import one_thread
 
 if TYPE_CHECKING:
-    from .conv import SpreadsheetCNN
+    from .network import SpreadsheetCNN
 
 __all__ = ["FIT_IMAGES", "DenseFit", "fit_dense", "fit_dense_cached"]
 

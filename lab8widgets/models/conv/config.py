@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .layers import ACTIVATION_NAMES
-from .settings import Settings, setting
+from ..layers import ACTIVATION_NAMES
+from ..settings import Settings, setting
 
 __all__ = ["ARCH_FIELDS", "ConvConfig", "POOL_TYPES"]
 

@@ -1,6 +1,6 @@
 """The lesson's tabular model (entity embeddings), its data preparation and a fast one-cycle loop.
 
-``tabular_data`` (in ``tabular_data.py``) prepares a DataFrame as fastai's ``TabularPandas`` does
+``tabular_data`` (in ``data.py``) prepares a DataFrame as fastai's ``TabularPandas`` does
 and splits it by date as the course does for Rossmann. ``TabularModel`` is fastai's: an
 embedding per categorical column, the continuous columns batch-normed, then Linear → ReLU →
 BatchNorm → Dropout blocks, laid out so fastai's ``state_dict`` loads into it (its dropouts are
@@ -24,28 +24,25 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._threads import one_thread
-from .layers import SparseDropout
-from .settings import setting
-from .tabular_data import NA, TabularData, get_emb_sz, tabular_data
-from .train import FitSettings, Run, TrainEvent, fit
-from .train.fastai_bridge import fit_one_cycle_fastai
+from .._threads import one_thread
+from ..layers import SparseDropout
+from ..settings import setting
+from ..train import FitSettings, Run, TrainEvent, fit
+from ..train.fastai_bridge import fit_one_cycle_fastai
+from .data import TabularData, get_emb_sz
 
 if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = [
-    "NA",
     "FitResult",
-    "TabularData",
+    "TabularFit",
     "TabularModel",
     "compare_fastai",
     "fastai_tabular",
     "fit_tabular",
-    "get_emb_sz",
     "partial_dependence",
     "predict",
-    "tabular_data",
     "tabular_model",
 ]
 

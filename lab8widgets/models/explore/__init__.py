@@ -1,0 +1,48 @@
+"""Reading what a collaborative-filtering model learned, pure torch/numpy (no widgets).
+
+- ``factors``: every model kind (``DotProductBias``, ``CollabNN``, fastai learners, a plain factor
+  matrix) read into one ``Factors`` record of CPU tensors.
+- ``maps``: cosine neighbours of an item and a PCA map of the item factors.
+- ``new_user``: the bootstrapping problem, a new user's vector fitted with the items frozen.
+"""
+
+from ..collab import check_whole
+from .factors import (
+    Factors,
+    find_name,
+    from_collab,
+    from_factors,
+    from_learner,
+    genre_map,
+    title_year,
+)
+from .maps import PCAMap, default_min_ratings, neighbours, pca_map
+from .new_user import (
+    NEW_USER_BIAS_PULL,
+    NEW_USER_PULL,
+    average_user,
+    fit_new_user,
+    predict_for_user,
+    recommend,
+)
+
+__all__ = [
+    "NEW_USER_BIAS_PULL",
+    "NEW_USER_PULL",
+    "Factors",
+    "PCAMap",
+    "average_user",
+    "check_whole",
+    "default_min_ratings",
+    "find_name",
+    "fit_new_user",
+    "from_collab",
+    "from_factors",
+    "from_learner",
+    "genre_map",
+    "neighbours",
+    "pca_map",
+    "predict_for_user",
+    "recommend",
+    "title_year",
+]
