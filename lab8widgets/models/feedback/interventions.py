@@ -48,7 +48,6 @@ def explore(
     out = np.array(shown, copy=True)
     if epsilon <= 0:
         return out
-    n_items = rated.shape[1]
     swap = rng.random(out.shape) < epsilon
     for u in np.flatnonzero(swap.any(axis=1)):
         taken = rated[u].copy()

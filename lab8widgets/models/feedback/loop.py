@@ -28,6 +28,8 @@ from .truth import GroundTruth, group_taste
 __all__ = ["FeedbackLoop", "FeedbackSettings", "weighted_mse"]
 
 SEEK = 20.0
+# round 0 trains on a few ratings a user: as many epochs again as a later round's steps need
+FIRST_EPOCHS = 5
 
 
 @dataclass(frozen=True)
@@ -194,7 +196,7 @@ class FeedbackLoop:
         y = torch.from_numpy(np.stack([self.obs_ratings, w], 1))
         g = torch.Generator().manual_seed(s.seed + len(self.history))
         valid = torch.randperm(len(y), generator=g)[: max(256, len(y) // 50)]
-        fs = FitSettings(epochs=s.epochs * (2 if first else 1), lr=s.lr, wd=s.wd, bs=512)
+        fs = FitSettings(epochs=s.epochs * (FIRST_EPOCHS if first else 1), lr=s.lr, wd=s.wd, bs=512)
         return fit(
             self.model,
             weighted_mse,
