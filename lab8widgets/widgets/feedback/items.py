@@ -60,6 +60,19 @@ class ItemsPanel(W.VBox):
         if list(self.scatter.selected) != list(change["new"]):
             self.scatter.selected = list(change["new"])
 
+    def set_genre(self, in_genre: np.ndarray, genre: str) -> None:
+        """Colour the films by another group genre (a run with a new ``group_genre``)."""
+        import pandas as pd
+
+        if genre == self.genre:
+            return
+        self.genre = genre
+        labels = np.where(np.asarray(in_genre, bool), genre, "other films")
+        self.scatter.set_color(labels)
+        by_title = dict(zip(self.titles, labels, strict=True))
+        frame = self.table.frame
+        self.table.set_frame(pd.DataFrame(frame.assign(genre=frame["title"].map(by_title))))
+
     def show(self, exposure: np.ndarray, caption: str) -> None:
         import pandas as pd
 

@@ -269,6 +269,7 @@ class FeedbackLab(LabBase):
             )  # fmt: skip
             self.runs.append(rec)
             loop = FeedbackLoop(self.truth, s)
+            self.items_panel.set_genre(loop.in_genre, s.group_genre)
             with self._lock:
                 self._loop = loop
             for r in range(rounds + 1):
