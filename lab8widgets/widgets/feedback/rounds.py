@@ -68,6 +68,8 @@ class RoundsPanel(W.VBox):
         """The running run's rounds as points (brushable)."""
         rounds = [h["round"] for h in history]
         for key, v in self.views.items():
+            with v.x_scale.hold_sync():  # half a round of room each side: the ends stay brushable
+                v.x_scale.min, v.x_scale.max = -0.5, max(rounds + [1]) + 0.5
             v.set_data(rounds, [h[key] for h in history], rounds)
 
     def keep(self, run: int, history: Sequence[dict], color: str) -> None:
