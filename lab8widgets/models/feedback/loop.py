@@ -45,7 +45,7 @@ class FeedbackSettings(Settings):
     cap: int | None = setting(None, kind=int, lo=1, hi=1000, optional=True, label="cap/round")
     equal_weight: bool = setting(False, label="equal user weight")
     epsilon: float = setting(0.0, lo=0, hi=1, label="ε explore")
-    n_users: int = setting(600, lo=10, hi=1_000_000, label="users")
+    n_users: int = setting(600, lo=10, hi=100_000, label="users")
     k: int = setting(10, lo=1, hi=100, label="top k")
     start_ratings: int = setting(20, lo=1, hi=10_000, label="start ratings/user")
     noise: float = setting(0.5, lo=0, hi=5, label="rating noise")
@@ -53,7 +53,7 @@ class FeedbackSettings(Settings):
     epochs: int = setting(2, lo=1, hi=100, label="epochs/round")
     lr: float = setting(1e-2, lo=0, hi=1, lo_open=True, log=True, label="lr")
     wd: float = setting(0.1, lo=0, hi=10, label="wd")
-    seed: int = setting(0, lo=0, hi=2**31 - 1, label="seed")
+    seed: int = setting(0, lo=0, hi=99_999, label="seed")
 
 
 def weighted_mse(pred: torch.Tensor, yw: torch.Tensor) -> torch.Tensor:

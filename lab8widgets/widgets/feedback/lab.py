@@ -113,17 +113,16 @@ class FeedbackLab(LabBase):
         reject_unknown(type(self).__name__, kwargs, more)
         super().__init__(title="FeedbackLab · feedback loops in recommenders (Lesson 8)")
         self.add_class("lab8-feedback")
+        checked = FeedbackSettings(
+            group_size=group_size, group_genre=group_genre or DEFAULT_GENRE, cap=cap,
+            equal_weight=equal_weight, epsilon=epsilon, seed=seed, **kwargs,
+        )  # fmt: skip
         loaded, note = self._load(ratings, path)
-        self.truth: GroundTruth = ground_truth(
-            loaded.frame, seed=int(seed) if isinstance(seed, int) else 0
-        )
+        self.truth: GroundTruth = ground_truth(loaded.frame)  # the world: the same for every seed
         genres = self.truth.all_genres()
         if group_genre is None:
             group_genre = DEFAULT_GENRE if DEFAULT_GENRE in genres else genres[-1]
-        self._settings = FeedbackSettings(
-            group_size=group_size, group_genre=group_genre, cap=cap, equal_weight=equal_weight,
-            epsilon=epsilon, seed=seed, **kwargs,
-        )  # fmt: skip
+        self._settings = checked.replace(group_genre=group_genre)
         self._check_genre(self._settings)
         self.source = (
             f"{loaded.source}{note} · true tastes: a DotProductBias trained on its ratings of "
@@ -335,6 +334,7 @@ class FeedbackLab(LabBase):
         self.genre_box.observe(lambda c: self._on_form("group_genre", c["new"]), "value")
         self.form = SettingsForm(FeedbackSettings, FORM_FIELDS, base=s,
                                  on_change=self._on_form, on_error=self.fail)  # fmt: skip
+        self.form.controls["equal_weight"].layout.width = "170px"  # the label fits, no overlap
         self.rounds_box = W.BoundedIntText(value=10, min=1, max=100, description="rounds",
                                            layout=W.Layout(width="140px"))  # fmt: skip
         self.rounds_box.add_class("lab8-feedback-nrounds")
@@ -366,7 +366,8 @@ class FeedbackLab(LabBase):
         )
         self.body.children = [
             intro,
-            row(self.genre_box, self.form),
+            self.genre_box,
+            self.form,
             row(
                 self.rounds_box,
                 self.run_button,

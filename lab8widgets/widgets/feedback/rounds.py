@@ -18,9 +18,9 @@ from ...views.scatter import LinkedScatter
 __all__ = ["METRICS", "RoundsPanel"]
 
 METRICS = (
-    ("group_share", "group's genre share", "share of others' top k"),
-    ("coverage", "catalogue coverage", "films shown / catalogue"),
-    ("gini", "Gini of item exposure", "Gini"),
+    ("group_share", "genre share", "share of others' top k"),
+    ("coverage", "coverage", "films shown / catalogue"),
+    ("gini", "exposure Gini", "Gini of times shown"),
 )
 
 
@@ -39,6 +39,7 @@ class RoundsPanel(W.VBox):
             v = LinkedScatter([], [], [], title=title, x_label="round", y_label=y_label,
                               height="260px", min_width="260px", size=40)  # fmt: skip
             v.add_class(f"lab8-feedback-{key.replace('_', '-')}")
+            v.x_axis.tick_format = "d"  # whole rounds
             self.views[key] = v
         self.lines: dict[tuple, bq.Lines] = {}
         share = self.views["group_share"]
