@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 pytestmark = pytest.mark.e2e
+from .harness import SCREENSHOTS  # noqa: E402  (build/; `python -m tests.e2e.screens`: docs/)
 
 SHARE = ".lab8-feedback-group-share"
 
@@ -27,11 +28,14 @@ def test_run_streams_rounds_and_brushing_selects_them(open_lab):
     assert [h[0] for h in history] == [0, 1, 2, 3]
     # the share chart draws one point per round, and the runs table the kernel's final share
     page.wait_for_function(
-        "(s) => document.querySelectorAll(s + ' .object_grp').length === 4", arg=SHARE
+        "(s) => document.querySelectorAll(s + ' .object_grp').length === 4",
+        arg=SHARE,
+        timeout=60_000,
     )
     page.wait_for_function(
         "(t) => document.querySelector('.lab8-feedback-runs').innerText.includes(t)",
         arg=f"{history[-1][1]:.1%}",
+        timeout=60_000,
     )
     assert lab.kernel("lab.runs[0]['status']") == "done"
 
@@ -40,5 +44,8 @@ def test_run_streams_rounds_and_brushing_selects_them(open_lab):
     lab.wait_kernel("lab.selected_rounds", [0, 1, 2, 3], timeout=20)
     assert lab.kernel("lab.rounds_panel.views['gini'].selected") == [0, 1, 2, 3]
     page.wait_for_function(
-        "() => document.querySelector('.lab8-feedback-items').innerText.includes('rounds 0, 1, 2, 3')"
+        "() => document.querySelector('.lab8-feedback-items').innerText.includes('rounds 0, 1, 2, 3')",
+        timeout=60_000,
     )
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    lab.screenshot(SCREENSHOTS / "feedback.png")

@@ -125,7 +125,7 @@ class FeedbackLab(LabBase):
         self._settings = checked.replace(group_genre=group_genre)
         self._check_genre(self._settings)
         self.source = (
-            f"{loaded.source}{note} · true tastes: a DotProductBias trained on its ratings of "
+            f"{loaded.source.replace('CollabLab(', 'FeedbackLab(')}{note} · true tastes: a DotProductBias trained on its ratings of "
             f"{self.truth.n_users:,} users × {self.truth.n_items:,} films with ≥10 ratings "
             f"(valid MSE {self.truth.valid_mse:.3f})"
         )
@@ -334,7 +334,10 @@ class FeedbackLab(LabBase):
         self.genre_box.observe(lambda c: self._on_form("group_genre", c["new"]), "value")
         self.form = SettingsForm(FeedbackSettings, FORM_FIELDS, base=s,
                                  on_change=self._on_form, on_error=self.fail)  # fmt: skip
+        for w in self.form.controls.values():  # each control keeps its width as the row wraps
+            w.layout.flex = "0 0 auto"
         self.form.controls["equal_weight"].layout.width = "170px"  # the label fits, no overlap
+        self.form.controls["activity"].layout.width = "230px"  # a long label inside the width
         self.rounds_box = W.BoundedIntText(value=10, min=1, max=100, description="rounds",
                                            layout=W.Layout(width="140px"))  # fmt: skip
         self.rounds_box.add_class("lab8-feedback-nrounds")

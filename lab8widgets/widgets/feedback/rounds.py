@@ -40,6 +40,7 @@ class RoundsPanel(W.VBox):
                               height="260px", min_width="260px", size=40)  # fmt: skip
             v.add_class(f"lab8-feedback-{key.replace('_', '-')}")
             v.x_axis.tick_format = "d"  # whole rounds
+            v.x_axis.tick_values = np.arange(0, 2)
             self.views[key] = v
         self.lines: dict[tuple, bq.Lines] = {}
         share = self.views["group_share"]
@@ -69,8 +70,11 @@ class RoundsPanel(W.VBox):
         """The running run's rounds as points (brushable)."""
         rounds = [h["round"] for h in history]
         for key, v in self.views.items():
+            last = max(rounds + [1])
             with v.x_scale.hold_sync():  # half a round of room each side: the ends stay brushable
-                v.x_scale.min, v.x_scale.max = -0.5, max(rounds + [1]) + 0.5
+                v.x_scale.min, v.x_scale.max = -0.5, last + 0.5
+            step = max(1, -(-last // 10))  # at most about ten whole-round ticks
+            v.x_axis.tick_values = np.arange(0, last + 1, step)
             v.set_data(rounds, [h[key] for h in history], rounds)
 
     def keep(self, run: int, history: Sequence[dict], color: str) -> None:
