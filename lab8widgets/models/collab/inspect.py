@@ -48,7 +48,7 @@ def find_title(lookup: Mapping[str, int], title, counts, missing: str) -> int:
 def find_item(data: CollabData, title: str) -> int:
     """Index of ``title``: exact, then case-insensitive; else KeyError suggesting close titles."""
     missing = f"is not an item in these ratings ({data.n_items - 1:,} titles)"
-    return find_title(data._item_lookup, title, data.item_counts, missing)
+    return find_title(data.item_lookup, title, data.item_counts, missing)
 
 
 def bias_table(

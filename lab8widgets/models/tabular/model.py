@@ -211,7 +211,7 @@ def partial_dependence(
     """
     import pandas as pd
 
-    j = data._cat_index(name)
+    j = data.cat_index(name)
     idx = data.valid_idx if rows is None else torch.as_tensor(rows)
     dev = _device(model)
     xc, xn = data.x_cat[idx].clone().to(dev), data.x_cont[idx].to(dev)
