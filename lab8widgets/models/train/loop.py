@@ -8,6 +8,10 @@ the run: a NaN/inf loss, or a loss that grows far above where it started, stops 
 "diverged", a message that says so, and the weights of the last epoch that ended well. The forward
 pass goes through ``torch.func.functional_call`` so RowAdamW's gathered rows stand in for the full
 embedding tables without touching a module's private ``_parameters``.
+
+The shape is fastai's ``Learner.fit`` → ``_do_epoch`` → ``one_batch``: :class:`Fit` runs epochs of
+batches, and three small objects do the rest: :class:`Stop` (the button), :class:`Divergence`
+(the guard and the last good weights) and :class:`Stream` (the events and the running losses).
 """
 
 from __future__ import annotations
@@ -119,7 +123,7 @@ def evaluate(
 
 
 class Stop:
-    """The Stop button's question, asked before every batch (``should_stop()``; never without one)."""
+    """The Stop button's question (``should_stop()``), asked before every batch."""
 
     def __init__(self, should_stop: Callable[[], bool] | None = None):
         self.should_stop = should_stop
@@ -164,7 +168,7 @@ class Divergence:
 
 
 class Diverged(Exception):
-    """Ends a fit from inside a batch or an epoch (fastai's ``CancelFitException``, for one cause)."""
+    """Ends a fit from inside a batch or an epoch (as fastai's ``CancelFitException`` does)."""
 
 
 class Stopped(Exception):
@@ -208,8 +212,16 @@ class Stream:
         return time.perf_counter() - self.t0
 
     def step(self, epoch: float, step: int) -> None:
-        self.emit(TrainEvent("step", epoch=epoch, step=step, total=self.total,
-                             seconds=self.seconds, train_loss=self.window))  # fmt: skip
+        self.emit(
+            TrainEvent(
+                "step",
+                epoch=epoch,
+                step=step,
+                total=self.total,
+                seconds=self.seconds,
+                train_loss=self.window,
+            )
+        )
         self.win_loss, self.win_n = 0.0, 0
 
     def epoch(self, entry: dict, step: int, seconds: float, window: bool = False) -> None:
@@ -219,53 +231,81 @@ class Stream:
         self.emit(ev)
 
     def end(self, kind: str, epoch: float, step: int, seconds: float, message: str) -> None:
-        self.emit(TrainEvent(kind, epoch=epoch, step=step, total=self.total, seconds=seconds,
-                             message=message))  # fmt: skip
+        self.emit(
+            TrainEvent(
+                kind, epoch=epoch, step=step, total=self.total, seconds=seconds, message=message
+            )
+        )
 
 
 class Fit:
     """One fit: ``run()`` → ``do_epoch`` → ``one_batch`` (fastai's ``Learner.fit`` shape), with
     :class:`Stop`, :class:`Divergence` and :class:`Stream` doing the rest."""
 
-    def __init__(self, model, loss_func, train, valid, s: FitSettings, *, metrics, optimizer,
-                 stop: Stop, stream_to, seed, lock, reports_per_epoch, diverge_factor,
-                 schedule: dict):  # fmt: skip
+    def __init__(
+        self,
+        model: nn.Module,
+        loss_func: Callable,
+        train: Data,
+        valid: Data,
+        settings: FitSettings,
+        *,
+        metrics: Callable | None = None,
+        optimizer: str = "auto",
+        stop: Stop | None = None,
+        callback: Callable[[TrainEvent], Any] | None = None,
+        seed: int | None = 0,
+        lock: Any = None,
+        reports_per_epoch: int = 10,
+        diverge_factor: float = 4.0,
+        schedule: dict | None = None,
+    ):
         if optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {optimizer!r}")
-        self.model, self.loss_func, self.valid, self.s = model, loss_func, valid, s
-        self.metrics, self.stop, self.factor = metrics, stop, diverge_factor
-        self.device = device = model_device(model)
-        self.train = train
-        self.tensors = _is_tensors(train)
-        if self.tensors:
-            self.tx, self.ty = _map(train[0], lambda t: t.to(device)), train[1].to(device)
-            self.n = len(self.ty)
-            self.bs = min(s.bs, self.n)
-            self.per_epoch = max(self.n // self.bs, 1)
-        else:
-            self.bs = s.bs
-            self.per_epoch = len(train)  # type: ignore[arg-type]
-        self.total = self.per_epoch * s.epochs
-        lrs, b1s = one_cycle(self.total, s.lr, **schedule)
-        has_rows = bool(getattr(model, "row_params", None))
-        dense = optimizer == "dense" or not has_rows
-        if optimizer == "auto" and has_rows:
-            dense = bool((lrs * s.wd).max() >= 0.5)  # lr × wd this large flips signs: rows can't
-        self.opt = opt = RowAdamW(model, lrs, b1s, s.wd, dense=dense)
-        self.dense_names = [k for k, p in opt.dense_params.items() if p.requires_grad]
-        self.dense_inputs = [opt.dense_params[k] for k in self.dense_names]
+        self.model, self.loss_func, self.train, self.valid = model, loss_func, train, valid
+        self.s, self.metrics, self.factor = settings, metrics, diverge_factor
+        self.stop, self.callback = stop or Stop(), callback
+        self.device = model_device(model)
+        self.lock = lock if lock is not None else nullcontext()
         self.gen = torch.Generator()
         self.gen.manual_seed(0 if seed is None else int(seed))
-        self.lock = lock if lock is not None else nullcontext()
+        self.plan_batches()
+        self.total = self.per_epoch * settings.epochs
         self.every = max(1, self.per_epoch // max(1, reports_per_epoch))
-        self.stream_to = stream_to
+        self.opt = self.optimizer(optimizer, schedule or {})
         self.res = Run(bs=self.bs)
+
+    def plan_batches(self) -> None:
+        """Batch size and batches per epoch; ``(x, y)`` tensors move to the model's device once."""
+        if _is_tensors(self.train):
+            x, y = self.train
+            self.tensors = (_map(x, lambda t: t.to(self.device)), y.to(self.device))
+            self.n = len(y)
+            self.bs = min(self.s.bs, self.n)
+            self.per_epoch = max(self.n // self.bs, 1)
+        else:
+            self.tensors = None
+            self.bs = self.s.bs
+            self.per_epoch = len(self.train)  # type: ignore[arg-type]
+
+    def optimizer(self, kind: str, schedule: dict) -> RowAdamW:
+        """RowAdamW on fastai's one-cycle schedule: row steps for embedding tables unless ``kind``
+        is "dense" or lr × wd is large enough to flip signs; AdamW on everything else."""
+        lrs, b1s = one_cycle(self.total, self.s.lr, **schedule)
+        has_rows = bool(getattr(self.model, "row_params", None))
+        dense = kind == "dense" or not has_rows
+        if kind == "auto" and has_rows:
+            dense = bool((lrs * self.s.wd).max() >= 0.5)  # lr × wd this large flips signs
+        opt = RowAdamW(self.model, lrs, b1s, self.s.wd, dense=dense)
+        self.dense_names = [k for k, p in opt.dense_params.items() if p.requires_grad]
+        self.dense_inputs = [opt.dense_params[k] for k in self.dense_names]
+        return opt
 
     def run(self) -> Run:
         with self.lock:
             start_loss, _ = evaluate(self.model, self.loss_func, self.valid)
         self.guard = Divergence(start_loss, self.factor, self.model)
-        self.stream = Stream(self.stream_to, self.every, self.total)
+        self.stream = Stream(self.callback, self.every, self.total)
         self.epoch_start = self.stream.t0
         self.model.train()
         try:
@@ -282,11 +322,11 @@ class Fit:
 
     def batches(self) -> Iterable:
         """An epoch's batches: slices of one shuffled gather of tensors, or the given iterable's."""
-        if not self.tensors:
+        if self.tensors is None:
             return _batches(self.train, self.bs, self.device)
-        bs, perm = self.bs, torch.randperm(self.n, generator=self.gen)[: self.per_epoch * self.bs]
-        perm = perm.to(self.device)
-        ex, ey = _map(self.tx, lambda t: t.index_select(0, perm)), self.ty.index_select(0, perm)
+        (tx, ty), bs = self.tensors, self.bs
+        perm = torch.randperm(self.n, generator=self.gen)[: self.per_epoch * bs].to(self.device)
+        ex, ey = _map(tx, lambda t: t.index_select(0, perm)), ty.index_select(0, perm)
         return (
             (_map(ex, lambda t, b=b: t[b * bs : (b + 1) * bs]), ey[b * bs : (b + 1) * bs])
             for b in range(self.per_epoch)
@@ -306,8 +346,13 @@ class Fit:
                 stream.step(epoch + (b + 1) / self.per_epoch, self.opt.t)
         vl, mets = self.validate()
         now = time.perf_counter()
-        entry = dict(epoch=epoch + 1, train_loss=stream.run_loss / max(stream.run_n, 1),
-                     valid_loss=vl, seconds=now - self.epoch_start, **mets)  # fmt: skip
+        entry = dict(
+            epoch=epoch + 1,
+            train_loss=stream.run_loss / max(stream.run_n, 1),
+            valid_loss=vl,
+            seconds=now - self.epoch_start,
+            **mets,
+        )
         self.epoch_start = now
         self.res.steps, self.res.seconds = self.opt.t, now - stream.t0
         self.guard.check("Valid loss", vl, f"after epoch {epoch + 1}")
@@ -348,13 +393,21 @@ class Fit:
         now = time.perf_counter()
         done = epoch + b / self.per_epoch
         if stream.run_n or not res.history:  # else the last epoch's entry is the last step
-            entry = dict(epoch=round(done, 3),
-                         train_loss=stream.run_loss / stream.run_n if stream.run_n else math.nan,
-                         valid_loss=vl, seconds=now - self.epoch_start, **mets, partial=True)  # fmt: skip
+            entry = dict(
+                epoch=round(done, 3),
+                train_loss=stream.run_loss / stream.run_n if stream.run_n else math.nan,
+                valid_loss=vl,
+                seconds=now - self.epoch_start,
+                **mets,
+                partial=True,
+            )
             res.history.append(entry)
             stream.epoch(entry, self.opt.t, now - stream.t0)
         res.status, res.steps, res.seconds = "stopped", self.opt.t, now - stream.t0
-        res.message = f"Stopped after {self.opt.t} of {self.total} steps (epoch {done:.2f} of {self.s.epochs})."
+        res.message = (
+            f"Stopped after {self.opt.t} of {self.total} steps "
+            f"(epoch {done:.2f} of {self.s.epochs})."
+        )
         stream.end("stopped", done, self.opt.t, res.seconds, res.message)
         return res
 
@@ -403,11 +456,21 @@ def fit(
     ``pct_start``, ``div``, ``div_final`` and ``moms`` shape fastai's one-cycle schedule.
     """
     one = Fit(
-        model, loss_func, train, valid, settings if settings is not None else FitSettings(),
-        metrics=metrics, optimizer=optimizer, stop=Stop(should_stop), stream_to=callback,
-        seed=seed, lock=lock, reports_per_epoch=reports_per_epoch, diverge_factor=diverge_factor,
+        model,
+        loss_func,
+        train,
+        valid,
+        settings if settings is not None else FitSettings(),
+        metrics=metrics,
+        optimizer=optimizer,
+        stop=Stop(should_stop),
+        callback=callback,
+        seed=seed,
+        lock=lock,
+        reports_per_epoch=reports_per_epoch,
+        diverge_factor=diverge_factor,
         schedule=dict(pct_start=pct_start, div=div, div_final=div_final, moms=moms),
-    )  # fmt: skip
+    )
     with one_thread(single_thread and one.device.type == "cpu"):
         return one.run()
 
