@@ -63,6 +63,11 @@ class CollabData:
         self._item_lookup = {str(t): i for i, t in enumerate(self.items) if i}
 
     @property
+    def item_lookup(self) -> dict[str, int]:
+        """Title → item index (the ``#na#`` row left out), for finding a title by name."""
+        return self._item_lookup
+
+    @property
     def n_users(self) -> int:
         return len(self.users)
 

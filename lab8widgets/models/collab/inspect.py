@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from torch import nn
 
+from ..project import cosine_similarity, top_k
 from ..settings import Settings, setting
 from .data import CollabData
 from .fit import check_whole
@@ -47,7 +48,7 @@ def find_title(lookup: Mapping[str, int], title, counts, missing: str) -> int:
 def find_item(data: CollabData, title: str) -> int:
     """Index of ``title``: exact, then case-insensitive; else KeyError suggesting close titles."""
     missing = f"is not an item in these ratings ({data.n_items - 1:,} titles)"
-    return find_title(data._item_lookup, title, data.item_counts, missing)
+    return find_title(data.item_lookup, title, data.item_counts, missing)
 
 
 def bias_table(
@@ -97,15 +98,14 @@ def similar_items(
     min_ratings = check_whole("min_ratings", min_ratings, 0, 1 << 30)
     idx = find_item(data, title)
     _, items = factor_tables(model)
-    sims = nn.functional.cosine_similarity(items, items[idx][None], dim=1).cpu().numpy()
+    sims = cosine_similarity(items, items[idx])
     ok = data.item_counts >= max(1, min_ratings)
     ok[0] = ok[idx] = False
-    cand = np.flatnonzero(ok)
-    order = cand[np.argsort(-sims[cand], kind="stable")][:k]
+    order = top_k(sims, ok, k)
     return pd.DataFrame(
         {
             "title": [data.items[i] for i in order],
-            "similarity": sims[order].astype(float),
+            "similarity": sims[order],
             "n_ratings": data.item_counts[order].astype(int),
         }
     )

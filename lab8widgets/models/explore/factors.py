@@ -52,6 +52,11 @@ class Factors:
         self._lookup = {str(t): i for i, t in enumerate(self.items)}
 
     @property
+    def lookup(self) -> dict[str, int]:
+        """Title → row of the item factors, for finding a title by name."""
+        return self._lookup
+
+    @property
     def n_items(self) -> int:
         return len(self.items)
 
@@ -291,4 +296,4 @@ def _genres_for(titles: Sequence, genres: Mapping | None) -> list | None:
 def find_name(f: Factors, title: Any) -> int:
     """Row of ``title``: exact, then case-insensitive; else KeyError suggesting close matches."""
     missing = f"is not a title of this model ({f.n_items:,} titles)"
-    return find_title(f._lookup, title, f.item_counts, missing)
+    return find_title(f.lookup, title, f.item_counts, missing)
