@@ -3,6 +3,7 @@ background runner with a working Stop, so each lab only wires its own model to i
 
 from __future__ import annotations
 
+import atexit
 import html
 import logging
 import os
@@ -39,10 +40,31 @@ def reject_unknown(owner: str, kwargs: dict[str, Any], allowed: Iterable[str] = 
         )
 
 
+_LIVE_TASKS: weakref.WeakSet[BackgroundTask] = weakref.WeakSet()
+EXIT_JOIN_SECONDS = 30.0
+
+
+@atexit.register
+def stop_tasks_at_exit() -> None:
+    """Stop every running task and wait for it before the interpreter tears down.
+
+    A task is a daemon thread so it never keeps a kernel alive, but a daemon thread still inside
+    torch when the interpreter finalises aborts the process ("terminate called without an active
+    exception", exit code 134): a script that ends while ``lab.time_paths()`` or ``lab.fit(wait=False)``
+    runs must exit cleanly instead. atexit runs after Python's own join of non-daemon threads."""
+    tasks = [t for t in list(_LIVE_TASKS) if t.running]
+    for task in tasks:
+        task.stop()
+    deadline = time.monotonic() + EXIT_JOIN_SECONDS
+    for task in tasks:
+        task.join(max(0.0, deadline - time.monotonic()))
+
+
 class BackgroundTask:
     """Long work in a thread, so the kernel keeps answering the page (Stop, sliders) while it runs.
 
     ``fn(task)`` checks ``task.stopped`` between short steps and calls ``task.report(fraction, text)``.
+    Tasks still running when the interpreter exits are stopped and joined (``stop_tasks_at_exit``).
     """
 
     def __init__(self, lab: LabBase, fn: Callable[[BackgroundTask], Any], on_done=None):
@@ -53,6 +75,7 @@ class BackgroundTask:
         self.result: Any = None
         self.exception: BaseException | None = None
         self.thread = threading.Thread(target=self._run, daemon=True, name="lab8widgets-task")
+        _LIVE_TASKS.add(self)
 
     @property
     def stopped(self) -> bool:

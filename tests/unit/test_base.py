@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 
@@ -119,3 +121,41 @@ def test_shipped_front_end_is_the_one_python_loads():
 
     assert (STATIC / "grid.js").is_file() and (STATIC / "grid.css").is_file()
     assert "lab8-grid" in str(HeatmapGrid._esm)
+
+
+EXIT_SCRIPT = """
+import sys, torch
+from lab8widgets.widgets import LabBase
+
+lab = LabBase(title="t")
+log = open(sys.argv[1], "w")
+
+def work(task):
+    x = torch.randn(256, 256)
+    n = 0
+    while not task.stopped:
+        x = torch.tanh(x @ x.T / 256)   # torch work in flight when the interpreter exits
+        n += 1
+    log.write(f"stopped after {n} steps"); log.flush()
+    return n
+
+lab.run_task(work)
+import time; time.sleep(0.3)
+print("exiting while the task runs", lab.busy, flush=True)
+"""
+
+
+def test_interpreter_exit_stops_a_running_task_cleanly(tmp_path):
+    """A script that ends while a lab's background task runs torch must exit 0, not abort with
+    "terminate called without an active exception" (code 134): the task is stopped and joined."""
+    marker = tmp_path / "task.log"
+    done = subprocess.run(
+        [sys.executable, "-c", EXIT_SCRIPT, str(marker)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "exiting while the task runs True" in done.stdout
+    assert "terminate called" not in done.stderr
+    assert marker.read_text().startswith("stopped after"), "the task was not asked to stop"
