@@ -381,7 +381,7 @@ def test_min_ratings_beyond_every_movie_says_so():
     assert f"the most rated has {most}" in lab.error and "min ratings 100000" in lab.error
     assert "Pick a number from 1 to" in lab.bias_html.value
     typed(lab.min_ratings, "abc")
-    assert "min_ratings must be an integer from 1 to 100000, got 'abc'" in lab.error
+    assert "min_ratings must be an integer from 1 to 100,000, got 'abc'" in lab.error
     typed(lab.min_ratings, "3")
     assert lab.error == "" and "Lowest movie biases" in lab.bias_html.value
 
