@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from lab8widgets.widgets import HeatmapGrid, LabBase, LabInputError, reject_unknown
+from lab8widgets.widgets._base import STYLESHEET
 
 
 def test_unknown_keyword_is_a_type_error_naming_it():
@@ -159,3 +160,23 @@ def test_interpreter_exit_stops_a_running_task_cleanly(tmp_path):
     assert "exiting while the task runs True" in done.stdout
     assert "terminate called" not in done.stderr
     assert marker.read_text().startswith("stopped after"), "the task was not asked to stop"
+
+
+def test_no_empty_band_under_the_header():
+    """The busy row shares the title's line (placed there by lab8.css), so only the banner's one
+    reserved row lies between the header and the body; the busy row's width is fixed, so showing
+    it or changing its text never moves the title or the views."""
+    lab = LabBase(title="t")
+    assert [type(c).__name__ for c in lab.children] == ["HTML", "HBox", "HTML", "VBox"]
+    header, busy = lab.header_row.children
+
+    def classes(w):
+        return w.get_state()["_dom_classes"]
+
+    assert "lab8-header" in classes(header) and "lab8-busy" in classes(busy)
+    assert list(classes(lab.children[2])) == ["lab8-error"] and lab.children[3] is lab.body
+    assert busy.layout.width == "360px" and busy.layout.visibility == "hidden"
+    lab.busy = True
+    assert busy.layout.visibility == "visible" and busy.layout.display is None
+    css = STYLESHEET.read_text(encoding="utf-8")
+    assert ".lab8-header-row > .lab8-busy { position: absolute" in css
