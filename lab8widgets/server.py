@@ -572,4 +572,5 @@ def chunks_argv(root: Path, notebook: Path | None) -> list[str]:
     a page elsewhere, e.g. JupyterHub's Voila, renders the same template without it)."""
     if not is_shipped(root, notebook):
         return []
-    return [f"--VoilaConfiguration.resources={json.dumps({'lab8_chunks': CHUNKS_URL})}"]
+    # key=value, not a JSON dict: traitlets 5 warns (DeprecationWarning) on a dict given as JSON
+    return [f"--VoilaConfiguration.resources=lab8_chunks={CHUNKS_URL}"]

@@ -14,9 +14,18 @@ import numbers
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-__all__ = ["Settings", "Spec", "setting"]
+__all__ = ["Settings", "Spec", "readable", "setting"]
 
 _KEY = "lab8"
+
+
+def readable(v: float) -> str:
+    """A bound as a person writes it: 2,147,483,647 and 1,048,576 (never 2.14748e+09), 1000, 0.99,
+    1e-05. Thousands are grouped from 10,000 up; fractions keep up to six significant digits."""
+    if float(v).is_integer() and abs(v) < 1e15:
+        n = int(v)
+        return f"{n:,}" if abs(n) >= 10_000 else str(n)
+    return f"{v:.6g}"
 
 
 @dataclass(frozen=True)
@@ -42,10 +51,11 @@ class Spec:
         what = "an integer" if self.kind is int else "a number"
         if self.lo is not None and self.hi is not None:
             if self.kind is int:
-                return f"{what} from {self.lo:g} to {self.hi:g}"
-            return f"{what} in {'(' if self.lo_open else '['}{self.lo:g}, {self.hi:g}]"
+                return f"{what} from {readable(self.lo)} to {readable(self.hi)}"
+            lo, hi = readable(self.lo), readable(self.hi)
+            return f"{what} in {'(' if self.lo_open else '['}{lo}, {hi}]"
         if self.lo is not None:
-            return f"{what} {'>' if self.lo_open else '≥'} {self.lo:g}"
+            return f"{what} {'>' if self.lo_open else '≥'} {readable(self.lo)}"
         return what
 
     def check(self, name: str, value: Any) -> Any:

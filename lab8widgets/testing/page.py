@@ -19,6 +19,34 @@ IGNORED_CONSOLE = [re.compile(p) for p in (r"favicon\.ico", r"Download the React
 # the project's template without those links, so this is forgiven for stock servers only, and a
 # served lab that asks for anything off this machine fails its test.
 IGNORED_URLS = [re.compile(r"cdn\.jsdelivr\.net/npm/@fortawesome/")]
+# Front-end version skew we ship with, and why it is allowed (issue 24 item 6). Voila 0.5.13's page
+# is JupyterLab 4.2.5 (services 7.2.5, coreutils 6.2.5); the widget extensions it loads were built
+# against newer JupyterLab: jupyterlab_widgets 3.0.17 (what ipywidgets 8.1.9 requires) against 4.6.2,
+# and Voila's own widgets-manager8 0.5.13 against 4.5.10. Webpack's module federation then warns
+# once per shared module and uses the page's copy; every lab's e2e test passes on it. No release of
+# Voila 0.5 ships a newer JupyterLab, and our own front end (js/, esbuild bundles) shares no module,
+# so nothing in this repository can make them agree. Exactly these warnings are allowed; any other
+# "Unsatisfied version" or "No satisfying version" warning fails a browser test.
+_SKEW = {
+    "4.2.5": {
+        "^4.6.2": ("console", "logconsole", "mainmenu", "notebook", "rendermime",
+                   "settingregistry", "translation"),
+        "^4.5.10": ("rendermime", "statedb"),
+    },
+    "7.2.5": {"^7.6.2": ("services",), "^7.5.10": ("services",)},
+    "6.2.5": {"^6.5.10": ("coreutils",)},
+}  # fmt: skip
+ALLOWED_VERSION_WARNINGS = frozenset(
+    f"Unsatisfied version {have} from _JUPYTERLAB.CORE_OUTPUT of shared singleton module "
+    f"@jupyterlab/{module} (required {need})"
+    for have, needs in _SKEW.items()
+    for need, modules in needs.items()
+    for module in modules
+) | {
+    "No satisfying version (^4.6.2) of shared module @jupyterlab/outputarea found in shared scope "
+    "default.\nAvailable versions: 4.2.5 from _JUPYTERLAB.CORE_OUTPUT"
+}
+VERSION_WARNING = re.compile(r"^(Unsatisfied version|No satisfying version)")
 LOCAL = ("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:", "about:")
 TRACEBACK_MARKS = ("Traceback (most recent call last)", "There was an error when executing cell")
 
@@ -36,9 +64,9 @@ _CELL_XY = """([sel, r, c]) => {
 
 
 class PageWatch:
-    """What a page did that fails a test by default, recorded as it happens: console errors and
-    uncaught page errors (``console_errors``) and requests that leave the machine
-    (``external_requests``). Used for served labs and for any other page a test opens (JupyterLab,
+    """What a page did that fails a test by default, recorded as it happens: console errors,
+    uncaught page errors and front-end version warnings other than ``ALLOWED_VERSION_WARNINGS``
+    (``console_errors``) and requests that leave the machine (``external_requests``). Used for served labs and for any other page a test opens (JupyterLab,
     Notebook 7, a hub); each caller names what it forgives:
 
     - ``forgive_console``: regexes; a console error whose text or source URL matches is not kept;
@@ -68,6 +96,10 @@ class PageWatch:
         page.on("request", self._on_request)
 
     def _on_console(self, msg) -> None:
+        if msg.type == "warning" and VERSION_WARNING.match(msg.text):
+            if msg.text not in ALLOWED_VERSION_WARNINGS:
+                self.console_errors.append(f"version skew: {msg.text}")
+            return
         if msg.type != "error":
             return
         url = (msg.location or {}).get("url", "")

@@ -63,8 +63,10 @@ def _label(name: str, spec: Spec) -> str:
 
 
 def _fmt(v: Any) -> str:
+    """A field's value as text that reads back to the same number: 2147483647, 0.001, 1e-05
+    (``:g`` would show 2.14748e+09 and lose digits)."""
     if isinstance(v, float):
-        return f"{v:g}"
+        return f"{v:.15g}"
     return "" if v is None else str(v)
 
 

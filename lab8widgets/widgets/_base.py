@@ -3,6 +3,7 @@ background runner with a working Stop, so each lab only wires its own model to i
 
 from __future__ import annotations
 
+import atexit
 import html
 import logging
 import os
@@ -39,10 +40,31 @@ def reject_unknown(owner: str, kwargs: dict[str, Any], allowed: Iterable[str] = 
         )
 
 
+_LIVE_TASKS: weakref.WeakSet[BackgroundTask] = weakref.WeakSet()
+EXIT_JOIN_SECONDS = 30.0
+
+
+@atexit.register
+def stop_tasks_at_exit() -> None:
+    """Stop every running task and wait for it before the interpreter tears down.
+
+    A task is a daemon thread so it never keeps a kernel alive, but a daemon thread still inside
+    torch when the interpreter finalises aborts the process ("terminate called without an active
+    exception", exit code 134): a script that ends while ``lab.time_paths()`` or ``lab.fit(wait=False)``
+    runs must exit cleanly instead. atexit runs after Python's own join of non-daemon threads."""
+    tasks = [t for t in list(_LIVE_TASKS) if t.running]
+    for task in tasks:
+        task.stop()
+    deadline = time.monotonic() + EXIT_JOIN_SECONDS
+    for task in tasks:
+        task.join(max(0.0, deadline - time.monotonic()))
+
+
 class BackgroundTask:
     """Long work in a thread, so the kernel keeps answering the page (Stop, sliders) while it runs.
 
     ``fn(task)`` checks ``task.stopped`` between short steps and calls ``task.report(fraction, text)``.
+    Tasks still running when the interpreter exits are stopped and joined (``stop_tasks_at_exit``).
     """
 
     def __init__(self, lab: LabBase, fn: Callable[[BackgroundTask], Any], on_done=None):
@@ -53,6 +75,7 @@ class BackgroundTask:
         self.result: Any = None
         self.exception: BaseException | None = None
         self.thread = threading.Thread(target=self._run, daemon=True, name="lab8widgets-task")
+        _LIVE_TASKS.add(self)
 
     @property
     def stopped(self) -> bool:
@@ -113,19 +136,21 @@ class LabBase(W.VBox):
         super().__init__()
         self.add_class("lab8-lab")
         self._task: BackgroundTask | None = None
-        self._header = W.HTML()
+        self._header = W.HTML(layout=W.Layout(flex="1 1 auto", min_width="0"))
         self._header.add_class("lab8-header")
         # The banner's row is always there, so showing a message never moves or hides the views
         # (a drawing stroke or a drag in progress must keep landing on the same cells).
         self._banner = W.HTML(layout=W.Layout(min_height="32px", margin="0"))
         self._banner.add_class("lab8-error")
         self._progress_bar = W.FloatProgress(
-            value=0.0, min=0.0, max=1.0, layout=W.Layout(width="240px")
+            value=0.0, min=0.0, max=1.0, layout=W.Layout(width="160px")
         )
         self._progress_bar.add_class("lab8-progress")
         self._status_label = W.Label("")
         self._status_label.add_class("lab8-status")
-        self.stop_button = W.Button(description="■ Stop", button_style="warning")
+        self.stop_button = W.Button(
+            description="■ Stop", button_style="warning", layout=W.Layout(width="80px")
+        )
         self.stop_button.add_class("lab8-stop")
         self.stop_button.on_click(lambda _b: self.stop())
         self._busy_row = W.HBox(
@@ -135,10 +160,22 @@ class LabBase(W.VBox):
                 visibility="hidden", align_items="center", gap="8px", min_height="32px"
             ),
         )
+        # The busy row sits at the right of the title's line (static/lab8.css places it there, in
+        # room the title leaves free); only the banner's row (reserved, one line) stays between
+        # header and body: two reserved rows under the header made an empty band of ~80 px.
+        # Its width is fixed, so a changing status text never moves anything.
+        self._busy_row.add_class("lab8-busy")
+        self._busy_row.layout.width = "360px"
+        self._status_label.layout = W.Layout(flex="1 1 0", min_width="0")
+        self.header_row = W.HBox(
+            [self._header, self._busy_row],
+            layout=W.Layout(flex_flow="row nowrap", align_items="flex-start", margin="0"),
+        )
+        self.header_row.add_class("lab8-header-row")
         self.body = W.VBox()
         self.body.add_class("lab8-body")
         self._style = W.HTML(f"<style>{_stylesheet()}</style>", layout=W.Layout(display="none"))
-        self.children = [self._style, self._header, self._banner, self._busy_row, self.body]
+        self.children = [self._style, self.header_row, self._banner, self.body]
         self.title = title
         self._render_header()
         self._render_banner()

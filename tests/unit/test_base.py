@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 
@@ -9,6 +11,7 @@ import numpy as np
 import pytest
 
 from lab8widgets.widgets import HeatmapGrid, LabBase, LabInputError, reject_unknown
+from lab8widgets.widgets._base import STYLESHEET
 
 
 def test_unknown_keyword_is_a_type_error_naming_it():
@@ -119,3 +122,61 @@ def test_shipped_front_end_is_the_one_python_loads():
 
     assert (STATIC / "grid.js").is_file() and (STATIC / "grid.css").is_file()
     assert "lab8-grid" in str(HeatmapGrid._esm)
+
+
+EXIT_SCRIPT = """
+import sys, torch
+from lab8widgets.widgets import LabBase
+
+lab = LabBase(title="t")
+log = open(sys.argv[1], "w")
+
+def work(task):
+    x = torch.randn(256, 256)
+    n = 0
+    while not task.stopped:
+        x = torch.tanh(x @ x.T / 256)   # torch work in flight when the interpreter exits
+        n += 1
+    log.write(f"stopped after {n} steps"); log.flush()
+    return n
+
+lab.run_task(work)
+import time; time.sleep(0.3)
+print("exiting while the task runs", lab.busy, flush=True)
+"""
+
+
+def test_interpreter_exit_stops_a_running_task_cleanly(tmp_path):
+    """A script that ends while a lab's background task runs torch must exit 0, not abort with
+    "terminate called without an active exception" (code 134): the task is stopped and joined."""
+    marker = tmp_path / "task.log"
+    done = subprocess.run(
+        [sys.executable, "-c", EXIT_SCRIPT, str(marker)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "exiting while the task runs True" in done.stdout
+    assert "terminate called" not in done.stderr
+    assert marker.read_text().startswith("stopped after"), "the task was not asked to stop"
+
+
+def test_no_empty_band_under_the_header():
+    """The busy row shares the title's line (placed there by lab8.css), so only the banner's one
+    reserved row lies between the header and the body; the busy row's width is fixed, so showing
+    it or changing its text never moves the title or the views."""
+    lab = LabBase(title="t")
+    assert [type(c).__name__ for c in lab.children] == ["HTML", "HBox", "HTML", "VBox"]
+    header, busy = lab.header_row.children
+
+    def classes(w):
+        return w.get_state()["_dom_classes"]
+
+    assert "lab8-header" in classes(header) and "lab8-busy" in classes(busy)
+    assert list(classes(lab.children[2])) == ["lab8-error"] and lab.children[3] is lab.body
+    assert busy.layout.width == "360px" and busy.layout.visibility == "hidden"
+    lab.busy = True
+    assert busy.layout.visibility == "visible" and busy.layout.display is None
+    css = STYLESHEET.read_text(encoding="utf-8")
+    assert ".lab8-header-row > .lab8-busy { position: absolute" in css

@@ -23,8 +23,8 @@ from lab8widgets.data import (
 )
 
 REPO = Path(__file__).resolve().parents[2]
-SHARED_ML = REPO.parent / "shared" / "data" / "ml-latest-small"
 FIXTURE_100K = REPO / "tests" / "fixtures" / "ml-100k"
+FIXTURE_LATEST = REPO / "tests" / "fixtures" / "ml-latest-small"
 # The package exports the function `movielens`, which hides the submodule of the same name.
 ML = importlib.import_module("lab8widgets.data.movielens")
 COLUMNS = ["user", "movie", "title", "rating", "timestamp", "genres"]
@@ -41,17 +41,6 @@ def fastai_home(tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def shared_ml():
-    """The real ml-latest-small in ../shared/data: a missing copy fails the test, as in
-    test_collab_lab.py, so a run without the reference data cannot pass by skipping."""
-    if not (SHARED_ML / "ratings.csv").is_file():
-        pytest.fail(
-            f"reference data not at {SHARED_ML}: put the shared data folder beside the repo"
-        )
-    return SHARED_ML
-
-
-@pytest.fixture
 def ml100k_copy(tmp_path):
     """A writable copy of the ml-100k fixture, to break in various ways."""
     dest = tmp_path / "ml-100k"
@@ -59,12 +48,43 @@ def ml100k_copy(tmp_path):
     return dest
 
 
-# --- MovieLens latest-small (the real files) ---------------------------------------------------
+# --- MovieLens latest-small format (fixture: real format, invented ratings) -------------------
 
 
-@pytest.mark.usefixtures("shared_ml")
-def test_reads_real_ml_latest_small(fastai_home):
-    r = movielens("ml-latest-small", path=SHARED_ML)
+def test_reads_ml_latest_small_format(fastai_home):
+    r = movielens("ml-latest-small", path=FIXTURE_LATEST)
+    assert isinstance(r, Ratings)
+    df = r.ratings
+    assert list(df.columns) == COLUMNS
+    assert len(df) == 15 and df["user"].nunique() == 4
+    assert df["movie"].nunique() == 9  # Jumanji is in movies.csv but nobody rated it
+    assert df["rating"].dtype == np.float32
+    assert sorted(set(df["rating"]) - set(np.arange(1, 6))) == [0.5, 1.5, 2.5, 3.5, 4.5]
+    first = df.iloc[0]
+    assert (first.user, first.movie, first.rating, first.timestamp) == (1, 31, 2.5, 1260759144)
+    assert first.title == "Dangerous Minds (1995)" and first.genres == "Drama"
+    titles = dict(zip(df["movie"], df["title"], strict=False))
+    assert titles[11] == "American President, The (1995)"  # a comma inside quotes
+    assert titles[7789] == "11'09\"01 - September 11 (2002)"  # doubled quotes
+    assert titles[51372] == '"Great Performances" Cats (1998)'
+    assert titles[293].startswith("Léon: The Professional")  # UTF-8
+    genres = dict(zip(df["movie"], df["genres"], strict=False))
+    assert genres[149532] == "(no genres listed)"
+    assert "MovieLens latest-small" in r.source and str(FIXTURE_LATEST) in r.source
+
+
+def test_path_may_be_the_parent_folder_or_a_file(tmp_path, fastai_home):
+    dest = tmp_path / "data" / "ml-latest-small"
+    shutil.copytree(FIXTURE_LATEST, dest)
+    assert len(movielens("ml-latest-small", path=dest.parent).ratings) == 15
+    assert len(movielens("ml-latest-small", path=dest / "ratings.csv").ratings) == 15
+
+
+# --- MovieLens latest-small (the real files, ../shared/data; see tests/reference_data.py) ------
+
+
+def test_reads_real_ml_latest_small(fastai_home, ml_latest_small):
+    r = movielens("ml-latest-small", path=ml_latest_small)
     assert isinstance(r, Ratings)
     df = r.ratings
     assert list(df.columns) == COLUMNS
@@ -81,12 +101,11 @@ def test_reads_real_ml_latest_small(fastai_home):
     assert first.title == "Dangerous Minds (1995)" and first.genres == "Drama"
     # A title with a comma inside quotes stays whole.
     assert (df["title"] == "American President, The (1995)").any()
-    assert "MovieLens latest-small" in r.source and str(SHARED_ML) in r.source
+    assert "MovieLens latest-small" in r.source and str(ml_latest_small) in r.source
 
 
-@pytest.mark.usefixtures("shared_ml")
-def test_path_may_be_the_parent_folder(fastai_home):
-    r = movielens("ml-latest-small", path=SHARED_ML.parent)
+def test_path_may_be_the_parent_folder(fastai_home, ml_latest_small):
+    r = movielens("ml-latest-small", path=ml_latest_small.parent)
     assert len(r.ratings) == 100_004
 
 
@@ -466,3 +485,25 @@ def test_import_does_not_load_fastai():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO
     )
     assert "fastai" not in out.stdout.split(","), out.stdout
+
+
+# --- the rule for the reference data (tests/reference_data.py) ---------------------------------
+
+
+def test_missing_reference_data_skips_on_a_clone_and_fails_in_ci(tmp_path, monkeypatch):
+    from tests import reference_data
+
+    monkeypatch.setenv("LAB8_SHARED_DATA", str(tmp_path))
+    monkeypatch.delenv("LAB8_REQUIRE_SHARED_DATA", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="LAB8_REQUIRE_SHARED_DATA=1 to make"):
+        reference_data.shared_file("ml-latest-small", "ratings.csv")
+    monkeypatch.setenv("LAB8_REQUIRE_SHARED_DATA", "1")
+    with pytest.raises(pytest.fail.Exception, match="makes it required"):
+        reference_data.shared_file("ml-latest-small", "ratings.csv")
+    (tmp_path / "german_states.csv").write_text("code\n")
+    assert reference_data.shared_file("german_states.csv") == tmp_path / "german_states.csv"
+
+
+def test_ci_requires_the_reference_data():
+    ci = (REPO / ".ci" / "run").read_text()
+    assert "export LAB8_REQUIRE_SHARED_DATA=1" in ci
