@@ -19,6 +19,7 @@ from lab8widgets.models.conv import (
     receptive_field,
     top_edge,
 )
+from lab8widgets.testing import send_custom
 from lab8widgets.widgets import LabInputError
 
 MAPS = ("conv1", "relu1", "conv2", "relu2", "pool")
@@ -79,9 +80,7 @@ def assert_shows_model(lab: ConvLab) -> None:
 
 def front(widget, **content) -> None:
     """A message the page sends with ``model.send``, through ipywidgets' own path."""
-    widget._handle_msg(
-        {"content": {"data": {"method": "custom", "content": content}}, "buffers": []}
-    )
+    send_custom(widget, content)
 
 
 def edit(lab: ConvLab, i: int, r: int, c: int, value, done: bool = False) -> None:

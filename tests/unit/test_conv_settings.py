@@ -12,12 +12,12 @@ import traitlets
 
 from lab8widgets import ConvLab
 from lab8widgets.models.conv import ConvConfig, SpreadsheetCNN
+from lab8widgets.testing import send_custom
 
 
 def front(widget, **content) -> None:
-    widget._handle_msg(
-        {"content": {"data": {"method": "custom", "content": content}}, "buffers": []}
-    )
+    """A message the page sends with ``model.send``, through ipywidgets' own path."""
+    send_custom(widget, content)
 
 
 @pytest.fixture(scope="module")

@@ -438,6 +438,12 @@ class SpreadsheetCNN(nn.Module):
             out["output"] = d.softmax(1)
         return out
 
+    def features_signature(self) -> tuple:
+        """Changes when what the dense layer reads changes: either convolution's weights (tensor
+        version counters) or the activation. A dense fit made under another one is stale."""
+        w1, w2 = self.conv1.weight, self.conv2.weight
+        return (id(w1), w1._version, id(w2), w2._version, self.activation)
+
     def signature(self) -> tuple:
         """Changes whenever a parameter is written or a layer replaced (tensor version counters)."""
         return (
