@@ -71,13 +71,13 @@ class ActivationPanel(W.HBox):
             self.name = name
         lines = []
         self.counts = {}
-        for pre, post in (("conv1", "relu1"), ("conv2", "relu2")):
+        for pre, post in (("conv1", "act1"), ("conv2", "act2")):
             total = acts[post].size
             zeroed = int((acts[post] == 0).sum())
             neg = int((acts[pre] < 0).sum())
             self.counts[post] = zeroed
             lines.append(
-                f"<b>{post}</b>: {zeroed:,} of {total:,} activations are exactly 0 "
+                f"<b>{post} = {name}({pre})</b>: {zeroed:,} of {total:,} activations are exactly 0 "
                 f"({zeroed / total:.0%}); {neg:,} inputs were negative"
             )
         self.text.value = (

@@ -23,7 +23,7 @@ __all__ = [
     "summary_html",
 ]
 
-MAP_STAGES = ("conv1", "relu1", "conv2", "relu2", "mask", "dropout", "pool")
+MAP_STAGES = ("conv1", "act1", "conv2", "act2", "mask", "dropout", "pool")
 # Width budget (px) for the chain at 1280 px: beyond it, the chain scrolls inside its own box.
 CHAIN_WIDTH, MIN_COL = 1000, 92
 KERNEL_HEIGHT = 430  # px: the kernel editors' column never grows taller than this
@@ -52,22 +52,25 @@ def _note(stage: str, m: StageMeta, model: SpreadsheetCNN) -> list[str]:
             return [f"p = {p:g}", "eval: no mask"]
         return [f"p = {p:g}, seed {model.drop.seed}", f"kept × 1/(1−p) = ×{1 / (1 - p):.3g}"]
     if stage == "dropout":
-        return ["mask · relu2 / (1−p)" if model.training else "eval: = relu2"]
+        return ["mask · act2 / (1−p)" if model.training else "eval: = act2"]
     return [FORMULAS.get(model.activation, model.activation)]
 
 
+ACTIVATION_TITLES = {
+    "relu": "ReLU",
+    "leaky_relu": "LeakyReLU",
+    "gelu": "GELU",
+    "silu": "SiLU",
+    "mish": "Mish",
+}
+
+
 def stage_title(stage: str, model: SpreadsheetCNN) -> str:
-    act = {
-        "relu": "ReLU",
-        "leaky_relu": "LeakyReLU",
-        "gelu": "GELU",
-        "silu": "SiLU",
-        "mish": "Mish",
-    }
-    name = act.get(model.activation, model.activation)
-    return {"relu1": name, "relu2": name, "mask": "dropout mask", "dropout": "dropout"}.get(
-        stage, stage
-    )
+    """A stage's name on screen: 'act1'/'act2' (the activation's outputs, whichever function it is)
+    carry the function's name ("act1: Mish"), as the same keys do in ``lab.activations``."""
+    if stage in ("act1", "act2"):
+        return f"{stage}: {ACTIVATION_TITLES.get(model.activation, model.activation)}"
+    return {"mask": "dropout mask", "dropout": "dropout"}.get(stage, stage)
 
 
 def chain_layout(meta: OrderedDict[str, StageMeta], model: SpreadsheetCNN) -> list[dict]:
@@ -110,7 +113,7 @@ def chain_layout(meta: OrderedDict[str, StageMeta], model: SpreadsheetCNN) -> li
         }
     ]
     stages = [s for s in MAP_STAGES if s in meta or (s == "mask" and "dropout" in meta)]
-    shape = {s: meta["relu2" if s == "mask" else s].shape for s in stages}
+    shape = {s: meta["act2" if s == "mask" else s].shape for s in stages}
     mcols = {s: math.ceil(shape[s][0] / 2) for s in stages}  # at most two rows of maps
     spare = CHAIN_WIDTH - kernel_w - 170 - len(stages) * 14
     by_width = spare / sum(mcols[s] * (shape[s][2] + 3) for s in stages)
@@ -208,7 +211,7 @@ def paint_chain(
     chain.set_scale("kernels", 0, vmin=-kmax, vmax=kmax)
     for i in range(m.n_filters):
         chain.set(("kernel", i), kernels[i], subtitle=m.filter_presets[i] or "edited")
-    for stage in ("conv1", "relu1", "conv2", "relu2", "dropout", "pool"):
+    for stage in ("conv1", "act1", "conv2", "act2", "dropout", "pool"):
         if stage not in acts:
             continue
         a = acts[stage]
@@ -257,7 +260,7 @@ def summary_html(meta: OrderedDict[str, StageMeta], model: SpreadsheetCNN) -> st
     parts = []
     for name, s in meta.items():
         label = {"output": "softmax", "dropout": f"dropout p={model.dropout:g}"}.get(name, name)
-        if name in ("relu1", "relu2"):
+        if name in ("act1", "act2"):
             label = stage_title(name, model)
         elif name == "pool":
             label = "no pool" if model.pool_type == "none" else f"{model.pool_type} pool {s.kernel}"

@@ -143,13 +143,13 @@ class ConvLab(LabBase):
     def activations(self) -> OrderedDict[str, np.ndarray]:
         """Stage → array exactly as displayed: 'input' (28, 28), maps (C, H, W), 'dense'/'output' (1, n).
 
-        With dropout on, 'dropout' (relu2 after the mask and scaling) follows 'relu2'.
+        With dropout on, 'dropout' (act2 after the mask and scaling) follows 'act2'.
         """
         return OrderedDict((k, v.copy()) for k, v in self._activations.items())
 
     @property
     def dropout_mask(self) -> np.ndarray | None:
-        """The 0/1 mask on relu2, shaped like it (C, H, W); all ones in eval mode, None when off."""
+        """The 0/1 mask on act2, shaped like it (C, H, W); all ones in eval mode, None when off."""
         mask = self._model.dropout_mask()
         return None if mask is None else mask.numpy().astype(np.float32)
 
@@ -405,7 +405,7 @@ class ConvLab(LabBase):
         )
         row.add_class("lab8-conv-row")
         self.network = W.VBox([self.summary, row, self.rf_note])
-        self.matmul = MatmulPanel(self.guard)
+        self.matmul = MatmulPanel(self.guard, on_error=self.fail)
         self.activation_panel = ActivationPanel()
         self.tabs = W.Tab(
             children=[self.network, self.matmul, self.activation_panel],

@@ -7,6 +7,7 @@ import ipywidgets as W
 import numpy as np
 
 from ...models.conv import SpreadsheetCNN, matmul_demo
+from ...views.controls import with_readout
 from ...views.matrix import MatrixView
 
 __all__ = ["MatmulPanel"]
@@ -17,7 +18,8 @@ MATMUL_MAX_CROP = 6
 class MatmulPanel(W.VBox):
     """One convolution unrolled into a matrix product, beside ``F.conv2d`` on the same crop."""
 
-    def __init__(self, guard):
+    def __init__(self, guard, on_error=None):
+        """``guard``: the lab's error path for a recompute; ``on_error(text)``: a refused typed value."""
         self._guard = guard
         style = {"description_width": "initial"}
         self.size = W.IntSlider(
@@ -26,7 +28,7 @@ class MatmulPanel(W.VBox):
             max=MATMUL_MAX_CROP,
             description="crop size",
             style=style,
-            layout=W.Layout(width="200px"),
+            layout=W.Layout(width="180px"),
         )
         self.size.add_class("lab8-conv-mm-size")
         self.row, self.col = (
@@ -36,7 +38,7 @@ class MatmulPanel(W.VBox):
                 max=28 - 2,
                 description=d,
                 style=style,
-                layout=W.Layout(width="220px"),
+                layout=W.Layout(width="200px"),
             )
             for d in ("top row", "left col")
         )
@@ -51,10 +53,16 @@ class MatmulPanel(W.VBox):
         self._source: tuple[np.ndarray, SpreadsheetCNN] | None = None
         for w in (self.size, self.row, self.col, self.filter):
             w.observe(lambda _c: self.refresh(), "value")
+        # typed readouts: a value is used exactly or refused (the bounds are the sliders')
+        boxes = []
+        self.readouts = {}
+        for w, name in ((self.size, "crop size"), (self.row, "top row"), (self.col, "left col")):
+            box, self.readouts[name] = with_readout(w, name, on_error)
+            boxes.append(box)
         super().__init__(
             [
                 W.HBox(
-                    [self.size, self.row, self.col, self.filter],
+                    [*boxes, self.filter],
                     layout=W.Layout(flex_flow="row wrap", gap="2px 10px"),
                 ),
                 W.HTML(
