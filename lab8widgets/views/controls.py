@@ -140,7 +140,7 @@ class SliderReadout(W.Text):
         super().__init__(
             value=self._fmt(slider.value, slider),
             continuous_update=False,
-            layout=W.Layout(width="52px"),
+            layout=W.Layout(width="46px"),
             tooltip=f"type a value for {name}",
         )
         self.add_class("lab8-readout")

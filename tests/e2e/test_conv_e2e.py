@@ -429,3 +429,46 @@ def test_one_stroke_seven_reads_as_a_seven(open_lab):
     lab.wait_kernel("int(lab.image[6, 8:20].min() > 0.8)", 1)  # no gaps along the bar
     assert lab.kernel("int((lab.image[5:8, 13] > 0.4).sum())") >= 3  # about three pixels wide
     assert lab.kernel("lab.model.classes[int(lab.activations['output'][0].argmax())]") == "7"
+
+
+# Every box that holds the chain's parts: a column's visible part must stay inside the chain's box
+FITS = """() => {
+  const out = [];
+  const root = document.querySelector('.lab8-conv');
+  const rootBox = root.getBoundingClientRect();
+  const chain = document.querySelector('.lab8-conv-chain .lab8-stack');
+  const cbox = chain.getBoundingClientRect();
+  const pred = document.querySelector('.lab8-conv-predictions').getBoundingClientRect();
+  if (cbox.right > pred.left + 0.5) out.push(`the chain's box (right ${cbox.right}) runs under "prediction" (left ${pred.left})`);
+  if (innerWidth >= 1280 && chain.scrollWidth > chain.clientWidth + 1)
+    out.push(`at ${innerWidth} px the chain hides ${chain.scrollWidth - chain.clientWidth} px: dense → softmax slides out of view`);
+  const doc = document.documentElement;
+  if (doc.scrollWidth > doc.clientWidth + 1) out.push(`page scrolls sideways: ${doc.scrollWidth} > ${doc.clientWidth}`);
+  const name = (e) => (typeof e.className === 'string' ? '.' + e.className.trim().split(/\\s+/).join('.') : e.tagName)
+    + (e.textContent ? ` "${e.textContent.trim().slice(0, 24)}"` : '');
+  for (const e of root.querySelectorAll('*')) {
+    if (!e.getClientRects().length) continue;
+    const r = e.getBoundingClientRect();
+    if (r.width === 0 || r.height === 0) continue;
+    if (!e.closest('.lab8-stack') && r.right > rootBox.right + 1) out.push(`sticks out of the lab by ${Math.round(r.right - rootBox.right)} px: ${name(e)}`);
+  }
+  for (const e of root.querySelectorAll('label, .widget-label, button, .widget-button, th, input, .lab8-stack-head')) {
+    if (!e.getClientRects().length) continue;
+    if (e.scrollWidth > e.clientWidth + 1) out.push(`label cut (${e.scrollWidth} > ${e.clientWidth}): ${name(e)}`);
+  }
+  return out;
+}"""
+
+
+@pytest.mark.parametrize("width", [1280, 850])
+def test_page_fits_with_dropout_on(open_lab, width):
+    """Issue 24: at 1280 px with dropout on, the dense → softmax column slid under "prediction"."""
+    lab = open_lab("conv")
+    page = lab.page
+    page.set_viewport_size({"width": width, "height": 900})
+    lab.run("lab.configure(dropout=0.5)")
+    page.wait_for_selector(".lab8-conv-mask-0 .lab8-grid")
+    page.wait_for_timeout(400)
+    lab.screenshot(DOCS / f"conv-dropout-{width}.png")
+    assert page.evaluate(FITS) == []
+    assert page.evaluate(OVERLAPS) == []

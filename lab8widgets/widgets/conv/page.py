@@ -71,7 +71,7 @@ class ConvControls(W.VBox):
             max=n_digits - 1,
             description="sample digit",
             style=STYLE,
-            layout=W.Layout(width="250px"),
+            layout=W.Layout(width="230px"),
         )
         self.index_slider.add_class("lab8-conv-index")
         W.link((self.index_slider, "value"), (settings, "index"))
@@ -162,7 +162,7 @@ class ConvControls(W.VBox):
         w.add_class(f"lab8-conv-{name.replace('_', '-')}")
         W.link((w, "value"), (settings, name))
         if isinstance(w, W.IntSlider | W.FloatSlider):
-            w.layout.width = "190px"
+            w.layout.width = "170px"
             return w, self._readout(w, name)
         return w, w
 
@@ -309,3 +309,4 @@ class PredictionPanel(W.VBox):
             layout=W.Layout(align_items="center", width=f"{PRED_COL}px", flex="0 0 auto"),
         )
         self.add_class("lab8-conv-col")
+        self.add_class("lab8-conv-predictions")
