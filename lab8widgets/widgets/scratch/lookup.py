@@ -4,6 +4,7 @@ table picked, the indices typed and the timing button."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import bqplot as bq
@@ -13,7 +14,13 @@ from ...models import embedding as M
 from ...views.layout import row, section
 from . import views as V
 
-__all__ = ["LookupView"]
+__all__ = ["LookupView", "decades"]
+
+
+def decades(lo: float, hi: float) -> list[float]:
+    """The powers of ten from the one at or below ``lo`` to the one at or above ``hi``."""
+    a, b = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
+    return [10.0**k for k in range(a, max(b, a + 1) + 1)]
 
 
 class LookupView(W.VBox):
@@ -49,8 +56,8 @@ class LookupView(W.VBox):
         self.time_button = V.button("Time both paths", "clock-o", "lab8-scratch-time", on_time)
         self.time_lines = V.lines(
             ["#d62728", "#1f77b4"],
-            bq.LogScale(),
-            bq.LogScale(),
+            bq.LogScale(min=10.0, max=100_000.0),  # explicit domains: ticks need one before data
+            bq.LogScale(min=0.001, max=100.0),
             marker="circle",
             labels=["one-hot @ E", "E[idx]"],
             display_legend=True,
@@ -63,6 +70,13 @@ class LookupView(W.VBox):
             (420, 300),
             legend_location="top-left",
         )
+        # one labelled tick a decade on both log axes (d3's default labels every 1-9 × 10^k and
+        # they run into each other), and room for the y label beside its ticks
+        x_axis, y_axis = self.timing_chart.axes
+        x_axis.tick_values, x_axis.tick_format = decades(10, 100_000), ",d"
+        y_axis.tick_values = decades(0.001, 100)
+        y_axis.tick_format, y_axis.label_offset = "~g", "48px"
+        self.timing_chart.fig_margin = dict(top=40, bottom=45, left=70, right=28)
         self.timing = V.html_box("lab8-scratch-timing-text", V.TIMING_HINT, max_width="100%")
         super().__init__(
             [
@@ -128,7 +142,15 @@ class LookupView(W.VBox):
     def show_timings(self, t: list[dict[str, float]]) -> None:
         if not t:
             return
+        xs = [r["vocab"] for r in t]
+        ys = [r[k] for r in t for k in ("one_hot_ms", "lookup_ms") if r[k] > 0]
+        x_axis, y_axis = self.timing_chart.axes
         with self.time_lines.hold_sync():
-            self.time_lines.x = [r["vocab"] for r in t]
+            self.time_lines.x = xs
             self.time_lines.y = [[r["one_hot_ms"] for r in t], [r["lookup_ms"] for r in t]]
+        for axis, values in ((x_axis, xs), (y_axis, ys or [0.001, 100])):
+            ticks = decades(min(values), max(values))
+            with axis.scale.hold_sync():
+                axis.scale.min, axis.scale.max = ticks[0], ticks[-1]
+            axis.tick_values = ticks
         self.timing.value = V.timings_html(t)

@@ -22,8 +22,17 @@ GREEN, PURPLE = "#2ca02c", "#9467bd"
 
 
 def scroll(child: W.Widget, max_height: str = "360px") -> W.Box:
-    """A box that scrolls its (possibly huge) matrix instead of clipping it or the page."""
-    return W.Box([child], layout=W.Layout(max_width="100%", max_height=max_height, overflow="auto"))
+    """A box that scrolls its (possibly huge) matrix instead of clipping it or the page.
+
+    The child keeps its own size (no stretching or shrinking to the box, where its own
+    ``overflow: hidden`` would cut it with no scrollbar); the box scrolls past ``max_height``."""
+    child.layout.flex = "0 0 auto"
+    return W.Box(
+        [child],
+        layout=W.Layout(
+            max_width="100%", max_height=max_height, overflow="auto", align_items="flex-start"
+        ),
+    )
 
 
 def op(symbol: str, operand: W.Widget) -> W.HBox:
