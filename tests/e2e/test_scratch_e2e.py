@@ -197,6 +197,12 @@ def test_nothing_is_cut_and_chart_labels_do_not_overlap(open_lab, width):
         assert r["scrolls"] or r["need"] <= r["client"] + 1, (cls, r)
     assert page.evaluate(CLIPPED) == []
     assert page.evaluate(LAYOUT, width) == []
+    # the Embedding Projector's two files are offered on the page, named as export_projector names them
+    links = page.locator(".lab8-scratch-projector a.lab8-download")
+    assert sorted(links.evaluate_all("es => es.map(e => e.getAttribute('download'))")) == [
+        "words_metadata.tsv",
+        "words_vectors.tsv",
+    ]
     DOCS.mkdir(parents=True, exist_ok=True)
     for part in ("timing", "vocab-matrix"):
         page.locator(f".lab8-scratch-{part}").screenshot(
