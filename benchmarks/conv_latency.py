@@ -111,7 +111,7 @@ lab.chain.comm.on_msg(_bench_wrap(lab.chain.comm._msg_callback))
 """
 
 WATCH = """() => {
-  const names = ['kernel-0', 'conv1-0', 'relu1-0', 'conv2-0', 'conv2-1', 'pool-0', 'pool-1', 'dense', 'output'];
+  const names = ['kernel-0', 'conv1-0', 'act1-0', 'conv2-0', 'conv2-1', 'pool-0', 'pool-1', 'dense', 'output'];
   globalThis.__conv = {};
   for (const n of names) {
     const el = document.querySelector(`.lab8-conv-${n} .lab8-grid`);

@@ -15,7 +15,7 @@ __version__ = "0.1.0"
 
 _LAZY = {
     **{lab.class_name: lab.module for lab in LABS},
-    "HeatmapGrid": "lab8widgets.widgets.grid",
+    "HeatmapGrid": "lab8widgets.views.heatmap",
     "conv_as_matmul": "lab8widgets.models.conv",
     "movielens": "lab8widgets.data",
     "synthetic_ratings": "lab8widgets.data",

@@ -19,7 +19,15 @@ import traitlets
 
 from ..models.settings import Settings, Spec
 
-__all__ = ["NumberField", "SettingError", "SettingTrait", "SettingsForm", "control_for"]
+__all__ = [
+    "NumberField",
+    "SettingError",
+    "SettingTrait",
+    "SettingsForm",
+    "SliderReadout",
+    "control_for",
+    "with_readout",
+]
 
 SLIDER_MAX_STEPS = (
     16  # whole-number ranges up to this many values get a slider, wider ones a text field
@@ -97,11 +105,8 @@ class NumberField(W.Text):
             if text.lower() in ("", "none") and self._spec.optional:
                 value = None
             else:
-                try:
-                    # whole numbers stay ints, so a message quotes "100" as typed, not "100.0"
-                    raw: Any = int(text) if text.lstrip("-").isdigit() else float(text)
-                except ValueError:
-                    raw = text
+                # whole numbers stay ints, so a message quotes "100" as typed, not "100.0"
+                raw = _parse(text)
                 value = self._spec.check(self._name, raw)
         except ValueError as e:
             self.value = _fmt(self.number)  # back to the last good value
@@ -113,6 +118,75 @@ class NumberField(W.Text):
     @traitlets.observe("number")
     def _show(self, change) -> None:
         self.value = _fmt(change["new"])
+
+
+def _parse(text: str) -> Any:
+    """Typed text as a number where it is one (whole numbers stay ints), else the text itself."""
+    try:
+        return int(text) if text.lstrip("-").isdigit() else float(text)
+    except ValueError:
+        return text
+
+
+class SliderReadout(W.Text):
+    """A slider's readout that uses exactly what was typed, or refuses it.
+
+    ipywidgets' own readout turns "2.5" into 2 and "1e309" into 1 and clamps what is out of range,
+    so the kernel never sees what was typed. This field checks the text against the slider's own
+    bounds (read when it is typed, so bounds that move are followed), sets ``slider.value`` when it
+    fits, and otherwise reports field, value and range through ``on_error`` and shows the slider's
+    value again. Use it with ``readout=False`` on the slider (:func:`with_readout`).
+    """
+
+    def __init__(self, slider: W.Widget, name: str, on_error=None):
+        super().__init__(
+            value=self._fmt(slider.value, slider),
+            continuous_update=False,
+            layout=W.Layout(width="46px"),
+            tooltip=f"type a value for {name}",
+        )
+        self.add_class("lab8-readout")
+        self.slider, self.name, self.on_error = slider, name, on_error
+        self.observe(self._typed, "value")
+        slider.observe(lambda ch: self._show(ch["new"]), "value")
+        W.dlink((slider, "disabled"), (self, "disabled"))
+
+    @staticmethod
+    def _fmt(v: Any, slider: W.Widget) -> str:
+        return str(int(v)) if isinstance(slider, W.IntSlider) else f"{v:g}"
+
+    @property
+    def spec(self) -> Spec:
+        """What the slider accepts now: its kind and its current bounds."""
+        s = self.slider
+        return Spec(kind=int if isinstance(s, W.IntSlider) else float, lo=s.min, hi=s.max)
+
+    def _show(self, v: Any) -> None:
+        text = self._fmt(v, self.slider)
+        if self.value != text:
+            self.value = text
+
+    def _typed(self, change) -> None:
+        text = str(change["new"]).strip()
+        if text == self._fmt(self.slider.value, self.slider):
+            return
+        spec = self.spec
+        try:
+            value = spec.check(self.name, _parse(text))
+        except ValueError:
+            self._show(self.slider.value)  # back to the last good value
+            if self.on_error is not None:
+                self.on_error(f"{self.name} must be {spec.describe()}, got {text!r}")
+            return
+        self.slider.value = value
+
+
+def with_readout(slider: W.Widget, name: str, on_error=None) -> tuple[W.HBox, SliderReadout]:
+    """``slider`` (its own readout off) beside a :class:`SliderReadout`; (the row, the readout)."""
+    slider.readout = False
+    readout = SliderReadout(slider, name, on_error)
+    box = W.HBox([slider, readout], layout=W.Layout(align_items="center", flex="0 0 auto"))
+    return box, readout
 
 
 def control_for(

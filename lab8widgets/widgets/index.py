@@ -9,8 +9,8 @@ import ipywidgets as W
 import numpy as np
 
 from ..labs import LABS
+from ..views.heatmap import HeatmapGrid
 from ._base import LabBase
-from .grid import HeatmapGrid
 
 LINK = "color:#1565c0;text-decoration:underline;font-weight:600"
 

@@ -40,7 +40,7 @@ OVERLAPS = """() => {
 CHAIN_FRAMES = """() => {
   const root = document.querySelector('.lab8-conv-chain .lab8-stack');
   const frames = (globalThis.__chainFrames = {});
-  for (const n of ['conv1-0', 'relu1-0', 'conv2-0', 'conv2-1', 'relu2-1', 'pool-0', 'dense', 'output']) {
+  for (const n of ['conv1-0', 'act1-0', 'conv2-0', 'conv2-1', 'act2-1', 'pool-0', 'dense', 'output']) {
     frames[n] = [];
     new MutationObserver(() => frames[n].push(root.dataset.frame)).observe(
       document.querySelector(`.lab8-conv-${n} .lab8-grid`),
@@ -168,7 +168,7 @@ def test_stride_and_pool_type_change_shapes(open_lab):
     lab.wait_kernel("lab.pool", "avg")
     ok = (
         "float((lab.activations['pool'] - __import__('torch').nn.functional.avg_pool2d("
-        "__import__('torch').as_tensor(lab.activations['relu2']), 2).numpy()).__abs__().max())"
+        "__import__('torch').as_tensor(lab.activations['act2']), 2).numpy()).__abs__().max())"
     )
     assert lab.kernel(ok) < 1e-6
     want = lab.kernel("float(lab.activations['pool'][0].astype('float64').sum())")
@@ -201,14 +201,14 @@ def test_click_shows_receptive_field(open_lab):
     wait_data(page, "pool-1", "selected", "[3,4]")
     expected = {
         stage: lab.kernel(f"list({RF}(lab.model.stages_meta(), 'pool', 3, 4, 1)['{stage}'][:4])")
-        for stage in ("input", "conv1", "relu2")
+        for stage in ("input", "conv1", "act2")
     }
     assert expected["input"] == [6, 8, 11, 13]  # 2×2 pool over two 3×3 convs: 6×6 input pixels
     wait_data(page, "input", "highlight", json.dumps([expected["input"]], separators=(",", ":")))
     for name in ("conv1-0", "conv1-1"):  # conv2 mixes every conv1 channel
         assert json.loads(data(page, name, "highlight")) == [expected["conv1"]]
-    assert json.loads(data(page, "relu2-1", "highlight")) == [expected["relu2"]]
-    assert json.loads(data(page, "relu2-0", "highlight")) == []  # pooling keeps to its channel
+    assert json.loads(data(page, "act2-1", "highlight")) == [expected["act2"]]
+    assert json.loads(data(page, "act2-0", "highlight")) == []  # pooling keeps to its channel
     wait_text(page, ".lab8-conv-rf", "6×6 receptive field")
     assert lab.kernel("lab.selection") == ("pool", 1, 3, 4)
     # an output cell reads the whole input
@@ -355,7 +355,7 @@ def test_dropout_toggle_mask_and_kernel_state(open_lab):
         wait_data(page, f"mask-{ch}", "sum", f"{want:.4f}")
     assert 0.3 < lab.kernel("float(lab.dropout_mask.mean())") < 0.7
     ok = (
-        "float(abs(lab.activations['dropout'] - lab.activations['relu2'] * lab.dropout_mask / 0.5)"
+        "float(abs(lab.activations['dropout'] - lab.activations['act2'] * lab.dropout_mask / 0.5)"
         ".max())"
     )
     assert lab.kernel(ok) < 1e-5
@@ -379,7 +379,7 @@ def test_dropout_toggle_mask_and_kernel_state(open_lab):
     page.click(".lab8-conv-mode button:has-text('eval')")
     lab.wait_kernel("lab.training", False)
     wait_data(page, "mask-0", "sum", f"{lab.kernel('float(lab.dropout_mask[0].size)'):.4f}")
-    assert lab.kernel("bool((lab.activations['dropout'] == lab.activations['relu2']).all())")
+    assert lab.kernel("bool((lab.activations['dropout'] == lab.activations['act2']).all())")
     wait_text(page, ".lab8-conv-scaling", "eval")  # its own message, just after the chain's
     # the kernels were not touched by any of it
     assert lab.kernel("lab.model.conv1.weight[0, 0].tolist()") == [
@@ -429,3 +429,46 @@ def test_one_stroke_seven_reads_as_a_seven(open_lab):
     lab.wait_kernel("int(lab.image[6, 8:20].min() > 0.8)", 1)  # no gaps along the bar
     assert lab.kernel("int((lab.image[5:8, 13] > 0.4).sum())") >= 3  # about three pixels wide
     assert lab.kernel("lab.model.classes[int(lab.activations['output'][0].argmax())]") == "7"
+
+
+# Every box that holds the chain's parts: a column's visible part must stay inside the chain's box
+FITS = """() => {
+  const out = [];
+  const root = document.querySelector('.lab8-conv');
+  const rootBox = root.getBoundingClientRect();
+  const chain = document.querySelector('.lab8-conv-chain .lab8-stack');
+  const cbox = chain.getBoundingClientRect();
+  const pred = document.querySelector('.lab8-conv-predictions').getBoundingClientRect();
+  if (cbox.right > pred.left + 0.5) out.push(`the chain's box (right ${cbox.right}) runs under "prediction" (left ${pred.left})`);
+  if (innerWidth >= 1280 && chain.scrollWidth > chain.clientWidth + 1)
+    out.push(`at ${innerWidth} px the chain hides ${chain.scrollWidth - chain.clientWidth} px: dense → softmax slides out of view`);
+  const doc = document.documentElement;
+  if (doc.scrollWidth > doc.clientWidth + 1) out.push(`page scrolls sideways: ${doc.scrollWidth} > ${doc.clientWidth}`);
+  const name = (e) => (typeof e.className === 'string' ? '.' + e.className.trim().split(/\\s+/).join('.') : e.tagName)
+    + (e.textContent ? ` "${e.textContent.trim().slice(0, 24)}"` : '');
+  for (const e of root.querySelectorAll('*')) {
+    if (!e.getClientRects().length) continue;
+    const r = e.getBoundingClientRect();
+    if (r.width === 0 || r.height === 0) continue;
+    if (!e.closest('.lab8-stack') && r.right > rootBox.right + 1) out.push(`sticks out of the lab by ${Math.round(r.right - rootBox.right)} px: ${name(e)}`);
+  }
+  for (const e of root.querySelectorAll('label, .widget-label, button, .widget-button, th, input, .lab8-stack-head')) {
+    if (!e.getClientRects().length) continue;
+    if (e.scrollWidth > e.clientWidth + 1) out.push(`label cut (${e.scrollWidth} > ${e.clientWidth}): ${name(e)}`);
+  }
+  return out;
+}"""
+
+
+@pytest.mark.parametrize("width", [1280, 850])
+def test_page_fits_with_dropout_on(open_lab, width):
+    """Issue 24: at 1280 px with dropout on, the dense → softmax column slid under "prediction"."""
+    lab = open_lab("conv")
+    page = lab.page
+    page.set_viewport_size({"width": width, "height": 900})
+    lab.run("lab.configure(dropout=0.5)")
+    page.wait_for_selector(".lab8-conv-mask-0 .lab8-grid")
+    page.wait_for_timeout(400)
+    lab.screenshot(DOCS / f"conv-dropout-{width}.png")
+    assert page.evaluate(FITS) == []
+    assert page.evaluate(OVERLAPS) == []

@@ -140,3 +140,71 @@ def test_layout_fits_and_screenshot(open_lab, width):
     assert page.evaluate(LAYOUT, width) == []
     if width == 1280:
         lab.screenshot(DOCS / "scratch.png")
+
+
+# Nothing is cut without a way to see it: a box that hides part of its content must scroll, and the
+# texts of a chart (tick labels, axis labels, title, legend) never sit on top of each other.
+CLIPPED = """() => {
+  const out = [];
+  const name = (e) => (typeof e.className === 'string' ? '.' + e.className.trim().split(/\\s+/).join('.') : e.tagName);
+  for (const e of document.querySelectorAll('.lab8-scratch *')) {
+    if (!e.getClientRects().length || e.closest('svg')) continue;
+    const cs = getComputedStyle(e);
+    for (const [axis, over, size, client] of [['y', cs.overflowY, e.scrollHeight, e.clientHeight],
+                                              ['x', cs.overflowX, e.scrollWidth, e.clientWidth]]) {
+      if (size <= client + 1) continue;
+      if (['hidden', 'clip'].includes(over) && !e.matches('input, textarea, select, button, .widget-label, label'))
+        out.push(`${name(e)} cuts ${size - client} px (${axis}) with no scrollbar`);
+    }
+  }
+  for (const svg of document.querySelectorAll('.lab8-scratch-timing svg.svg-figure')) {
+    const texts = [...svg.querySelectorAll('text')].filter((t) => t.textContent.trim() && t.getClientRects().length && !t.closest('.legend, .g_legend, .legendtext'));  // the legend's rows are a list
+    const boxes = texts.map((t) => t.getBoundingClientRect());  // touching counts: "1e+12e+1" reads as one
+    for (let i = 0; i < texts.length; i++) for (let j = i + 1; j < texts.length; j++) {
+      const a = boxes[i], b = boxes[j];
+      const w = Math.min(a.right, b.right) - Math.max(a.left, b.left);
+      const h = Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top);
+      if (w > -1 && h > -1) out.push(`timing chart: "${texts[i].textContent}" overlaps "${texts[j].textContent}"`);
+    }
+  }
+  return out;
+}"""
+# every row of both word matrices can be brought into view (scrolled to) inside its box
+ROWS_REACHABLE = """(cls) => {
+  const grid = document.querySelector(`.${cls} .lab8-grid`);
+  const canvas = grid.querySelector('canvas');
+  let box = grid.parentElement;
+  while (box && getComputedStyle(box).overflowY === 'visible') box = box.parentElement;
+  const need = canvas.getBoundingClientRect().bottom - box.getBoundingClientRect().top;
+  return { box: box.className, need: Math.round(need), reach: box.scrollHeight, client: box.clientHeight,
+           scrolls: ['auto', 'scroll'].includes(getComputedStyle(box).overflowY) };
+}"""
+
+
+@pytest.mark.parametrize("width", [850, 1280])
+def test_nothing_is_cut_and_chart_labels_do_not_overlap(open_lab, width):
+    """Issue 24: the word matrices were cut at 420 px with no scroll (13 of 48 rows unseen), and the
+    timing chart's labels overlapped."""
+    lab = open_scratch(open_lab)
+    page = lab.page
+    page.set_viewport_size({"width": width, "height": 800})
+    lab.run("lab.time_paths(sizes=(10, 100, 1000, 10_000, 100_000), wait=True)")
+    page.wait_for_selector(".lab8-scratch-timing-table", timeout=60_000)
+    page.wait_for_timeout(800)  # the chart's transition
+    for cls in ("lab8-scratch-vocab-matrix", "lab8-scratch-poem-matrix"):
+        r = page.evaluate(ROWS_REACHABLE, cls)
+        assert r["reach"] >= r["need"] - 1, (cls, r)
+        assert r["scrolls"] or r["need"] <= r["client"] + 1, (cls, r)
+    assert page.evaluate(CLIPPED) == []
+    assert page.evaluate(LAYOUT, width) == []
+    # the Embedding Projector's two files are offered on the page, named as export_projector names them
+    links = page.locator(".lab8-scratch-projector a.lab8-download")
+    assert sorted(links.evaluate_all("es => es.map(e => e.getAttribute('download'))")) == [
+        "words_metadata.tsv",
+        "words_vectors.tsv",
+    ]
+    DOCS.mkdir(parents=True, exist_ok=True)
+    for part in ("timing", "vocab-matrix"):
+        page.locator(f".lab8-scratch-{part}").screenshot(
+            path=str(DOCS / f"scratch-{part}-{width}.png")
+        )

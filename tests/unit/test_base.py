@@ -118,7 +118,7 @@ def test_grid_front_end_state_update_is_accepted():
 
 def test_shipped_front_end_is_the_one_python_loads():
     """The module anywidget loads is the built file in the package (module-relative path)."""
-    from lab8widgets.widgets.grid import STATIC
+    from lab8widgets.views.heatmap import STATIC
 
     assert (STATIC / "grid.js").is_file() and (STATIC / "grid.css").is_file()
     assert "lab8-grid" in str(HeatmapGrid._esm)

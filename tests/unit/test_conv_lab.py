@@ -19,9 +19,10 @@ from lab8widgets.models.conv import (
     receptive_field,
     top_edge,
 )
+from lab8widgets.testing import send_custom
 from lab8widgets.widgets import LabInputError
 
-MAPS = ("conv1", "relu1", "conv2", "relu2", "pool")
+MAPS = ("conv1", "act1", "conv2", "act2", "pool")
 
 
 @pytest.fixture(scope="module")
@@ -49,9 +50,9 @@ def reference(lab: ConvLab) -> dict[str, np.ndarray]:
     d = F.linear(pool.flatten(1), m.dense.weight.detach(), m.dense.bias.detach())
     return {
         "conv1": c1[0],
-        "relu1": F.relu(c1)[0],
+        "act1": F.relu(c1)[0],
         "conv2": c2[0],
-        "relu2": r2[0],
+        "act2": r2[0],
         "pool": pool[0],
         "dense": d,
         "output": F.softmax(d, 1),
@@ -61,7 +62,7 @@ def reference(lab: ConvLab) -> dict[str, np.ndarray]:
 def assert_shows_model(lab: ConvLab) -> None:
     """Every stage equals torch's answer, and every heatmap shows exactly ``lab.activations``."""
     acts = lab.activations
-    assert list(acts) == ["input", "conv1", "relu1", "conv2", "relu2", "pool", "dense", "output"]
+    assert list(acts) == ["input", "conv1", "act1", "conv2", "act2", "pool", "dense", "output"]
     assert np.array_equal(acts["input"], lab.image)
     for name, want in reference(lab).items():
         assert acts[name].shape == tuple(want.shape), name
@@ -79,9 +80,7 @@ def assert_shows_model(lab: ConvLab) -> None:
 
 def front(widget, **content) -> None:
     """A message the page sends with ``model.send``, through ipywidgets' own path."""
-    widget._handle_msg(
-        {"content": {"data": {"method": "custom", "content": content}}, "buffers": []}
-    )
+    send_custom(widget, content)
 
 
 def edit(lab: ConvLab, i: int, r: int, c: int, value, done: bool = False) -> None:
@@ -195,7 +194,7 @@ def test_sizes_change_shapes_and_stay_exact(lab):
     lab.pool = "avg"
     assert_shows_model(lab)
     lab.pool = "none"
-    assert np.array_equal(lab.activations["pool"], lab.activations["relu2"])
+    assert np.array_equal(lab.activations["pool"], lab.activations["act2"])
     assert_shows_model(lab)
     lab.configure(kernel_size=5, n_filters=4, padding=2, pool="max", pool_size=3, stride=1)
     assert lab.activations["conv1"].shape == (4, 28, 28)
@@ -297,12 +296,12 @@ def test_click_highlights_receptive_field(lab):
     assert lab.input_grid.highlight == [[3, 5, 7, 9]]  # two 3×3 convs: a 5×5 window
     for ch in range(2):  # conv2 mixes every conv1 channel
         assert hl(("conv1", ch)) == [[4, 6, 6, 8]]
-        assert hl(("relu1", ch)) == [[4, 6, 6, 8]]
+        assert hl(("act1", ch)) == [[4, 6, 6, 8]]
     assert hl(("conv2", 0)) == [] and hl(("pool", 1)) == []
     assert "5×5 receptive field" in lab.rf_note.value
     # clicking a pool cell: only its own channel before conv2
     click(lab, ("pool", 0), 0, 0)
-    assert hl(("relu2", 0)) == [[0, 0, 1, 1]] and hl(("relu2", 1)) == []
+    assert hl(("act2", 0)) == [[0, 0, 1, 1]] and hl(("act2", 1)) == []
     assert lab.chain.props(("conv2", 1))["selected"] == []
     # the output depends on the whole input
     click(lab, ("output",), 0, 1)

@@ -64,7 +64,7 @@ def _reference(model: SpreadsheetCNN, x: torch.Tensor) -> dict[str, torch.Tensor
     else:
         p = r2
     d = F.linear(p.flatten(1), model.dense.weight.detach(), model.dense.bias.detach())
-    return dict(conv1=c1, relu1=r1, conv2=c2, relu2=r2, pool=p, dense=d, output=F.softmax(d, 1))
+    return dict(conv1=c1, act1=r1, conv2=c2, act2=r2, pool=p, dense=d, output=F.softmax(d, 1))
 
 
 def test_lesson_kernels_are_fastbooks():
@@ -99,7 +99,7 @@ def test_default_network_is_the_spreadsheet():
     assert m.conv1.bias is None and m.conv2.bias is None
     assert m.filter_presets == ["top_edge", "left_edge"]
     meta = m.stages_meta()
-    assert list(meta) == ["input", "conv1", "relu1", "conv2", "relu2", "pool", "dense", "output"]
+    assert list(meta) == ["input", "conv1", "act1", "conv2", "act2", "pool", "dense", "output"]
     assert meta["conv1"].shape == (2, 26, 26)
     assert meta["conv2"].shape == (2, 24, 24)
     assert meta["pool"].shape == (2, 12, 12)
@@ -130,7 +130,7 @@ def test_every_stage_matches_torch_functional(cfg):
 def test_pool_none_is_identity_and_pool_present():
     m = SpreadsheetCNN(pool="none")
     s = m.forward_stages(torch.rand(28, 28))
-    assert "pool" in s and torch.equal(s["pool"], s["relu2"])
+    assert "pool" in s and torch.equal(s["pool"], s["act2"])
 
 
 def test_vanished_stage_names_the_stage_and_changes_nothing():
@@ -293,10 +293,10 @@ def _grad_windows(model, x, stage, r, c, ch):
     t["conv1"] = F.conv2d(
         t["input"], model.conv1.weight, stride=cfg["stride"], padding=cfg["padding"]
     )
-    t["relu1"] = F.relu(t["conv1"])
-    t["conv2"] = F.conv2d(t["relu1"], model.conv2.weight, padding=cfg["padding"])
-    t["relu2"] = F.relu(t["conv2"])
-    t["pool"] = F.avg_pool2d(t["relu2"], cfg["pool_size"]) if cfg["pool"] == "avg" else t["relu2"]
+    t["act1"] = F.relu(t["conv1"])
+    t["conv2"] = F.conv2d(t["act1"], model.conv2.weight, padding=cfg["padding"])
+    t["act2"] = F.relu(t["conv2"])
+    t["pool"] = F.avg_pool2d(t["act2"], cfg["pool_size"]) if cfg["pool"] == "avg" else t["act2"]
     names = list(t)
     for v in t.values():
         v.retain_grad()
@@ -321,7 +321,7 @@ def test_receptive_field_matches_gradients(cfg):
         m.conv2.weight.copy_(m.conv2.weight.abs() + 0.1)
     meta = m.stages_meta()
     g = torch.Generator().manual_seed(3)
-    for stage in ("conv1", "relu1", "conv2", "relu2", "pool"):
+    for stage in ("conv1", "act1", "conv2", "act2", "pool"):
         C, H, W = meta[stage].shape
         for _ in range(3):
             r, c, ch = (int(torch.randint(n, (1,), generator=g)) for n in (H, W, C))
@@ -338,13 +338,9 @@ def test_receptive_field_channels_and_dense():
     meta = m.stages_meta()
     rf = receptive_field(meta, "pool", 2, 3, channel=1)
     assert (
-        rf["pool"].channels == (1,)
-        and rf["relu2"].channels == (1,)
-        and rf["conv2"].channels == (1,)
+        rf["pool"].channels == (1,) and rf["act2"].channels == (1,) and rf["conv2"].channels == (1,)
     )
-    assert (
-        rf["relu1"].channels is None and rf["input"].channels is None
-    )  # conv2 reads every channel
+    assert rf["act1"].channels is None and rf["input"].channels is None  # conv2 reads every channel
     assert rf["input"][:4] == (4, 6, 9, 11)  # 2×2 pool, two 3×3 convs: 6×6
     rf = receptive_field(meta, "dense", 0, 1)
     assert rf["input"][:4] == (0, 0, 27, 27) and rf["pool"][:4] == (0, 0, 11, 11)

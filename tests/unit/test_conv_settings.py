@@ -12,12 +12,12 @@ import traitlets
 
 from lab8widgets import ConvLab
 from lab8widgets.models.conv import ConvConfig, SpreadsheetCNN
+from lab8widgets.testing import send_custom, simulate
 
 
 def front(widget, **content) -> None:
-    widget._handle_msg(
-        {"content": {"data": {"method": "custom", "content": content}}, "buffers": []}
-    )
+    """A message the page sends with ``model.send``, through ipywidgets' own path."""
+    send_custom(widget, content)
 
 
 @pytest.fixture(scope="module")
@@ -90,23 +90,23 @@ def test_dropout_matches_torch_and_eval_is_no_dropout(lab):
     assert list(acts) == [
         "input",
         "conv1",
-        "relu1",
+        "act1",
         "conv2",
-        "relu2",
+        "act2",
         "dropout",
         "pool",
         "dense",
         "output",
     ]
-    relu2 = torch.as_tensor(acts["relu2"])[None]
+    act2 = torch.as_tensor(acts["act2"])[None]
     torch.manual_seed(11)
-    want = F.dropout(relu2, 0.5, training=True)[0]
+    want = F.dropout(act2, 0.5, training=True)[0]
     np.testing.assert_array_equal(acts["dropout"], want.numpy())
     torch.manual_seed(11)
-    np.testing.assert_array_equal(acts["dropout"], torch.nn.Dropout(0.5).train()(relu2)[0].numpy())
+    np.testing.assert_array_equal(acts["dropout"], torch.nn.Dropout(0.5).train()(act2)[0].numpy())
     mask = lab.dropout_mask
-    assert mask.shape == acts["relu2"].shape and set(np.unique(mask)) <= {0.0, 1.0}
-    np.testing.assert_allclose(acts["dropout"], acts["relu2"] * mask * 2, rtol=1e-6)
+    assert mask.shape == acts["act2"].shape and set(np.unique(mask)) <= {0.0, 1.0}
+    np.testing.assert_allclose(acts["dropout"], acts["act2"] * mask * 2, rtol=1e-6)
     # every later stage follows the corrupted activations
     np.testing.assert_allclose(acts["pool"], F.max_pool2d(want, 2).numpy(), rtol=1e-6)
     for ch in range(2):  # the mask is its own heatmap beside what it corrupts
@@ -122,7 +122,7 @@ def test_dropout_matches_torch_and_eval_is_no_dropout(lab):
     lab.training = False
     assert lab.model.training is False
     e = lab.activations
-    assert np.array_equal(e["dropout"], e["relu2"]) and np.all(lab.dropout_mask == 1)
+    assert np.array_equal(e["dropout"], e["act2"]) and np.all(lab.dropout_mask == 1)
     np.testing.assert_allclose(e["output"], no_drop["output"], atol=1e-6)
     assert "eval" in lab.scaling_note.value and lab.mask_button.disabled
     lab.dropout = 0.0
@@ -143,8 +143,8 @@ def test_activation_choice_runs_through_the_chain(shared, name):
         "tanh": torch.tanh,
     }[name]
     acts = lab.activations
-    np.testing.assert_allclose(acts["relu1"], fn(torch.as_tensor(acts["conv1"])).numpy(), atol=1e-6)
-    np.testing.assert_allclose(acts["relu2"], fn(torch.as_tensor(acts["conv2"])).numpy(), atol=1e-6)
+    np.testing.assert_allclose(acts["act1"], fn(torch.as_tensor(acts["conv1"])).numpy(), atol=1e-6)
+    np.testing.assert_allclose(acts["act2"], fn(torch.as_tensor(acts["conv2"])).numpy(), atol=1e-6)
     assert lab.model.activation == name and lab.error == ""
     lab.tabs.selected_index = 2
     panel = lab.activation_panel
@@ -153,9 +153,39 @@ def test_activation_choice_runs_through_the_chain(shared, name):
     xs = x.clone().requires_grad_(True)
     (dy,) = torch.autograd.grad(fn(xs).sum(), xs)
     np.testing.assert_allclose(panel.df.y, dy.numpy(), atol=1e-6)
-    assert panel.counts["relu1"] == int((acts["relu1"] == 0).sum())
-    assert f"{panel.counts['relu1']:,} of" in panel.text.value
+    assert panel.counts["act1"] == int((acts["act1"] == 0).sum())
+    assert f"{panel.counts['act1']:,} of" in panel.text.value
+    assert f"act1 = {name}(conv1)" in panel.text.value
     lab.tabs.selected_index = 0
+
+
+def test_stage_names_follow_no_particular_activation(lab):
+    """Issue 20: the activation's outputs are 'act1'/'act2' in ``lab.activations``, on every
+    heatmap's class and in the text, and each title names the function in use (never "relu" for Mish)."""
+    lab.configure(activation="mish", dropout=0.5)
+    assert list(lab.activations) == [
+        "input",
+        "conv1",
+        "act1",
+        "conv2",
+        "act2",
+        "dropout",
+        "pool",
+        "dense",
+        "output",
+    ]
+    titles = {g["key"]: g["title"] for g in lab.chain.groups}
+    assert titles["act1"] == "act1: Mish" and titles["act2"] == "act2: Mish"
+    assert ("act2", 0) in lab.chain.grid_keys and ("act1", 0) in lab.chain.grid_keys
+    assert "act1: Mish" in lab.summary.value and "act2: Mish" in lab.summary.value
+    notes = {g["key"]: g["notes"] for g in lab.chain.groups}
+    assert "mask · act2 / (1−p)" in notes["dropout"]
+    shown = " ".join([lab.summary.value, *map(str, lab.chain.groups)])
+    assert "relu" not in shown.lower()
+    lab.select("act2", 1, 1, channel=1)
+    assert "act2[1] (1, 1)" in lab.rf_note.value
+    lab.activation = "relu"
+    assert {g["key"]: g["title"] for g in lab.chain.groups}["act1"] == "act1: ReLU"
 
 
 def test_activation_change_refits_the_dense_layer(lab):
@@ -221,3 +251,53 @@ def test_clear_returns_to_the_sample_digit(lab):
     lab.clear_button.click()
     assert np.array_equal(lab.image, lab.digits.images[5])
     assert lab.pad.values.sum() == 0 and lab.input_grid.title.startswith("MNIST sample #5")
+
+
+@pytest.mark.parametrize(
+    "name, typed, text",
+    [
+        ("stride", "2.5", "stride must be an integer from 1 to 3, got '2.5'"),
+        ("stride", "1e309", "stride must be an integer from 1 to 3, got '1e309'"),
+        ("stride", "4", "stride must be an integer from 1 to 3, got '4'"),
+        ("padding", "-1", "padding must be an integer from 0 to 3, got '-1'"),
+        ("kernel_size", "three", "kernel_size must be an integer from 1 to 7, got 'three'"),
+        ("dropout", "0.95", "dropout must be a number in [0, 0.9], got '0.95'"),
+        ("dropout", "nan", "dropout must be a number in [0, 0.9], got 'nan'"),
+        ("index", "2.5", "index must be an integer from 0 to "),
+    ],
+)
+def test_slider_readouts_never_change_what_was_typed(shared, name, typed, text):
+    """Issue 24: ipywidgets' own readout sends 2 for "2.5", 1 for "1e309" and clamps; the typed
+    readout refuses with field, value and range, and shows the last good value again."""
+    lab = shared
+    readout = lab.controls.readouts[name]
+    before, shown = getattr(lab, name), readout.value
+    slider = {"index": lab.index_slider, **controls(lab)}[name]
+    assert slider.readout is False  # the front end's clamping readout is off
+    simulate(readout, value=typed)  # what the page sends when the learner types and presses Enter
+    assert lab.error.startswith(text) and lab.error.endswith(f"got {typed!r}")
+    assert getattr(lab, name) == before and slider.value == before and readout.value == shown
+
+
+def test_a_typed_readout_value_is_used_exactly(shared):
+    lab = shared
+    try:
+        simulate(lab.controls.readouts["stride"], value="9")
+        assert "stride" in lab.error and lab.stride == 1
+        simulate(lab.controls.readouts["stride"], value="2")
+        assert lab.stride == 2 == lab.stride_slider.value == lab.model.conv1.stride[0]
+        assert lab.error == "" and lab.controls.readouts["stride"].value == "2"
+        simulate(lab.controls.readouts["dropout"], value="0.35")
+        assert lab.dropout == 0.35 == lab.model.dropout
+        lab.stride = 1  # and a change from Python shows in the readout
+        assert lab.controls.readouts["stride"].value == "1"
+        lab.tabs.selected_index = 1  # the matmul tab's sliders refuse the same way
+        top = lab.matmul.readouts["top row"]
+        simulate(top, value="24")  # crop size 5: rows 0 to 23
+        assert lab.error == "top row must be an integer from 0 to 23, got '24'"
+        assert lab.matmul.row.value == 11 and top.value == "11"
+        simulate(top, value="23")
+        assert lab.matmul.row.value == 23 and lab.error == ""
+    finally:
+        lab.configure(stride=1, dropout=0.0)
+        lab.tabs.selected_index = 0

@@ -117,9 +117,9 @@ def test_network_activation_and_dropout_stages_match_torch():
     assert list(st) == [
         "input",
         "conv1",
-        "relu1",
+        "act1",
         "conv2",
-        "relu2",
+        "act2",
         "dropout",
         "pool",
         "dense",
@@ -130,14 +130,14 @@ def test_network_activation_and_dropout_stages_match_torch():
     r2 = F.mish(F.conv2d(r1, w2))
     torch.manual_seed(99)
     dropped = F.dropout(r2, 0.5, training=True)
-    assert torch.allclose(st["relu2"], r2, atol=1e-6)
+    assert torch.allclose(st["act2"], r2, atol=1e-6)
     assert torch.allclose(st["dropout"], dropped, atol=1e-6)
     assert torch.allclose(st["pool"], F.max_pool2d(dropped, 2), atol=1e-6)
     assert list(m.stages_meta()) == list(st)
     # eval mode equals no dropout at all
     m.eval()
     st_eval = m.forward_stages(x)
-    assert torch.equal(st_eval["dropout"], st_eval["relu2"])
+    assert torch.equal(st_eval["dropout"], st_eval["act2"])
     off = SpreadsheetCNN(activation="mish")
     off.load_state_dict(m.state_dict())
     assert torch.allclose(off.forward_stages(x)["output"], st_eval["output"], atol=1e-6)

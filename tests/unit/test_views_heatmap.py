@@ -12,7 +12,7 @@ from lab8widgets import HeatmapGrid as ExportedGrid
 from lab8widgets.models.conv import conv_matrix_index
 from lab8widgets.views.heatmap import HeatmapGrid, HeatmapStack, nice_limit
 from lab8widgets.views.matrix import MatrixView
-from lab8widgets.widgets.grid import HeatmapGrid as OldPathGrid
+from lab8widgets.widgets import HeatmapGrid as WidgetsGrid
 
 
 def front(widget, **content) -> None:
@@ -34,8 +34,8 @@ def count_messages(widget) -> list[dict]:
     return sent
 
 
-def test_old_import_paths_are_the_same_class():
-    assert ExportedGrid is HeatmapGrid and OldPathGrid is HeatmapGrid
+def test_public_import_paths_are_the_same_class():
+    assert ExportedGrid is HeatmapGrid and WidgetsGrid is HeatmapGrid
 
 
 def test_grid_gestures_arrive_through_on_msg():

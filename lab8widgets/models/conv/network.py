@@ -36,7 +36,7 @@ from .ops import (
 
 __all__ = ["STAGES", "SpreadsheetCNN"]
 
-STAGES = ("input", "conv1", "relu1", "conv2", "relu2", "pool", "dense", "output")
+STAGES = ("input", "conv1", "act1", "conv2", "act2", "pool", "dense", "output")
 
 
 class SpreadsheetCNN(nn.Module):
@@ -170,7 +170,7 @@ class SpreadsheetCNN(nn.Module):
         """Every stage's shape and parameter count for a configuration, without building anything.
 
         Raises ``VanishedStageError`` naming the first stage left with no output. A 'dropout' stage
-        follows 'relu2' when ``dropout`` > 0.
+        follows 'act2' when ``dropout`` > 0.
         """
         for name, v, lo in (
             ("n_filters", n_filters, 1),
@@ -194,7 +194,7 @@ class SpreadsheetCNN(nn.Module):
                 f"input with padding {p}. Use a smaller kernel or more padding.",
             )
         meta["conv1"] = StageMeta("conv", (n, h1, h1), k, s, p, True, n * k * k)
-        meta["relu1"] = StageMeta("relu", (n, h1, h1))
+        meta["act1"] = StageMeta("act", (n, h1, h1))
         h2 = out_size(h1, k, 1, p)
         if h2 < 1:
             raise VanishedStageError(
@@ -204,7 +204,7 @@ class SpreadsheetCNN(nn.Module):
             )
         c2 = int(conv2_filters)
         meta["conv2"] = StageMeta("conv", (c2, h2, h2), k, 1, p, True, c2 * n * k * k)
-        meta["relu2"] = StageMeta("relu", (c2, h2, h2))
+        meta["act2"] = StageMeta("act", (c2, h2, h2))
         if dropout > 0:
             meta["dropout"] = StageMeta("dropout", (c2, h2, h2))
         if pool == "none":
@@ -400,10 +400,10 @@ class SpreadsheetCNN(nn.Module):
         return int(seed)
 
     def dropout_mask(self) -> torch.Tensor | None:
-        """The 0/1 mask dropout applies to one image's relu2 (C, H, W); None when dropout is off."""
+        """The 0/1 mask dropout applies to one image's act2 (C, H, W); None when dropout is off."""
         if self.dropout == 0:
             return None
-        shape = self.stages_meta()["relu2"].shape
+        shape = self.stages_meta()["act2"].shape
         return self.drop.mask((1, *shape))[0]
 
     # --- forward -------------------------------------------------------------------------------
@@ -420,23 +420,29 @@ class SpreadsheetCNN(nn.Module):
     def forward_stages(self, x: Any) -> OrderedDict[str, torch.Tensor]:
         """Every stage of the spreadsheet for a batch (N, 1, H, W) or one (H, W) image, in order.
 
-        'conv1' and 'conv2' are before their activation ('relu1', 'relu2', whatever the function);
-        'dropout' (only while p > 0) is 'relu2' after the mask; 'pool' equals its input when pooling is
+        'conv1' and 'conv2' are before their activation ('act1', 'act2', whatever the function);
+        'dropout' (only while p > 0) is 'act2' after the mask; 'pool' equals its input when pooling is
         off; 'dense' holds the logits and 'output' their softmax. Tensors are on the model's device.
         """
         x = _as_batch(x).to(self.device)
         with torch.inference_mode(), one_thread(x.shape[0] <= 8):
             out: OrderedDict[str, torch.Tensor] = OrderedDict(input=x)
             out["conv1"] = c1 = self.conv1(x)
-            out["relu1"] = r1 = self.act(c1)
+            out["act1"] = r1 = self.act(c1)
             out["conv2"] = c2 = self.conv2(r1)
-            out["relu2"] = r2 = self.act(c2)
+            out["act2"] = r2 = self.act(c2)
             if self.dropout > 0:
                 out["dropout"] = r2 = self.drop(r2)
             out["pool"] = p = self.pool(r2)
             out["dense"] = d = self.dense(p.flatten(1))
             out["output"] = d.softmax(1)
         return out
+
+    def features_signature(self) -> tuple:
+        """Changes when what the dense layer reads changes: either convolution's weights (tensor
+        version counters) or the activation. A dense fit made under another one is stale."""
+        w1, w2 = self.conv1.weight, self.conv2.weight
+        return (id(w1), w1._version, id(w2), w2._version, self.activation)
 
     def signature(self) -> tuple:
         """Changes whenever a parameter is written or a layer replaced (tensor version counters)."""

@@ -263,8 +263,8 @@ class VanishedStageError(ValueError):
 class StageMeta(NamedTuple):
     """How one stage is computed from the stage before it, for shapes and receptive fields.
 
-    ``kind`` is input, conv, relu, pool, dense or softmax; ``mixes`` says whether each output cell
-    reads every channel of the stage before (conv, dense) or only its own (relu, pool).
+    ``kind`` is input, conv, act (the activation), pool, dense or softmax; ``mixes`` says whether each output cell
+    reads every channel of the stage before (conv, dense) or only its own (act, pool).
     """
 
     kind: str

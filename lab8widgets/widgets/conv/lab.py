@@ -10,16 +10,16 @@ notebook cell is picked up after the cell runs. The chain (kernels → … → s
 from __future__ import annotations
 
 import html
-import math
 from collections import OrderedDict
 from collections.abc import Sequence
 from contextlib import contextmanager
 from typing import Any
 
+import ipywidgets as W
 import numpy as np
 import traitlets
 
-from ..models.conv import (
+from ...models.conv import (
     ARCH_FIELDS,
     KERNEL_PRESETS,
     ConvConfig,
@@ -29,11 +29,13 @@ from ..models.conv import (
     fit_dense_cached,
     receptive_field,
 )
-from ..views.controls import SettingTrait
-from ..views.heatmap import nice_limit
-from ._base import LabBase, LabInputError, api_call, reject_unknown
-from .conv_panels import chain_layout, shape_text, stage_title
-from .conv_view import build_view, show_around
+from ...views.controls import SettingTrait
+from ...views.heatmap import HeatmapStack
+from .._base import LabBase, LabInputError, api_call, reject_unknown
+from .activation import ActivationPanel
+from .chain import chain_layout, highlight_chain, paint_chain, summary_html
+from .matmul import MatmulPanel
+from .page import ConvControls, InputPanel, PredictionPanel, prediction_html
 
 __all__ = ["ConvLab"]
 
@@ -74,7 +76,7 @@ class ConvLab(LabBase):
         reject_unknown(type(self).__name__, settings, FIELDS)
         super().__init__(title="ConvLab: the conv-example spreadsheet, live")
         self.add_class("lab8-conv")
-        from ..data import mnist_sample
+        from ...data import mnist_sample
 
         self._batching = 0
         self._digits = mnist_sample(digits=digits)
@@ -141,13 +143,13 @@ class ConvLab(LabBase):
     def activations(self) -> OrderedDict[str, np.ndarray]:
         """Stage → array exactly as displayed: 'input' (28, 28), maps (C, H, W), 'dense'/'output' (1, n).
 
-        With dropout on, 'dropout' (relu2 after the mask and scaling) follows 'relu2'.
+        With dropout on, 'dropout' (act2 after the mask and scaling) follows 'act2'.
         """
         return OrderedDict((k, v.copy()) for k, v in self._activations.items())
 
     @property
     def dropout_mask(self) -> np.ndarray | None:
-        """The 0/1 mask on relu2, shaped like it (C, H, W); all ones in eval mode, None when off."""
+        """The 0/1 mask on act2, shaped like it (C, H, W); all ones in eval mode, None when off."""
         mask = self._model.dropout_mask()
         return None if mask is None else mask.numpy().astype(np.float32)
 
@@ -363,42 +365,86 @@ class ConvLab(LabBase):
             f"dense layer fitted (logistic regression, conv layers frozen) on {fit.n_train} sample "
             f"digits; held-out accuracy {fit.valid_accuracy:.0%}"
         )
-        self._fit_sig = self._kernel_sig()
+        self._fit_sig = self._model.features_signature()
         return fit
 
-    def _kernel_sig(self) -> tuple:
-        m = self._model
-        w1, w2 = m.conv1.weight, m.conv2.weight
-        return (w1._version, id(w1), w2._version, id(w2), m.activation)
-
-    # --- controls ----------------------------------------------------------------------------------
+    # --- the page --------------------------------------------------------------------------------
     def _build(self) -> None:
-        build_view(self)
+        """Every panel, once, each given the callbacks it calls; shapes live in the chain's layout."""
+        self.controls = ConvControls(
+            self,
+            len(self._digits.images),
+            on_error=self.fail,
+            on_stride2=self._on_stride2,
+            on_preset=lambda target, name: self._click(self.apply_preset, target, name),
+            on_new_mask=lambda: self._click(self.new_mask),
+        )
+        self.inputs = InputPanel(
+            on_click=lambda r, c: self._on_click(("input", 0), r, c),
+            on_draw=self._on_draw,
+            on_clear=self._show_sample,
+            on_digit=lambda: self._click(self.show_digit),
+            guard=self.guard,
+        )
+        # the chain: one widget, one message per change, scrolling inside its own box
+        self.chain = HeatmapStack(css_prefix="lab8-conv-")
+        self.chain.add_class("lab8-conv-chain")
+        self.chain.layout = W.Layout(flex="1 1 auto", min_width="0", max_width="100%")
+        self.chain.on_edit(self._on_chain_edit)
+        self.chain.on_click(self._on_click)
+        self.predictions = PredictionPanel(on_fit=lambda: self._click(self.fit_dense))
+        self.summary = W.HTML()
+        self.summary.add_class("lab8-conv-summary")
+        self.rf_note = W.HTML(
+            "<span class='lab8-conv-note'>click any cell to see its receptive field</span>"
+        )
+        self.rf_note.add_class("lab8-conv-rf")
+        row = W.HBox(
+            [self.inputs, self.chain, self.predictions],
+            layout=W.Layout(align_items="flex-start", gap="4px", width="100%"),
+        )
+        row.add_class("lab8-conv-row")
+        self.network = W.VBox([self.summary, row, self.rf_note])
+        self.matmul = MatmulPanel(self.guard, on_error=self.fail)
+        self.activation_panel = ActivationPanel()
+        self.tabs = W.Tab(
+            children=[self.network, self.matmul, self.activation_panel],
+            titles=["Network", "Convolution as matrix multiplication", "Activation function"],
+        )
+        self.tabs.add_class("lab8-conv-tabs")
+        self.tabs.observe(lambda _c: self._on_tab(), "selected_index")
+        self.body.children = [self.controls, self.tabs]
+        # the widgets notebooks and tests reach for, by their names on the lab
+        c, i = self.controls, self.inputs
+        self.index_slider, self.kernel_slider = c.index_slider, c.kernel_slider
+        self.filters_slider, self.stride_slider = c.filters_slider, c.stride_slider
+        self.padding_slider, self.pool_buttons = c.padding_slider, c.pool_buttons
+        self.pool_size_slider, self.stride2_toggle = c.pool_size_slider, c.stride2_toggle
+        self.filter_pick, self.preset_pick = c.filter_pick, c.preset_pick
+        self.preset_button, self.activation_pick = c.preset_button, c.activation_pick
+        self.dropout_slider, self.mode_buttons = c.dropout_slider, c.mode_buttons
+        self.mask_button, self.scaling_note = c.mask_button, c.scaling_note
+        self.input_grid, self.pad, self.clear_button = i.grid, i.pad, i.clear_button
+        self.index_label, self.digit_button = i.index_label, i.digit_button
+        self.prediction, self.fit_button = self.predictions.text, self.predictions.fit_button
 
     def _sync_controls(self) -> None:
-        """Controls that depend on other settings: the stride-2 toggle and the pool-size slider."""
-        if not hasattr(self, "stride2_toggle"):
-            return
-        with self._batch():
-            self.stride2_toggle.value = self.pool == "none" and self.stride == 2
-        self.pool_size_slider.disabled = self.pool == "none"
-        self.mask_button.disabled = self.dropout == 0 or not self.training
-        p = self.dropout
-        self.scaling_note.value = (
-            "<span class='lab8-conv-note'>dropout off (p = 0)</span>"
-            if p == 0
-            else "<span class='lab8-conv-note'>eval: no mask, no scaling</span>"
-            if not self.training
-            else f"<span class='lab8-conv-note'>train: kept activations × 1/(1−p) = "
-            f"1/(1−{p:g}) = <b>×{1 / (1 - p):.3g}</b>, dropped ones are 0</span>"
-        )
+        if hasattr(self, "controls"):
+            self.controls.sync(self.config, self.training)
+
+    def _click(self, fn, *args) -> None:
+        with self.guard():
+            fn(*args)
+
+    def _on_tab(self) -> None:
+        self.matmul.active = self.tabs.selected_index == 1
+        with self.guard():
+            self._show_around(self._activations)
 
     # --- gestures -------------------------------------------------------------------------------
-    def _on_stride2(self, change) -> None:
-        if self._batching:
-            return
+    def _on_stride2(self, on: bool) -> None:
         with self.guard():
-            if change["new"]:
+            if on:
                 self._pool_before_stride2 = (self.pool, self.pool_size, self.stride)
                 self.configure(pool="none", stride=2)
             else:
@@ -418,22 +464,10 @@ class ConvLab(LabBase):
                 raise LabInputError(f"Kernel not changed: {e}") from None
             self._render()
 
-    def _on_draw(self, cells: list[tuple[int, int, float]], done: bool) -> None:
-        with self.guard():
-            arr = self.pad.values
-            for r, c, v in cells:
-                if 0 <= r < arr.shape[0] and 0 <= c < arr.shape[1] and math.isfinite(v):
-                    arr[r, c] = max(arr[r, c], min(max(v, 0.0), 1.0))
-            self.pad.values = arr
-            self._image = arr.copy()
-            self._image_label = "your drawing"
-            self._render()
-
-    def _on_clear(self) -> None:
-        """Clear the pad and go back to the sample digit the slider points at."""
-        with self.guard():
-            self.pad.values = np.zeros((28, 28), np.float32)
-            self._show_sample()
+    def _on_draw(self, image: np.ndarray) -> None:
+        self._image = image
+        self._image_label = "your drawing"
+        self._render()
 
     def _on_click(self, key: tuple, r: int, c: int) -> None:
         stage = key[0]
@@ -487,60 +521,32 @@ class ConvLab(LabBase):
             if layout_sig != self._layout_sig:
                 self.chain.set_layout(chain_layout(self._meta, m))
                 self._layout_sig = layout_sig
-            self._paint_chain(acts)
+            paint_chain(self.chain, m, acts, self.dropout_mask)
             self._show_selection(self._receptive())
-        show_around(self, acts)
+        self._show_around(acts)
 
-    def _paint_chain(self, acts: OrderedDict[str, np.ndarray]) -> None:
-        m, chain = self._model, self.chain
-        kernels = m.conv1.weight.detach().cpu()[:, 0].numpy()
-        kmax = nice_limit(float(np.abs(kernels).max(initial=0.0)), floor=1.0)
-        chain.set_scale("kernels", 0, vmin=-kmax, vmax=kmax)
-        for i in range(m.n_filters):
-            chain.set(("kernel", i), kernels[i], subtitle=m.filter_presets[i] or "edited")
-        for stage in ("conv1", "relu1", "conv2", "relu2", "dropout", "pool"):
-            if stage not in acts:
-                continue
-            a = acts[stage]
-            vmax = nice_limit(float(np.abs(a).max(initial=0.0)))  # one colour scale per stage
-            chain.set_scale(stage, 1 if stage == "conv2" else 0, vmin=-vmax, vmax=vmax)
-            for ch in range(a.shape[0]):
-                chain.set((stage, ch), a[ch])
-        mask = self.dropout_mask
-        if mask is not None and "dropout" in acts:
-            for ch in range(mask.shape[0]):
-                chain.set(("mask", ch), mask[ch])
-        w2 = m.conv2.weight.detach().cpu().numpy()  # (c2, n, k, k) shown as k × (n·k)
-        w2max = nice_limit(float(np.abs(w2).max(initial=0.0)))
-        chain.set_scale("conv2", 0, vmin=-w2max, vmax=w2max)
-        for j in range(w2.shape[0]):
-            chain.set(("conv2w", j), np.concatenate(list(w2[j]), axis=1))
-        dmax = nice_limit(float(np.abs(acts["dense"]).max(initial=0.0)))
-        chain.set_scale("dense", 0, vmin=-dmax, vmax=dmax)
-        chain.set(("dense",), acts["dense"])
-        chain.set(("output",), acts["output"])
+    def _show_around(self, acts: OrderedDict[str, np.ndarray]) -> None:
+        """Everything beside the chain that follows a render: the input, texts, pickers, open tabs."""
+        self.inputs.show(acts["input"], self._image_label)
+        summary = summary_html(self._meta, self._model)
+        if self.summary.value != summary:
+            self.summary.value = summary
+        self.predictions.text.value = prediction_html(
+            acts["output"][0], self._model.classes, self._fit_text()
+        )
+        self.controls.set_filters(self._model.n_filters)
+        self.matmul.show(self._image, self._model)
+        if self.tabs.selected_index == 2:
+            self.activation_panel.show(self._model.activation, acts)
 
     def _show_selection(self, windows: OrderedDict) -> None:
         sel = self._selection
-        for key in self.chain.grid_keys:
-            stage = "dropout" if key[0] == "mask" else key[0]
-            if stage not in self._meta:  # kernels and conv2 weights
-                continue
-            ch = key[1] if len(key) > 1 else 0
-            hl: list[list[int]] = []
-            if sel is not None and stage in windows and stage != sel[0]:
-                w = windows[stage]
-                if w.channels is None or ch in w.channels:
-                    hl = [[w.r0, w.c0, w.r1, w.c1]]
-            picked = sel is not None and sel[0] == stage and sel[1] == ch and key[0] != "mask"
-            self.chain.set(key, highlight=hl, selected=[sel[2], sel[3]] if picked else [])
+        highlight_chain(self.chain, self._meta, sel, windows)
         w = windows.get("input")
-        hl = [[w.r0, w.c0, w.r1, w.c1]] if w is not None and sel[0] != "input" else []
-        if self.input_grid.highlight != hl:
-            self.input_grid.highlight = hl
-        pick = [sel[2], sel[3]] if sel is not None and sel[0] == "input" else []
-        if self.input_grid.selected != pick:
-            self.input_grid.selected = pick
+        self.inputs.mark(
+            [[w.r0, w.c0, w.r1, w.c1]] if w is not None and sel[0] != "input" else [],
+            [sel[2], sel[3]] if sel is not None and sel[0] == "input" else [],
+        )
         if sel is None:
             return
         stage, ch, r, c = sel
@@ -557,36 +563,11 @@ class ConvLab(LabBase):
             )
         self.rf_note.value = f"<span class='lab8-conv-note'>{html.escape(text)}</span>"
 
-    def _summary_html(self) -> str:
-        meta, m = self._meta, self._model
-        total = sum(s.params for s in meta.values())
-        parts = []
-        for name, s in meta.items():
-            label = {"output": "softmax", "dropout": f"dropout p={m.dropout:g}"}.get(name, name)
-            if name in ("relu1", "relu2"):
-                label = stage_title(name, m)
-            elif name == "pool":
-                label = "no pool" if m.pool_type == "none" else f"{m.pool_type} pool {s.kernel}"
-            params = f" ({s.params:,})" if s.params else ""
-            parts.append(f"<b>{html.escape(label)}</b> {shape_text(s.shape)}{params}")
-        return (
-            f"<div class='lab8-conv-summary'>{' → '.join(parts)} · <b>{total:,}</b> parameters "
-            f"(no conv bias)</div>"
-        )
-
-    def _prediction_html(self) -> str:
-        probs = self._activations["output"][0]
-        cls = self._model.classes
-        best = int(np.argmax(probs))
+    def _fit_text(self) -> str:
+        """How the dense layer was fitted, and whether the kernels changed since."""
         if not self._model.dense_fitted:
-            fit = "dense layer not fitted yet"
-        else:
-            stale = self._fit_sig != self._kernel_sig()
-            fit = self._fit_info + (
-                " — kernels changed since: refit to see how well these features do" if stale else ""
-            )
-        ps = " · ".join(f"P({html.escape(c)})={p:.2f}" for c, p in zip(cls, probs, strict=False))
-        return (
-            f"<div class='lab8-conv-note'><b>predicts {html.escape(cls[best])}</b> ({ps})<br>"
-            f"<span style='color:#666'>{html.escape(fit)}</span></div>"
+            return "dense layer not fitted yet"
+        stale = self._fit_sig != self._model.features_signature()
+        return self._fit_info + (
+            " — kernels changed since: refit to see how well these features do" if stale else ""
         )

@@ -1,5 +1,5 @@
-"""ScratchLab's views that need no lab state: layout helpers that wrap instead of clipping, bqplot
-and HeatmapGrid factories, and HTML renderers that turn results of
+"""What ScratchLab's sections share and that needs no lab state: boxes that scroll instead of
+clipping, bqplot and HeatmapGrid factories, and HTML renderers that turn results of
 ``lab8widgets.models.embedding`` into tables and notes. No math: every number is read from a result."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import ipywidgets as W
 import torch
 from torch import nn
 
-from ..models import embedding as M
-from .grid import HeatmapGrid
+from ...models import embedding as M
+from ...views.heatmap import HeatmapGrid
 
 GREEN, PURPLE = "#2ca02c", "#9467bd"
 
@@ -22,8 +22,17 @@ GREEN, PURPLE = "#2ca02c", "#9467bd"
 
 
 def scroll(child: W.Widget, max_height: str = "360px") -> W.Box:
-    """A box that scrolls its (possibly huge) matrix instead of clipping it or the page."""
-    return W.Box([child], layout=W.Layout(max_width="100%", max_height=max_height, overflow="auto"))
+    """A box that scrolls its (possibly huge) matrix instead of clipping it or the page.
+
+    The child keeps its own size (no stretching or shrinking to the box, where its own
+    ``overflow: hidden`` would cut it with no scrollbar); the box scrolls past ``max_height``."""
+    child.layout.flex = "0 0 auto"
+    return W.Box(
+        [child],
+        layout=W.Layout(
+            max_width="100%", max_height=max_height, overflow="auto", align_items="flex-start"
+        ),
+    )
 
 
 def op(symbol: str, operand: W.Widget) -> W.HBox:
@@ -50,8 +59,8 @@ def button(description: str, icon: str, name: str, on_click) -> W.Button:
     return b
 
 
-def grid(name: str, title: str, **kw: Any) -> HeatmapGrid:
-    decimals = 0 if name.endswith("-onehot") else 2
+def grid(name: str, title: str, decimals: int = 2, **kw: Any) -> HeatmapGrid:
+    """A matrix that shows its numbers with ``decimals`` places when its cells are big enough."""
     return tagged(HeatmapGrid(title=title, decimals=decimals, **kw), name)
 
 

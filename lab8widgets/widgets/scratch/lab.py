@@ -3,7 +3,8 @@
 A thin view over ``lab8widgets.models.embedding``: which tensors a module tracks (``nn.Parameter``),
 an embedding lookup beside the one-hot matrix product it replaces (values, gradients, timing),
 ``create_params`` against ``nn.Embedding`` initialisation, and a poem turned into ids and rows.
-All math lives in the model module, the HTML in ``_scratch_views``; this file wires them.
+All math lives in the models; each section is a view of this package (``params``, ``lookup``,
+``init``, ``words``); this file holds the state and the public API and wires them.
 """
 
 from __future__ import annotations
@@ -11,17 +12,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import bqplot as bq
-import ipywidgets as W
 import torch
 import traitlets
 
-from ..models import embedding as M
-from ..views.layout import row, section
-from . import _scratch_views as V
-from ._base import LabBase, reject_unknown
+from ...models import embedding as M
+from ...models.projector import projector_files, write_projector
+from .._base import LabBase, reject_unknown
+from .init import InitView
+from .lookup import LookupView
+from .params import ParameterView
+from .words import WordsView
 
-POEM_PATH = Path(__file__).resolve().parent.parent / "data" / "assets" / "dickinson_hope.txt"
+POEM_PATH = Path(__file__).resolve().parents[2] / "data" / "assets" / "dickinson_hope.txt"
 POEM_SOURCE = (
     'Emily Dickinson, "Hope is the thing with feathers" (Poems, Second Series, 1891; public domain)'
 )
@@ -31,7 +33,7 @@ _ASKS = {"toy": "rows", "users": "user ids", "movies": "movie ids", "words": "wo
 
 def _load_ratings(path: str | Path | None):
     """MovieLens when it is on this machine (a path or the fastai cache), else synthetic ratings."""
-    from .. import data as D
+    from ... import data as D
 
     for name in ("ml-100k", "ml-latest-small"):
         try:
@@ -71,7 +73,6 @@ class ScratchLab(LabBase):
         self.last_step: M.StepResult | None = None
         self.timings: list[dict[str, float]] = []
         self._n_steps = 0
-        self._syncing = False
 
         self._text = POEM_PATH.read_text() if text is None else text
         self.words = M.Words(n_factors=8, seed=self.seed)
@@ -100,8 +101,7 @@ class ScratchLab(LabBase):
     @traitlets.observe("use_parameter")
     def _on_use_parameter(self, change) -> None:
         self.model.set_use_parameter(change["new"])
-        if hasattr(self, "_toggle"):
-            self._toggle.value = bool(change["new"])
+        if hasattr(self, "parameter_view"):
             self.last_step = None
             self._show_params()
 
@@ -199,8 +199,6 @@ class ScratchLab(LabBase):
         with self.api():
             self.words.update(value)  # raises before anything changes
             self._text = value
-        if self._text_box.value != value:
-            self._text_box.value = value
         if self.table == "words":
             self.comparison = M.compare_paths(self.words.emb, self.indices, seed=self.seed)
             self._show_lookup()
@@ -219,6 +217,26 @@ class ScratchLab(LabBase):
         with self.api():
             self.selected_word = self.words.vocab[self.words.rows_for_words([word])[0]]
         self._show_word_highlight()
+
+    def projector_metadata(self) -> dict[str, list]:
+        """One row a word of ``E``, in vocabulary order: the word, its id (its row) and how often the
+        current text uses it (0 for a word an earlier text added)."""
+        w = self.words
+        counts = [0] * len(w.vocab)
+        for i in w.ids:
+            counts[i] += 1
+        return {"word": list(w.vocab), "id": list(range(len(w.vocab))), "count": counts}
+
+    def projector_files(self, name: str = "words") -> dict[str, str]:
+        """The word rows of ``E`` as the Embedding Projector's two files: file name → text."""
+        return projector_files(name, self.words.emb, self.projector_metadata())
+
+    def export_projector(self, folder: str | Path, name: str = "words") -> list[Path]:
+        """Write the word rows of ``E`` for the Embedding Projector (projector.tensorflow.org →
+        Load): ``<name>_vectors.tsv`` (one row a word) and ``<name>_metadata.tsv`` (word, id,
+        count, same order); returns the two paths. The page offers the same files as downloads."""
+        with self.api():
+            return list(write_projector(folder, name, self.words.emb, self.projector_metadata()))
 
     def time_paths(self, sizes=(10, 100, 1_000, 10_000, 100_000), wait: bool = False):
         """Time both paths at growing vocabulary sizes in the background (Stop works)."""
@@ -260,7 +278,6 @@ class ScratchLab(LabBase):
             self.comparison = M.compare_paths(self.table_matrix(), self.indices, seed=self.seed)
         with self.hold_trait_notifications():
             self.use_parameter = self.model.use_parameter
-        self._toggle.value = self.use_parameter
         self._show_params()
         self._show_lookup()
         self._show_init()
@@ -302,232 +319,61 @@ class ScratchLab(LabBase):
     # --- building the views -------------------------------------------------------------------
     def _build(self) -> None:
         click = self._click
-        # 1. nn.Parameter
-        self._toggle = V.tagged(
-            W.Checkbox(
-                value=self.use_parameter, description="wrap a in nn.Parameter", indent=False
-            ),
-            "lab8-scratch-toggle",
-        )
-        self._toggle.observe(lambda ch: click(setattr, self, "use_parameter", ch["new"]), "value")
-        self._step_button = V.button(
-            "One SGD step", "step-forward", "lab8-scratch-step", lambda: click(self.step)
-        )
-        self._code = V.html_box("lab8-scratch-code", width="430px", max_width="100%")
-        self._params_html = V.html_box("lab8-scratch-params", width="380px", max_width="100%")
-        self._step_html = V.html_box("lab8-scratch-moved")
-
-        # 2. lookup = one-hot × matrix
-        options = [
+        tables = [
             (f"toy: nn.Embedding(8, {self._toy.shape[1]})", "toy"),
             (f"MovieLens users ({len(self.users) - 1:,})", "users"),
             (f"MovieLens movies ({len(self.movies) - 1:,})", "movies"),
             ("words of the text", "words"),
         ]
-        self._table_dd = V.tagged(
-            W.Dropdown(options=options, description="table", layout=W.Layout(width="300px")),
-            "lab8-scratch-table",
+        self.parameter_view = ParameterView(
+            self.use_parameter,
+            on_toggle=lambda on: click(setattr, self, "use_parameter", on),
+            on_step=lambda: click(self.step),
         )
-        self._table_dd.observe(lambda ch: click(self.set_table, ch["new"]), "value")
-        self._idx_box = V.tagged(
-            W.Text(value="3, 1, 3", continuous_update=False, layout=W.Layout(width="300px")),
-            "lab8-scratch-indices",
+        self.lookup_view = LookupView(
+            tables,
+            on_table=lambda name: click(self.set_table, name),
+            on_pick=lambda text: click(self.pick, text),
+            on_time=lambda: click(self.time_paths),
         )
-        self._idx_box.observe(
-            lambda ch: None if self._syncing else click(self.pick, ch["new"]), "value"
+        self.timing_chart = self.lookup_view.timing_chart
+        self.init_view = InitView(on_reinit=lambda: click(self.reinit))
+        self.prediction_chart = self.init_view.prediction_chart
+        self.words_view = WordsView(
+            self._text,
+            on_text=lambda text: click(setattr, self, "text", text),
+            on_word=lambda word: click(self.select_word, word),
         )
-        self._g_onehot = V.grid("lab8-scratch-onehot", "one_hot(idx)", cmap="gray")
-        self._g_E = V.grid("lab8-scratch-E", "E")
-        self._g_product = V.grid("lab8-scratch-product", "one_hot(idx) @ E")
-        self._g_lookup = V.grid("lab8-scratch-lookup", "E[idx]")
-        self._g_grad_oh = V.grid("lab8-scratch-grad-onehot", "E.grad via one-hot")
-        self._g_grad_lk = V.grid("lab8-scratch-grad-lookup", "E.grad via E[idx]")
-        self._lookup_html = V.html_box("lab8-scratch-equal")
-        self._time_button = V.button(
-            "Time both paths", "clock-o", "lab8-scratch-time", lambda: click(self.time_paths)
-        )
-        self._time_lines = V.lines(
-            ["#d62728", "#1f77b4"], bq.LogScale(), bq.LogScale(), marker="circle",
-            labels=["one-hot @ E", "E[idx]"], display_legend=True,
-        )  # fmt: skip
-        self.timing_chart = V.figure(
-            self._time_lines, "lab8-scratch-timing",
-            ("vocabulary size (rows of E)", "ms per lookup of 64 ids"),
-            "Why the lookup is the shortcut", (420, 300), legend_location="top-left",
-        )  # fmt: skip
-        self._timing_html = V.html_box("lab8-scratch-timing-text", V.TIMING_HINT, max_width="100%")
-
-        # 3. create_params vs nn.Embedding
-        self._hist_figs: dict[str, tuple[bq.Figure, bq.Lines]] = {}
-        for key, colour, fmt in (
-            ("create_params", V.GREEN, ".2f"),
-            ("nn.Embedding", V.PURPLE, ".0f"),
-        ):
-            line = V.histogram_lines([colour])
-            fig = V.figure(
-                line, "lab8-scratch-hist", ("weight", "count"), key, (250, 240),
-                xaxis=dict(num_ticks=5, tick_format=fmt),
-            )  # fmt: skip
-            self._hist_figs[key] = (fig, line)
-        self._pred_lines = V.histogram_lines([V.GREEN, V.PURPLE])
-        self.prediction_chart = V.figure(
-            self._pred_lines, "lab8-scratch-preds", ("first prediction (y_range 0–5.5)", "count"),
-            "First predictions", (290, 240),
-        )  # fmt: skip
-        self._init_html = V.html_box("lab8-scratch-init")
-        self._reinit_button = V.button(
-            "Draw again", "refresh", "lab8-scratch-reinit", lambda: click(self.reinit)
-        )
-
-        # 4. words
-        self._text_box = V.tagged(
-            W.Textarea(self._text, rows=9, continuous_update=False, layout=W.Layout(width="360px")),
-            "lab8-scratch-text",
-        )
-        self._text_box.observe(lambda ch: click(setattr, self, "text", ch["new"]), "value")
-        self._text_button = V.button(
-            "Turn into rows", "arrow-right", "lab8-scratch-apply-text",
-            lambda: click(setattr, self, "text", self._text_box.value),
-        )  # fmt: skip
-        self._words_html = V.html_box("lab8-scratch-words", flex="1 1 420px", max_width="100%")
-        self._word_dd = V.tagged(
-            W.Dropdown(description="word", layout=W.Layout(width="220px")), "lab8-scratch-word"
-        )
-        self._word_dd.observe(lambda ch: ch["new"] and click(self.select_word, ch["new"]), "value")
-        self._g_vocab = V.grid("lab8-scratch-vocab-matrix", "E (one row a word)", cell=12)
-        self._g_vocab.on_click(lambda r, _c: click(self.select_word, self.words.vocab[r]))
-        self._g_poem = V.grid("lab8-scratch-poem-matrix", "the text as rows: E[ids]", cell=12)
-        self._words_summary = V.html_box("lab8-scratch-words-summary")
-
         self.body.children = [
-            section("1 · What a module tracks: <code>nn.Parameter</code>"),
-            W.HTML(
-                V.note(
-                    "<code>parameters()</code> lists only tensors wrapped in <code>nn.Parameter"
-                    "</code> (or held by a sub-module such as <code>nn.Linear</code>), and the "
-                    "optimizer only moves what <code>parameters()</code> lists. Flip the wrap and "
-                    "take a step."
-                )
-            ),
-            row(self._toggle, self._step_button, align_items="center"),
-            row(self._code, self._params_html),
-            self._step_html,
-            section(
-                "2 · An embedding is a lookup: <code>one_hot(idx) @ E</code> = <code>E[idx]</code>"
-            ),
-            row(self._table_dd, self._idx_box, align_items="center"),
-            row(
-                V.scroll(self._g_onehot, "240px"),
-                V.op("@", V.scroll(self._g_E, "620px")),
-                V.op("=", V.scroll(self._g_product)),
-                V.op("≡", V.scroll(self._g_lookup)),
-                gap="4px",
-            ),
-            row(
-                V.scroll(self._g_grad_oh, "620px"),
-                V.scroll(self._g_grad_lk, "620px"),
-                self._lookup_html,
-            ),
-            row(W.VBox([self._time_button, self.timing_chart]), self._timing_html),
-            section(
-                "3 · How the tables start: <code>create_params</code> vs <code>nn.Embedding</code>"
-            ),
-            row(*(f for f, _ in self._hist_figs.values()), self.prediction_chart, gap="4px"),
-            row(self._reinit_button, self._init_html, align_items="center"),
-            section("4 · Words become ids, ids become rows"),
-            row(W.VBox([self._text_box, self._text_button]), self._words_html),
-            row(self._word_dd, self._words_summary, align_items="center"),
-            row(V.scroll(self._g_vocab, "420px"), V.scroll(self._g_poem, "420px")),
+            self.parameter_view,
+            self.lookup_view,
+            self.init_view,
+            self.words_view,
         ]
 
     # --- rendering ----------------------------------------------------------------------------
     def _show_params(self) -> None:
-        self._code.value = V.code_html(self.model)
-        self._params_html.value = V.params_html(self.model)
-        self._step_html.value = V.step_html(self.last_step)
+        self.parameter_view.show(self.model, self.last_step)
         self._drawn = self._signature()
 
     def _show_lookup(self) -> None:
-        c = self.comparison
-        (n_rows, k), n = c.E.shape, len(c.indices)
-        with self.hold_sync():
-            self._idx_box.description = _ASKS[self.table]
-            shown = self._display_indices()
-            if V.split(self._idx_box.value) != V.split(shown):
-                self._syncing = True  # showing what Python holds is not a new request
-                try:
-                    self._idx_box.value = shown
-                finally:
-                    self._syncing = False
-            if self._table_dd.value != self.table:
-                self._table_dd.value = self.table
-            # small tables show their numbers; a MovieLens table fits ~600 px a side, then scrolls
-            oh_cell = V.cell_size(n, n_rows, 700, 4)
-            e_cell, v_cell = V.cell_size(n_rows, k, 600, 2), V.cell_size(n, k, 260, 3)
-            for g, vals, cell in (
-                (self._g_onehot, c.one_hot, oh_cell),
-                (self._g_E, c.E, e_cell),
-                (self._g_product, c.product, v_cell),
-                (self._g_lookup, c.lookup, v_cell),
-                (self._g_grad_oh, c.grad_one_hot, e_cell),
-                (self._g_grad_lk, c.grad_lookup, e_cell),
-            ):
-                g.cell = cell
-                g.show_values = n_rows <= 16 and k <= 16 and cell >= 18
-                g.values = vals.detach().cpu().numpy()
-            # mark the ones while cells are big enough to see both the mark and the black cell;
-            # no marks on the gradients: their non-zero rows are the point
-            self._g_onehot.highlight = (
-                [[i, r, i, r] for i, r in enumerate(c.indices)] if oh_cell >= 10 else []
-            )
-            self._g_E.highlight = [[r, 0, r, k - 1] for r in sorted(set(c.indices))]
-            self._g_onehot.subtitle = f"{n} × {n_rows}"
-            self._g_E.subtitle = f"{n_rows} × {k}"
-            self._g_product.subtitle = self._g_lookup.subtitle = f"{n} × {k}"
-        self._lookup_html.value = V.lookup_html(c)
+        self.lookup_view.show(
+            self.comparison, self.table, _ASKS[self.table], self._display_indices()
+        )
         self._drawn = self._signature()
 
     def _show_timings(self) -> None:
-        t = self.timings
-        if not t:
-            return
-        with self._time_lines.hold_sync():
-            self._time_lines.x = [r["vocab"] for r in t]
-            self._time_lines.y = [[r["one_hot_ms"] for r in t], [r["lookup_ms"] for r in t]]
-        self._timing_html.value = V.timings_html(t)
+        self.lookup_view.show_timings(self.timings)
 
     def _show_init(self) -> None:
-        c = self.init
-        for key, (fig, line) in self._hist_figs.items():
-            with line.hold_sync():
-                line.x, line.y = M.histogram(c.weights(key))
-            fig.title = f"{key}: std {c.summary(key)['weight_std']:.3g}"
-        hists = c.prediction_histograms()
-        with self._pred_lines.hold_sync():
-            self._pred_lines.x = [hists[k][0] for k in ("create_params", "nn.Embedding")]
-            self._pred_lines.y = [hists[k][1] for k in ("create_params", "nn.Embedding")]
-        self._init_html.value = V.init_html(c)
+        self.init_view.show(self.init)
 
     def _show_words(self) -> None:
-        w = self.words
-        if self.selected_word not in w.index:
-            self.selected_word = w.vocab[0]
-        self._words_html.value = V.words_html(w, self._text)
-        with self.hold_sync():
-            self._word_dd.options = list(w.vocab)
-            self._g_vocab.values = w.emb.detach().cpu().numpy()
-            self._g_poem.values = w.matrix.cpu().numpy()
-            self._g_vocab.subtitle = f"{len(w.vocab)} words × {w.n_factors}"
-            self._g_poem.subtitle = f"{len(w.tokens)} tokens × {w.n_factors}"
-        self._words_summary.value = V.words_summary(w)
+        if self.selected_word not in self.words.index:
+            self.selected_word = self.words.vocab[0]
+        self.words_view.show(self.words, self._text, self.projector_files())
         self._show_word_highlight()
         self._drawn = self._signature()
 
     def _show_word_highlight(self) -> None:
-        w, k = self.words, self.words.n_factors
-        r = w.index[self.selected_word]
-        with self.hold_sync():
-            if self._word_dd.value != self.selected_word:
-                self._word_dd.value = self.selected_word
-            self._g_vocab.highlight = [[r, 0, r, k - 1]]
-            self._g_poem.highlight = [[i, 0, i, k - 1] for i, j in enumerate(w.ids) if j == r]
+        self.words_view.highlight(self.words, self.selected_word)
