@@ -5,9 +5,10 @@
 - ``model``: fastai's ``TabularModel`` layout, ``fit_tabular`` (one-cycle through the shared loop)
   and ``compare_fastai`` (fastai's own ``tabular_learner`` on the same rows).
 - ``project``: reading the embeddings: vectors per category, 2-D projections, map and calendar scores.
+- ``others``: the learned embeddings as inputs of KNN, a random forest and gradient boosting.
 """
 
-from . import project
+from . import others, project
 from .data import NA, TabularData, get_emb_sz, tabular_data
 from .model import (
     FitResult,
@@ -20,6 +21,7 @@ from .model import (
     predict,
     tabular_model,
 )
+from .others import other_models
 
 __all__ = [
     "NA",
@@ -31,6 +33,8 @@ __all__ = [
     "fastai_tabular",
     "fit_tabular",
     "get_emb_sz",
+    "other_models",
+    "others",
     "partial_dependence",
     "predict",
     "project",
