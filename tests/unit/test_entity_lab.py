@@ -126,7 +126,7 @@ def test_compare_fastai_joins_the_runs_table(lab):
 def test_diverging_lr_shows_banner_warns_and_keeps_the_model(lab):
     good = {k: v.clone() for k, v in lab.model.state_dict().items()}
     with pytest.warns(RuntimeWarning, match="too high"):
-        lab.fit(epochs=1, lr=1e4)
+        lab.fit(epochs=1, lr=100)
     assert "too high" in lab.error and lab.runs[-1]["status"] == "diverged"
     for k, v in lab.model.state_dict().items():
         torch.testing.assert_close(v, good[k])
@@ -136,6 +136,13 @@ def test_diverging_lr_shows_banner_warns_and_keeps_the_model(lab):
     with pytest.raises(ValueError, match="lr"):
         lab.fit(lr=-1)
     assert "lr" in lab.error
+    # limits a learner can reach are sensible (issue 24): no lr of 100000, no batch past the data
+    with pytest.raises(ValueError, match="lr"):
+        lab.fit(lr=1e5)
+    rows = len(lab.data.train_idx)
+    with pytest.raises(ValueError, match=f"more than the {rows:,} training rows"):
+        lab.fit(bs=100_000)
+    assert "training rows" in lab.error and lab.runs[-1]["status"] == "diverged"
     lab.fit(epochs=1)  # still usable
     assert not lab.error and lab.runs[-1]["status"] == "done"
 

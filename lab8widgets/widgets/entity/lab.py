@@ -22,6 +22,7 @@ import traitlets
 from ...models.projector import projector_files, write_projector
 from ...models.tabular import (
     TabularFit,
+    check_batch,
     compare_fastai,
     fit_tabular,
     other_models,
@@ -481,7 +482,7 @@ class EntityLab(LabBase):
         """Train the tabular model with ``fit_one_cycle``; blocks (the page streams) unless
         ``wait=False``. Returns the run's per-epoch history. A diverging run warns and stops; the
         weights of its last good epoch stay (its record says "diverged")."""
-        s = TabularFit(epochs=epochs, lr=lr, wd=wd, bs=bs)
+        s = check_batch(TabularFit(epochs=epochs, lr=lr, wd=wd, bs=bs), self.data)
         return self._start(lambda task: self._run(task, s, seed, fresh, "lab8widgets"), wait)
 
     @api_call
@@ -491,14 +492,14 @@ class EntityLab(LabBase):
         (``map_score(control=True)``) shows what chance looks like. ``lab.model`` stays."""
         if self.positions is None:
             raise LabInputError(f"this data has no {STATE!r} column with 3+ known states")
-        s = TabularFit(epochs=epochs, lr=lr, wd=wd, bs=bs)
+        s = check_batch(TabularFit(epochs=epochs, lr=lr, wd=wd, bs=bs), self.data)
         return self._start(lambda task: self._run(task, s, seed, True, "lab8widgets", True), wait)
 
     @api_call
     def compare_fastai(self, epochs=5, lr=1e-2, wd=0.2, bs=512, *, seed=None, wait=True):
         """fastai's ``tabular_learner`` on the same split and sizes, in the same runs table
         (its learner: ``lab.fastai_learner``; ``lab.model`` stays ours)."""
-        s = TabularFit(epochs=epochs, lr=lr, wd=wd, bs=bs)
+        s = check_batch(TabularFit(epochs=epochs, lr=lr, wd=wd, bs=bs), self.data)
         return self._start(lambda task: self._run(task, s, seed, True, "fastai"), wait)
 
     def _start(self, fn, wait: bool):
