@@ -368,3 +368,19 @@ def test_export_projector_reads_back(lab, tmp_path):
     links = lab.use_panel.files.children[0].value
     assert 'download="Month_vectors.tsv"' in links and 'download="Month_metadata.tsv"' in links
     lab.view_pick.value = "States"
+
+
+# --- issue 24 item 3: names stay whole, labels do not pile up -----------------------------------------
+def test_points_keep_room_for_their_names_and_sizes_are_listed(lab):
+    for view in (lab.state_map, lab.state_emb, lab.rings["weekday"], lab.rings["month"]):
+        x, y = np.asarray(view.mark.x), np.asarray(view.mark.y)
+        span = np.ptp(x)
+        # the rightmost point (BE, SN; Tue, May) has a fifth of the width beside it for its name
+        assert view.x_scale.max >= x.max() + 0.2 * span and view.x_scale.min < x.min()
+        assert view.y_scale.min < y.min() and view.y_scale.max > y.max()
+    assert lab.state_emb.y_axis.label_offset == "7ex"
+    # embedding sizes: names in a table, not piled on the plot
+    assert not lab.sizes.mark.display_names
+    table = lab.sizes_panel.sizes_table.frame
+    assert list(table["column"]) == lab.data.cat_names
+    assert list(table["width"]) == [w for _, w in get_emb_sz(lab.data)]

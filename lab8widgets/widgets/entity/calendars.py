@@ -12,7 +12,7 @@ import ipywidgets as W
 import numpy as np
 
 from ...views import LinkedScatter
-from .common import labelled, wrap
+from .common import fit_domain, labelled, wrap
 
 __all__ = ["CalendarPanel", "sparse_days_text"]
 
@@ -66,6 +66,7 @@ class CalendarPanel(W.HBox):
         """Points ``xy`` named ``keys``, joined in calendar ``order`` and back to the first."""
         view, line = self.rings[kind], self.ring_lines[kind]
         view.set_data(xy[:, 0], xy[:, 1], keys)
+        fit_domain(view, xy[:, 0], xy[:, 1])
         ring = np.r_[order, order[:1]]
         with line.hold_sync():
             line.x, line.y = xy[ring, 0], xy[ring, 1]

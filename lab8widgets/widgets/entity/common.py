@@ -9,7 +9,7 @@ import numpy as np
 
 from ...views import LinkedScatter
 
-__all__ = ["labelled", "note", "vec", "wrap"]
+__all__ = ["fit_domain", "labelled", "note", "vec", "wrap"]
 
 
 def labelled(view: LinkedScatter) -> LinkedScatter:
@@ -18,9 +18,25 @@ def labelled(view: LinkedScatter) -> LinkedScatter:
     view.mark.label_display_horizontal_offset = 6
     view.mode = "click"
     margin = view.figure.fig_margin
-    # room for the labels of edge points (a label sits right of its dot) and the axis labels
-    view.figure.fig_margin = {**margin, "right": 44, "left": max(margin.get("left", 0), 64)}
+    view.figure.fig_margin = {**margin, "right": 24, "left": max(margin.get("left", 0), 72)}
+    view.y_axis.label_offset = "7ex"  # the axis name clear of tick labels such as "-200"
     return view
+
+
+def fit_domain(view: LinkedScatter, x, y, label_room: float = 0.22, pad: float = 0.08) -> None:
+    """Scales that hold every point with its name: ``pad`` of the span around the points and
+    ``label_room`` on the right, where a name sits beside its dot (so BE, SN or Tue stay whole)."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if not len(x) or not (np.isfinite(x).all() and np.isfinite(y).all()):
+        return
+    xs, ys = float(np.ptp(x)) or 1.0, float(np.ptp(y)) or 1.0
+    with view.x_scale.hold_sync():
+        view.x_scale.min, view.x_scale.max = (
+            float(x.min() - pad * xs),
+            float(x.max() + label_room * xs),
+        )
+    with view.y_scale.hold_sync():
+        view.y_scale.min, view.y_scale.max = float(y.min() - pad * ys), float(y.max() + pad * ys)
 
 
 def wrap() -> W.Layout:

@@ -18,7 +18,7 @@ import numpy as np
 from ...models.collab import emb_sz_rule
 from ...models.tabular import get_emb_sz
 from ...models.tabular import project as P
-from ...views import LinkedScatter
+from ...views import LinkedScatter, TableView
 from .common import labelled, vec, wrap
 
 __all__ = ["SizesPanel"]
@@ -46,6 +46,11 @@ class SizesPanel(W.HBox):
             )
         )
         self.sizes.mode = "brush"
+        # columns of equal size share a point, so names on the plot would pile up: they sit in the
+        # table beside it (and in each point's tooltip)
+        self.sizes.mark.display_names = False
+        self.sizes_table = TableView(caption="get_emb_sz: one row per column", height="240px")
+        self.sizes_table.add_class("lab8-entity-sizes-table")
         self.rule_line = bq.Lines(
             x=np.zeros(0),
             y=np.zeros(0),
@@ -60,7 +65,7 @@ class SizesPanel(W.HBox):
         self.lookup_html = W.HTML()
         self.lookup_html.add_class("lab8-entity-lookup")
         picks = W.VBox(
-            [self.column_pick, self.category_pick, self.lookup_html],
+            [self.sizes_table, self.column_pick, self.category_pick, self.lookup_html],
             layout=W.Layout(flex="1 1 320px", min_width="300px"),
         )
         super().__init__([self.sizes, picks], layout=wrap())
@@ -75,8 +80,19 @@ class SizesPanel(W.HBox):
         self.column_changed()
 
     def draw(self) -> None:
+        import pandas as pd
+
         data = self._data()
         szs = get_emb_sz(data)
+        self.sizes_table.set_frame(
+            pd.DataFrame(
+                {
+                    "column": data.cat_names,
+                    "categories (with #na#)": [n for n, _ in szs],
+                    "width": [w for _, w in szs],
+                }
+            )
+        )
         n_cat = np.array([n for n, _ in szs], float)
         xs = np.unique(np.geomspace(2, max(n_cat.max(), 10) * 2, 60).round())
         self.sizes.set_data(n_cat, [w for _, w in szs], data.cat_names)

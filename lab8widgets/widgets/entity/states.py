@@ -11,7 +11,7 @@ import ipywidgets as W
 import numpy as np
 
 from ...views import LinkedScatter, TableView, link_selection
-from .common import labelled, wrap
+from .common import fit_domain, labelled, wrap
 
 __all__ = ["PAPER_FINDING", "StatesPanel"]
 
@@ -86,10 +86,12 @@ class StatesPanel(W.VBox):
         xs = [] if positions is None else positions["x"]
         ys = [] if positions is None else positions["y"]
         self.state_map.set_data(xs, ys, keys)
+        fit_domain(self.state_map, xs, ys)
         self.state_emb.set_data(np.zeros(len(keys)), np.zeros(len(keys)), keys)
 
     def show_projection(self, x: Sequence[float], y: Sequence[float]) -> None:
         self.state_emb.set_data(x, y)
+        fit_domain(self.state_emb, x, y)
 
     def select(self, keys: list) -> None:
         if self.state_map.selected != keys:
