@@ -384,3 +384,11 @@ def test_points_keep_room_for_their_names_and_sizes_are_listed(lab):
     table = lab.sizes_panel.sizes_table.frame
     assert list(table["column"]) == lab.data.cat_names
     assert list(table["width"]) == [w for _, w in get_emb_sz(lab.data)]
+
+
+def test_every_panel_is_a_whole_widget(lab):
+    """A panel attribute that shadows a Widget name (``keys`` did) empties its state and the page
+    fails to render; each panel must send its full model."""
+    for panel in (lab.states_panel, lab.calendars, lab.sizes_panel, lab.data_panel, lab.use_panel):
+        state = panel.get_state()
+        assert state["_model_module"] == "@jupyter-widgets/controls" and state["children"]

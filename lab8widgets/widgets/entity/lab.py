@@ -304,7 +304,7 @@ class EntityLab(LabBase):
     @traitlets.validate("selected")
     def _valid(self, proposal) -> list:
         want = list(proposal["value"])
-        keys = self.states_panel.keys if hasattr(self, "states_panel") else []
+        keys = self.states_panel.state_keys if hasattr(self, "states_panel") else []
         bad = [k for k in want if k not in keys]
         if bad:
             self.error = f"unknown state(s) {bad}; choose from {keys}"
@@ -347,7 +347,7 @@ class EntityLab(LabBase):
         if self.positions is None:
             self.map_html.value = note(f"no {STATE!r} column with 3+ known states: no map")
             return
-        proj = P.projection(self.model, STATE, self.positions).loc[self.states_panel.keys]
+        proj = P.projection(self.model, STATE, self.positions).loc[self.states_panel.state_keys]
         self.states_panel.show_projection(proj["x"], proj["y"])
         self.map_html.value = note(self._score_text(), raw=True)
 

@@ -76,7 +76,7 @@ class StatesPanel(W.VBox):
         )
 
     @property
-    def keys(self) -> list:
+    def state_keys(self) -> list:
         """The states shown (the map's points, in order)."""
         return list(self.state_map.all_keys)
 
