@@ -45,7 +45,7 @@ def test_train_click_a_state_and_see_the_rings(open_lab):
     page = lab.page
     assert "synthetic" in page.locator(".lab8-source").inner_text().lower()
     # the default plants no geography, and an untrained model's map reads as chance
-    assert "no geography planted" in page.locator(".lab8-entity-data-note").inner_text()
+    assert "plants no geography" in page.locator(".lab8-entity-data-note").inner_text()
     assert "no better than chance" in page.locator(".lab8-entity-score").inner_text()
     assert page.locator(".lab8-entity-data select").count() == 1
     lab.enter(".lab8-setting-epochs", 1)

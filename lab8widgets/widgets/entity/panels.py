@@ -17,8 +17,8 @@ __all__ = ["DATA_CHOICES", "DataPanel", "EmbeddingUsePanel"]
 
 #: the offline choices the page offers: data name -> its label
 DATA_CHOICES = {
-    "synthetic": "synthetic: real holidays, no geography planted",
-    "synthetic-planted": "synthetic: geography planted",
+    "synthetic": "synthetic, no geography planted",
+    "synthetic-planted": "synthetic, geography planted",
 }
 
 
@@ -29,7 +29,7 @@ class DataPanel(W.HBox):
         self.data_pick = W.Dropdown(
             options=[(label, name) for name, label in DATA_CHOICES.items()],
             description="data",
-            layout=W.Layout(width="380px"),
+            layout=W.Layout(width="340px"),
         )
         self.data_pick.add_class("lab8-entity-data")
         self._on_data = on_data
