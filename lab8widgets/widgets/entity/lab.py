@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import threading
-import warnings
 from typing import Any
 
 import ipywidgets as W
@@ -31,7 +30,7 @@ from ...models.tabular import (
 from ...models.tabular import project as P
 from ...models.tabular import tabular_model as make_model
 from ...models.tabular.others import PAPER
-from ...views.training import COLORS, Column, TrainingPanel
+from ...views.training import Column, RunBook, TrainingPanel
 from .._base import LabBase, LabInputError, api_call
 from .calendars import CalendarPanel, sparse_days_text
 from .common import note
@@ -149,7 +148,6 @@ class EntityLab(LabBase):
         self.seed = int(seed)
         self.n_stores = n_stores
         self._lock = threading.RLock()
-        self.runs: list[dict] = []
         self.fastai_learner = None
         self.control_model = None
         self.control_data = None
@@ -208,15 +206,19 @@ class EntityLab(LabBase):
         return self._model
 
     @property
+    def runs(self) -> list:
+        """Every run, each a RunRecord (``rec["valid_mse"]``, ``rec["data"]``, ``rec["map_p"]``)."""
+        return self.book.runs
+
+    @property
     def history(self) -> list[dict]:
         """The last finished run's per-epoch history (empty before the first run)."""
         return self.runs[-1]["history"] if self.runs else []
 
     @property
-    def best_run(self) -> dict | None:
+    def best_run(self):
         """The finished run with the lowest valid MSE; a diverged run is never best."""
-        i = _best(self.runs)
-        return self.runs[i] if i >= 0 else None
+        return self.book.best
 
     # --- layout ----------------------------------------------------------------------------------
     def _build(self) -> None:
@@ -244,6 +246,9 @@ class EntityLab(LabBase):
         self.panel.children[1].layout.flex_flow = "row wrap"  # chart and runs stack when narrow
         self.panel.runs_box.layout.min_width = "320px"
         traitlets.dlink((self, "busy"), (self.panel, "busy"))
+        self.book = RunBook(
+            self.panel, score="valid_mse", score_label="valid MSE", on_diverged=self.fail
+        )
         self.data_panel = DataPanel(
             on_data=lambda name: self._click(self.load, name),
             on_shuffle=lambda: self._click(self._form_run, shuffle=True),
@@ -480,8 +485,8 @@ class EntityLab(LabBase):
     @api_call
     def fit(self, epochs=5, lr=1e-2, wd=0.2, bs=512, *, seed=None, fresh=True, wait=True):
         """Train the tabular model with ``fit_one_cycle``; blocks (the page streams) unless
-        ``wait=False``. Returns the run's per-epoch history. A diverging run warns and stops; the
-        weights of its last good epoch stay (its record says "diverged")."""
+        ``wait=False``. Returns the run's RunRecord (``rec["history"]``: per epoch). A diverging
+        run stops, is marked "diverged", warns and is returned; its last good weights stay."""
         s = check_batch(TabularFit(epochs=epochs, lr=lr, wd=wd, bs=bs), self.data)
         return self._start(lambda task: self._run(task, s, seed, fresh, "lab8widgets"), wait)
 
@@ -503,13 +508,10 @@ class EntityLab(LabBase):
         return self._start(lambda task: self._run(task, s, seed, True, "fastai"), wait)
 
     def _start(self, fn, wait: bool):
-        self.run_and_wait(fn, wait)
-        if not wait:
-            return []
-        rec = self.runs[-1]
-        if rec["status"] == "diverged":  # the banner says so too; the last good weights stay
-            warnings.warn(rec["message"], RuntimeWarning, stacklevel=3)
-        return rec["history"]
+        """Run ``fn`` in the background; a blocking call returns its RunRecord, warning (never
+        raising) when it diverged: the RunBook's one policy."""
+        task = self.run_and_wait(fn, wait)
+        return self.book.outcome(task.result, stacklevel=4) if wait else None
 
     def _shuffled_data(self, seed: int):
         """The loaded rows with the State names permuted (no state keeps its own), same split."""
@@ -522,36 +524,16 @@ class EntityLab(LabBase):
         mapping = dict(zip(names, [names[i] for i in perm], strict=True))
         return tabular_data(frame.assign(**{STATE: frame[STATE].map(mapping)}), cats, conts, y)
 
-    # The runs: one record per run, kept here until the shared RunBook lands (views/training.py).
-    def _run(self, task, s: TabularFit, seed, fresh: bool, engine: str, shuffle=False) -> list:
+    def _run(self, task, s: TabularFit, seed, fresh: bool, engine: str, shuffle=False):
         seed = self.seed if seed is None else int(seed)
-        n = (self.runs[-1]["run"] + 1) if self.runs else 1
         label = self.data_kind + (" · states shuffled" if shuffle else "")
-        rec = dict(
-            run=n,
-            engine=engine,
-            data=label,
-            lr=s.lr,
-            wd=s.wd,
-            bs=s.bs,
-            epochs=s.epochs,
-            epochs_done=0,
-            valid_mse=math.nan,
-            exp_rmspe=math.nan,
-            map_p=math.nan,
-            seconds=0.0,
-            status="running",
-            message="",
-            history=[],
-            color=COLORS[(n - 1) % len(COLORS)],
+        rec = self.book.start(
+            f"{engine} {label}", engine=engine, settings=s.asdict(), data=label, map_p=math.nan
         )
-        self.panel.add_run(n, f"#{n} {engine} {label}", rec["color"], epochs=s.epochs)
-        task.report(0.0, f"run #{n}: {engine} training…")
+        task.report(0.0, f"run #{rec.run}: {engine} training…")
 
         def on_event(ev) -> None:
-            self.panel.on_event(n, ev)
-            if ev.kind in ("step", "epoch"):
-                task.report(ev.fraction, f"run #{n} · epoch {ev.epoch:.2f} · {ev.train_loss:.4f}")
+            self.book.event(rec, ev, task.report)
             if ev.kind == "epoch" and engine != "fastai" and not shuffle:
                 with self.guard(clear=False):
                     self.refresh()  # the views follow the model while it trains
@@ -577,28 +559,11 @@ class EntityLab(LabBase):
             if res.status == "diverged" and fresh:
                 with self._lock:
                     self._model = before  # a fresh model that diverged: keep the last good one
-        hist = [dict(h) for h in res.history]
-        last = hist[-1] if hist else {}
-        rec.update(
-            history=hist,
-            epochs_done=last.get("epoch", 0),
-            status=res.status,
-            valid_mse=last.get("valid_mse", math.nan),
-            seconds=res.seconds,
-            exp_rmspe=last.get("exp_rmspe", math.nan),
-            message=res.message,
-        )
         if self.positions is not None and engine != "fastai" and res.status != "diverged":
-            rec["map_p"] = self._map_score(control=shuffle)["p_value"]
-        self.runs.append(rec)
-        self.panel.end_run(n, res.history)
-        self.panel.show_runs(self.runs, _best(self.runs))
-        self.panel.say(f"Run #{n} ({engine}, {label}): {res.message}")
+            rec.extra["map_p"] = self._map_score(control=shuffle)["p_value"]
         if engine != "fastai":
             self.refresh()
-        if res.status == "diverged":
-            self.error = res.message
-        return hist
+        return self.book.finish(rec, res)  # table, best run, chart, message; diverged: banner
 
     def _form_run(self, compare: bool = False, shuffle: bool = False) -> None:
         s = self.panel.settings()
@@ -611,14 +576,4 @@ class EntityLab(LabBase):
 
     def clear_runs(self) -> None:
         """Empty the runs table and the chart (the model stays)."""
-        self.runs = []
-        self.panel.clear()
-
-
-def _best(runs: list[dict]) -> int:
-    ok = [
-        (r["valid_mse"], i)
-        for i, r in enumerate(runs)
-        if r["status"] != "diverged" and math.isfinite(r["valid_mse"])
-    ]
-    return min(ok)[1] if ok else -1
+        self.book.clear()
