@@ -12,6 +12,7 @@ from .mnist import Digits, mnist_sample
 from .movielens import Ratings, fastai_data_dir, movielens
 from .rossmann import rossmann
 from .store_sales import (
+    PLANTED_LABEL,
     StoreSales,
     StoreSalesTruth,
     german_states,
@@ -22,6 +23,7 @@ from .store_sales import (
 from .synthetic import PlantedTruth, SyntheticRatings, synthetic_ratings
 
 __all__ = [
+    "PLANTED_LABEL",
     "Digits",
     "PlantedTruth",
     "Ratings",

@@ -1,11 +1,16 @@
-"""Daily store sales in Rossmann's shape: the German states, and a synthetic set with planted effects.
+"""Daily store sales in Rossmann's shape: the German states, and a synthetic set with known effects.
 
 The lesson's tabular half trains on Kaggle's Rossmann data, which we may not ship (see
 ``rossmann.py``). Offline, ``synthetic_store_sales`` draws Rossmann-shaped sales of stores spread
-over Rossmann's twelve German state regions, on the real calendar with each state's real public
-holidays (the ``holidays`` package), from effects we plant and return, so a lab can show how much
-of them a model recovers. The state effects vary smoothly with each region's real position, which
-is what lets the learned state embedding redraw the map of Germany.
+over Rossmann's twelve German state regions, on the real calendar, from effects it returns, so a
+lab can show how much of them a model recovers.
+
+By default the states differ only through real per-state facts: each state's real public holidays
+(stores close) and school-holiday periods (sales rise), both from the ``holidays`` package, plus
+the stores' own effects and noise. No state position enters: whatever map the state embedding draws
+comes from those calendars, not from us. ``planted_geography=True`` adds state effects placed by
+each region's position (level, promo lift, seasonal timing), so the map must appear: a labelled
+demonstration of what the model can recover, never a finding.
 
 State names, codes and centres ship in ``assets/german_states.csv`` (GeoNames, CC BY 4.0; see
 ``assets/ATTRIBUTION.md``).
@@ -39,6 +44,8 @@ CAT_NAMES = (
     "StateHoliday",
 )
 CONT_NAMES = ("Promo", "CompetitionDistance")
+#: What ``synthetic_store_sales(planted_geography=True)`` says on screen.
+PLANTED_LABEL = "geography planted: each state's effect is placed by its position"
 Y_NAME = "LogSales"
 STORE_TYPES = ("a", "b", "c", "d")
 _TYPE_SHARE = (0.45, 0.10, 0.15, 0.30)  # b: the stations' stores, open on Sundays and holidays
@@ -102,8 +109,11 @@ class StoreSalesTruth:
 
     ``weekday``: 7 × store type (a store's weekly pattern is ``amp·cos θ + amp·s·sin θ`` with θ the
     day's angle on the week and s = ±1 by store type, so a model needs a 2-D ring to hold it);
-    ``month``: 12 × region (a seasonal wave whose peak shifts with latitude); ``state``: per region,
-    its level and promo lift, both smooth in its (lat, lon); ``store``: per store, its level.
+    ``month``: 12 × region (one seasonal wave; with planted geography its peak shifts with
+    latitude); ``state``: per region, its level and promo lift (zero and one common lift unless
+    geography is planted, then smooth in its lat, lon); ``store``: per store, its level;
+    ``school_holiday`` and ``before_holiday``: the lift on a school-holiday day and on the open day
+    before a public holiday closes the stores, both on each state's real calendar.
     """
 
     base: float
@@ -116,6 +126,9 @@ class StoreSalesTruth:
     assortment: dict[str, float]
     competition_slope: float  # per standard deviation of log CompetitionDistance
     noise_sd: float
+    school_holiday: float = 0.0
+    before_holiday: float = 0.0
+    planted_geography: bool = False
 
     def log_sales(self, frame: pd.DataFrame) -> np.ndarray:
         """The planted mean log sales of each row of ``frame`` (no noise)."""
@@ -137,6 +150,8 @@ class StoreSalesTruth:
         logd = np.log(stores["CompetitionDistance"])
         z = (np.log(frame["CompetitionDistance"].to_numpy()) - logd.mean()) / (logd.std() or 1.0)
         out += self.competition_slope * z
+        out += self.school_holiday * frame["SchoolHoliday"].to_numpy(np.float64)
+        out += self.before_holiday * frame["BeforeHoliday"].to_numpy(np.float64)
         return out
 
 
@@ -149,6 +164,16 @@ def _region_holidays(members: tuple[str, ...], years: list[int]) -> dict[dt.date
         for day, name in holidays.Germany(subdiv=code, years=years, language="en_US").items():
             letter = "b" if name in _EASTER else "c" if name in _CHRISTMAS else "a"
             out.setdefault(day, letter)
+    return out
+
+
+def _region_school_days(members: tuple[str, ...], years: list[int]) -> set[dt.date]:
+    """A region's school-holiday days (any member state's), from ``holidays``' school category."""
+    import holidays
+
+    out: set[dt.date] = set()
+    for code in members:
+        out.update(holidays.Germany(subdiv=code, years=years, categories=("school",)))
     return out
 
 
@@ -177,16 +202,20 @@ def synthetic_store_sales(
     start: str | dt.date = "2013-01-01",
     end: str | dt.date = "2015-07-31",
     seed: int = 0,
+    *,
+    planted_geography: bool = False,
 ) -> StoreSales:
-    """Rossmann-shaped daily sales of ``n_stores`` stores with planted effects (labelled synthetic).
+    """Rossmann-shaped daily sales of ``n_stores`` stores from known effects (labelled synthetic).
 
     Stores spread evenly over Rossmann's 12 state regions. Every store opens Monday to Saturday
     except on its region's real public holidays; type-b stores (a tenth, like Rossmann's station
     stores) also open on Sundays and holidays. Promos run Monday to Friday in alternate weeks, as
     Rossmann's do. Log sales = base + store level + store type + assortment + year trend + weekly
-    pattern (by store type) + seasonal wave (peak shifts with latitude) + region level and promo
-    lift (smooth in latitude and longitude) + competition + noise; ``truth`` holds each effect.
-    Only open days are returned, as the course trains on them.
+    pattern (by store type) + one seasonal wave + promo lift + competition + a school-holiday lift
+    and a lift the day before a public holiday (each state's real calendar) + noise; ``truth``
+    holds each effect. No state's position is read unless ``planted_geography``, which adds a
+    region level and promo lift smooth in latitude and longitude and moves the seasonal peak with
+    latitude (``PLANTED_LABEL``). Only open days are returned, as the course trains on them.
     """
     import pandas as pd
 
@@ -194,22 +223,25 @@ def synthetic_store_sales(
     rng = np.random.default_rng(seed)
     regions = rossmann_regions()
     n_reg = len(regions)
-    lat_n = ((regions["lat"] - regions["lat"].mean()) / regions["lat"].std()).to_numpy()
-    lon_n = ((regions["lon"] - regions["lon"].mean()) / regions["lon"].std()).to_numpy()
 
-    # --- the planted effects ---------------------------------------------------------------
+    # --- the effects -------------------------------------------------------------------------
     base, noise_sd = 8.7, 0.06
-    state = regions[["State", "name", "lat", "lon"]].copy()
-    state["level"] = 0.10 * lat_n - 0.08 * lon_n + 0.03 * lat_n * lon_n
-    state["promo_lift"] = 0.20 + 0.07 * lon_n
-    state["month_phase"] = 0.8 * lat_n  # radians the seasonal peak moves with latitude
+    state = regions[["State", "name"]].copy()
+    state["level"], state["promo_lift"], state["month_phase"] = 0.0, 0.20, 0.0
+    if planted_geography:  # the only place a position is read
+        lat_n = ((regions["lat"] - regions["lat"].mean()) / regions["lat"].std()).to_numpy()
+        lon_n = ((regions["lon"] - regions["lon"].mean()) / regions["lon"].std()).to_numpy()
+        state["lat"], state["lon"] = regions["lat"], regions["lon"]
+        state["level"] = 0.10 * lat_n - 0.08 * lon_n + 0.03 * lat_n * lon_n
+        state["promo_lift"] = 0.20 + 0.07 * lon_n
+        state["month_phase"] = 0.8 * lat_n  # radians the seasonal peak moves with latitude
     sign = {"a": 1.0, "b": 1.0, "c": -1.0, "d": -1.0}
     theta_d = 2 * np.pi * np.arange(7) / 7
     weekday = pd.DataFrame(
         {t: 0.10 * np.cos(theta_d) + 0.08 * s * np.sin(theta_d) for t, s in sign.items()},
         index=pd.Index(range(1, 8), name="DayOfWeek"),
     )
-    theta_m = 2 * np.pi * (np.arange(12) - 11) / 12  # December's peak, shifted by latitude
+    theta_m = 2 * np.pi * (np.arange(12) - 11) / 12  # December's peak (planted: moved by latitude)
     month = pd.DataFrame(
         {
             c: 0.08 * np.cos(theta_m - ph)
@@ -248,6 +280,9 @@ def synthetic_store_sales(
         assortment=assortment,
         competition_slope=0.05,
         noise_sd=noise_sd,
+        school_holiday=0.08,
+        before_holiday=0.15,
+        planted_geography=bool(planted_geography),
     )
 
     # --- the calendar ------------------------------------------------------------------------
@@ -257,19 +292,30 @@ def synthetic_store_sales(
     week_no = (dates - dates[0]).days.to_numpy() // 7
     promo_day = ((week_no % 2 == 0) & (dow <= 5)).astype(np.int64)
     holiday = np.full((n_reg, n_days), "0", dtype=object)
+    school = np.zeros((n_reg, n_days), dtype=np.int64)
     day_index = {d.date(): i for i, d in enumerate(dates)}
     for r, members in enumerate(regions["members"]):
         for day, letter in _region_holidays(members, years).items():
             i = day_index.get(day)
             if i is not None:
                 holiday[r, i] = letter
+        for day in _region_school_days(members, years):
+            i = day_index.get(day)
+            if i is not None:
+                school[r, i] = 1
+    # the day before a public holiday (stores closed) people stock up
+    before = np.zeros((n_reg, n_days), dtype=bool)
+    before[:, :-1] = holiday[:, 1:] != "0"
 
     s_idx = np.repeat(np.arange(n_stores), n_days)
     d_idx = np.tile(np.arange(n_days), n_stores)
     hol = holiday[region_of[s_idx], d_idx]
+    school_day = school[region_of[s_idx], d_idx]
+    before_day = before[region_of[s_idx], d_idx]
     is_b = types[s_idx] == "b"
     open_ = is_b | ((dow[d_idx] != 7) & (hol == "0"))
     s_idx, d_idx, hol = s_idx[open_], d_idx[open_], hol[open_]
+    school_day, before_day = school_day[open_], before_day[open_]
     frame = pd.DataFrame(
         {
             "Date": dates[d_idx],
@@ -284,16 +330,23 @@ def synthetic_store_sales(
             "Promo": promo_day[d_idx],
             "StateHoliday": hol != "0",  # the course keeps it as a flag
             "CompetitionDistance": distance[s_idx],
+            "SchoolHoliday": school_day,
+            "BeforeHoliday": before_day,
         }
     )
     mean = truth.log_sales(frame)
     sales = np.round(np.exp(mean + rng.normal(0.0, noise_sd, len(frame))))
     frame["Sales"] = sales
     frame["LogSales"] = np.log(sales)
+    what = (
+        PLANTED_LABEL
+        if planted_geography
+        else "no geography planted: states differ only by their real public and school holidays"
+    )
     source = (
-        f"synthetic store sales (planted effects, seed {seed}): {n_stores} stores in Rossmann's "
+        f"synthetic store sales ({what}; seed {seed}): {n_stores} stores in Rossmann's "
         f"12 German state regions, {t0.date()} to {t1.date()} with each state's real public "
-        f"holidays; {STATES_SOURCE}"
+        f"holidays and school holidays (holidays package); {STATES_SOURCE}"
     )
     return StoreSales(frame=frame, source=source, states=regions, truth=truth)
 

@@ -44,6 +44,10 @@ def test_train_click_a_state_and_see_the_rings(open_lab):
     lab = open_lab("entity", timeout=180_000)
     page = lab.page
     assert "synthetic" in page.locator(".lab8-source").inner_text().lower()
+    # the default plants no geography, and an untrained model's map reads as chance
+    assert "plants no geography" in page.locator(".lab8-entity-data-note").inner_text()
+    assert "no better than chance" in page.locator(".lab8-entity-score").inner_text()
+    assert page.locator(".lab8-entity-data select").count() == 1
     lab.enter(".lab8-setting-epochs", 1)
     page.click(".lab8-train")
     lab.wait_kernel("len(lab.history)", 1, timeout=180, every=0.5)
@@ -81,6 +85,18 @@ def test_train_click_a_state_and_see_the_rings(open_lab):
     assert "Mon" in texts(page, ".lab8-entity-ring-weekday .dot_text")
     assert "Calendar score" in page.locator(".lab8-lab").inner_text()
     assert lab.kernel("lab.view_pick.value") == "Weekdays and months"
+
+    # the embeddings inside other models, and the projector's files
+    page.locator(".lab8-entity-views button", has_text="Other models").click()
+    page.click(".lab8-entity-other")
+    lab.wait_kernel("len(lab.use_panel.other_table.frame)", 7, timeout=180, every=1)
+    page.wait_for_function(
+        "() => (document.querySelector('.lab8-entity-other-table') || {}).textContent"
+        "?.includes('KNeighborsRegressor')",
+        timeout=30_000,
+    )
+    assert page.locator('.lab8-entity-projector a[download="State_vectors.tsv"]').count() == 1
+    assert not lab.kernel("lab.error")
 
     # the layout fits from 1280 down to 850 px: panels wrap, nothing sticks out on the right
     for width in (1280, 850):

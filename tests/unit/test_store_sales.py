@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from lab8widgets.data import (
+    PLANTED_LABEL,
     german_states,
     region_positions,
     rossmann_regions,
@@ -86,7 +87,11 @@ def test_real_holidays_per_state(sales):
     assert len(b_hol) and b_hol["StateHoliday"].all()
 
 
-def test_planted_truth_explains_the_sales(sales):
+def test_planted_truth_explains_the_sales():
+    sales = synthetic_store_sales(
+        n_stores=48, start="2014-01-01", end="2014-12-31", seed=5, planted_geography=True
+    )
+    assert PLANTED_LABEL in sales.source and sales.truth.planted_geography
     f, truth = sales.frame, sales.truth
     resid = f["LogSales"].to_numpy() - truth.log_sales(f)
     assert abs(resid.mean()) < 0.01 and resid.std() == pytest.approx(truth.noise_sd, rel=0.1)
@@ -120,3 +125,52 @@ def test_seeded_and_reproducible():
 def test_bad_arguments(kw, msg):
     with pytest.raises(ValueError, match=msg):
         synthetic_store_sales(**kw)
+
+
+def _shuffled_positions(monkeypatch):
+    """Make every state's centre another state's (the generator reads them through here)."""
+    import lab8widgets.data.store_sales as store_sales
+
+    real = store_sales.rossmann_regions()
+    moved = real.copy()
+    perm = np.random.default_rng(0).permutation(len(real))
+    moved[["lat", "lon"]] = real[["lat", "lon"]].to_numpy()[perm]
+    assert not np.allclose(moved["lat"], real["lat"])
+    monkeypatch.setattr(store_sales, "rossmann_regions", lambda: moved.copy())
+
+
+def test_the_default_generator_never_reads_state_positions(monkeypatch):
+    kw = dict(n_stores=24, start="2014-01-01", end="2014-08-31", seed=3)
+    before = synthetic_store_sales(**kw)
+    planted_before = synthetic_store_sales(**kw, planted_geography=True)
+    _shuffled_positions(monkeypatch)
+    after = synthetic_store_sales(**kw)
+    planted_after = synthetic_store_sales(**kw, planted_geography=True)
+    # identical data with every state moved: positions never enter the default generator
+    assert before.frame.equals(after.frame)
+    assert not before.truth.planted_geography and "no geography planted" in before.source
+    assert (before.truth.state["level"] == 0).all() and before.truth.month.nunique(axis=1).eq(
+        1
+    ).all()
+    # the check has teeth: the planted generator's sales move with the positions
+    assert not planted_before.frame["Sales"].equals(planted_after.frame["Sales"])
+
+
+def test_states_differ_by_their_real_school_holidays(sales):
+    f = sales.frame
+    truth = synthetic_store_sales(n_stores=48, start="2014-01-01", end="2014-12-31", seed=5).truth
+    assert truth.school_holiday > 0 and truth.before_holiday > 0
+    resid = f["LogSales"].to_numpy() - truth.log_sales(f)
+    assert resid.std() == pytest.approx(truth.noise_sd, rel=0.1)
+
+    def school(state, day):
+        rows = f[(f["State"] == state) & (f["Date"] == day)]
+        return set(rows["SchoolHoliday"])
+
+    # summer 2014: Bavaria's school holidays ran 30 July to 15 September, Berlin's 9 July to 22 August
+    assert school("BY", "2014-09-10") == {1} and school("BE", "2014-09-10") == {0}
+    assert school("BE", "2014-07-15") == {1} and school("BY", "2014-07-15") == {0}
+    for code, day in (("BY", dt.date(2014, 9, 10)), ("BE", dt.date(2014, 7, 15))):
+        assert day in holidays.Germany(subdiv=code, years=2014, categories=("school",))
+    # the open day before a public holiday (stores closed) is flagged
+    assert f.loc[(f["State"] == "BY") & (f["Date"] == "2014-06-18"), "BeforeHoliday"].all()

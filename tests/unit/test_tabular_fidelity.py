@@ -1,4 +1,6 @@
-"""Fidelity on the synthetic default: the model finds the planted map, calendars and weekly pattern."""
+"""Fidelity on the planted synthetic set (``planted_geography=True``): the model finds the planted
+map, calendars and weekly pattern. (The default set plants no map: test_entity_lab checks that the
+page then reads what the permutation test says.)"""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from lab8widgets.models.tabular.project import calendar_score, map_score, projec
 
 @pytest.fixture(scope="module")
 def trained():
-    sales = synthetic_store_sales(seed=0)
+    sales = synthetic_store_sales(seed=0, planted_geography=True)
     data = tabular_data(sales.frame, sales.cat_names, sales.cont_names, sales.y_name)
     model = tabular_model(data, seed=0)
     events = []

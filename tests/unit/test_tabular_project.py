@@ -107,6 +107,25 @@ def test_map_score_on_the_map_itself_and_on_noise():
     assert map_score(noise, POS, n_perm=200)["better_than"] == pytest.approx(worse / 200)
 
 
+def test_map_score_is_a_permutation_test_with_a_stated_threshold():
+    geo = POS.loc[STATES].to_numpy() @ np.array([[0.006, 0.008, 0.0], [-0.008, 0.006, 0.0]])
+    perfect = map_score(_model({"State": geo}, {"State": STATES}), POS, n_perm=999)
+    # nothing fits as well as the map itself: p is the smallest a 999-permutation test can give
+    assert perfect["p_value"] == pytest.approx(1 / 1000) and perfect["significant"]
+    assert perfect["verdict"] == "better than 95% of random assignments"
+    # random embeddings read as chance at least 95% of the time; p counts ties and better fits
+    reads = []
+    for seed in range(40):
+        noise = _model(
+            {"State": np.random.default_rng(seed).normal(size=(12, 7))}, {"State": STATES}
+        )
+        s = map_score(noise, POS, n_perm=500, seed=seed)
+        assert s["p_value"] == pytest.approx((1 + 500 - round(s["better_than"] * 500)) / 501)
+        assert s["significant"] == (s["p_value"] < 0.05)
+        reads.append(s["verdict"])
+    assert reads.count("no better than chance") >= 36, reads
+
+
 def test_projection_turns_the_pca_onto_the_map():
     geo = POS.loc[STATES].to_numpy() @ np.array([[0.0, 0.02], [0.02, 0.0]])  # swapped, scaled
     m = _model({"State": geo}, {"State": STATES})

@@ -5,14 +5,16 @@
 - ``model``: fastai's ``TabularModel`` layout, ``fit_tabular`` (one-cycle through the shared loop)
   and ``compare_fastai`` (fastai's own ``tabular_learner`` on the same rows).
 - ``project``: reading the embeddings: vectors per category, 2-D projections, map and calendar scores.
+- ``others``: the learned embeddings as inputs of KNN, a random forest and gradient boosting.
 """
 
-from . import project
+from . import others, project
 from .data import NA, TabularData, get_emb_sz, tabular_data
 from .model import (
     FitResult,
     TabularFit,
     TabularModel,
+    check_batch,
     compare_fastai,
     exp_rmspe,
     fastai_tabular,
@@ -21,6 +23,7 @@ from .model import (
     predict,
     tabular_model,
 )
+from .others import other_models
 
 __all__ = [
     "NA",
@@ -28,11 +31,14 @@ __all__ = [
     "TabularData",
     "TabularFit",
     "TabularModel",
+    "check_batch",
     "compare_fastai",
     "exp_rmspe",
     "fastai_tabular",
     "fit_tabular",
     "get_emb_sz",
+    "other_models",
+    "others",
     "partial_dependence",
     "predict",
     "project",

@@ -38,6 +38,7 @@ __all__ = [
     "FitResult",
     "TabularFit",
     "TabularModel",
+    "check_batch",
     "compare_fastai",
     "fastai_tabular",
     "fit_tabular",
@@ -244,14 +245,27 @@ class FitResult(Run):
 class TabularFit(FitSettings):
     """``fit_one_cycle(epochs, lr, wd=wd)`` at ``bs`` with the course's Rossmann defaults.
 
-    Wider than :class:`FitSettings` where a tabular learner may go: any batch size, and an lr up to
-    1e6 so a diverging run is flagged by the loop rather than refused here.
+    Wider than :class:`FitSettings` where a tabular learner may go: an lr up to 100, high enough to
+    watch a run diverge (lr 30 does) and be flagged by the loop, not so high that a typo passes;
+    ``fit_tabular`` also refuses a batch larger than the training rows.
     """
 
     epochs: int = setting(5, lo=1, hi=1000, label="epochs")
-    lr: float = setting(1e-2, lo=0, hi=1e6, lo_open=True, log=True, label="lr")
+    lr: float = setting(1e-2, lo=0, hi=100, lo_open=True, log=True, label="lr")
     wd: float = setting(0.2, lo=0, hi=1e3, label="wd")
     bs: int = setting(DEFAULT_BS, lo=2, hi=1 << 20, label="bs")
+
+
+def check_batch(settings: TabularFit, data: TabularData) -> TabularFit:
+    """``settings`` if its batch fits the training rows, else a ValueError with the range (a batch
+    of 100,000 on 90,342 rows would run one short batch an epoch and teach nothing)."""
+    n = len(data.train_idx)
+    if settings.bs > n:
+        raise ValueError(
+            f"bs {settings.bs:,} is more than the {n:,} training rows: "
+            f"choose a batch size from 2 to {n:,}"
+        )
+    return settings
 
 
 @torch.no_grad()
@@ -314,7 +328,7 @@ def fit_tabular(
     course's: ``valid_mse`` and ``exp_rmspe`` on the validation rows. ``seed`` fixes the shuffle
     and the dropout masks without touching torch's global generator.
     """
-    settings = TabularFit(epochs=epochs, lr=lr, wd=wd, bs=bs)
+    settings = check_batch(TabularFit(epochs=epochs, lr=lr, wd=wd, bs=bs), data)
     tr, va = data.train_idx, data.valid_idx
     train = ((data.x_cat[tr], data.x_cont[tr]), data.y[tr])
     valid = ((data.x_cat[va], data.x_cont[va]), data.y[va])

@@ -8,7 +8,8 @@ embeddings keep their calendars. These functions measure that on a live model:
 - ``projection``: PCA to 2-D (``models.project.pca2``, the one PCA), optionally turned onto a map by an orthogonal Procrustes fit
   (rotation, reflection and one scale: nothing that could bend the shape).
 - ``map_score``: the Procrustes disparity between the projected states and their map positions,
-  and the share of random state assignments (the same points, labels shuffled) that fit worse.
+  and a permutation test against random state assignments (the same points, labels shuffled):
+  the map is "found" only when it beats 95% of them (``ALPHA``).
 - ``calendar_score``: how well the embedding keeps calendar neighbours together (defined there).
 No widget code; works on any model with ``embeds`` and ``cat_names``/``classes`` (``TabularModel``).
 """
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = [
+    "ALPHA",
     "CALENDARS",
     "calendar_score",
     "embedding",
@@ -36,6 +38,10 @@ __all__ = [
     "procrustes_align",
     "projection",
 ]
+
+#: The permutation test's threshold: a map score is "better than chance" when p < ALPHA, i.e. it
+#: beats 95% of random state assignments.
+ALPHA = 0.05
 
 #: calendar kind -> (column in Rossmann-shaped data, cycle length, labels of 1..n)
 CALENDARS = {
@@ -158,12 +164,18 @@ def map_score(
     name: str = "State",
     n_perm: int = 2000,
     seed: int = 0,
-) -> dict[str, float]:
+) -> dict[str, Any]:
     """How well the 2-D projected embedding of ``name`` matches the map ``positions`` (x, y).
+
+    A permutation test: the null hypothesis is that the embedding knows nothing of where a state
+    lies, so any assignment of its points to the states is as likely as the real one.
 
     ``disparity``: the Procrustes disparity (0 = the map's shape, 1 = unrelated).
     ``better_than``: the share of ``n_perm`` random assignments of the same embedding points to
     the states (labels shuffled, seeded) whose disparity is higher than the learned one's.
+    ``p_value``: (1 + assignments that fit at least as well) / (1 + n_perm).
+    ``significant``: ``p_value < ALPHA`` (better than 95% of random assignments);
+    ``verdict``: that in words ("better than 95% of random assignments" or "no better than chance").
     """
     emb = embedding(model, name)
     have = [c for c in emb.index if c in positions.index]
@@ -178,7 +190,20 @@ def map_score(
     perms = np.stack([rng.permutation(len(have)) for _ in range(int(n_perm))])
     shuffled = _disparities(xy[perms], target) if len(perms) else np.zeros(0)
     worse = int((shuffled > disparity + 1e-12).sum())
-    return {"disparity": float(disparity), "better_than": worse / max(int(n_perm), 1)}
+    p_value = (1 + len(shuffled) - worse) / (1 + len(shuffled))
+    significant = bool(p_value < ALPHA)
+    return {
+        "disparity": float(disparity),
+        "better_than": worse / max(int(n_perm), 1),
+        "p_value": float(p_value),
+        "significant": significant,
+        "alpha": ALPHA,
+        "verdict": (
+            f"better than {100 * (1 - ALPHA):.0f}% of random assignments"
+            if significant
+            else "no better than chance"
+        ),
+    }
 
 
 def _disparities(points: np.ndarray, target: np.ndarray) -> np.ndarray:
