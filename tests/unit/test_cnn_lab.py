@@ -11,6 +11,7 @@ from torch import nn
 
 from lab8widgets import labs
 from lab8widgets.models.cnn import OVERFIT, CNNSettings, evaluate, make_cnn
+from lab8widgets.testing import simulate
 from lab8widgets.widgets.cnn import CNNLab
 
 
@@ -29,7 +30,7 @@ def trained():
 
 def typed(w, text) -> None:
     """A front-end edit of a text field, as the browser sends it."""
-    w._handle_msg({"content": {"data": {"method": "update", "state": {"value": text}}}})
+    simulate(w, value=text)
 
 
 def test_registered_and_says_which_data():

@@ -2,46 +2,56 @@
 
 A thin lab: ``models.cnn`` holds the network (four heads, dropout, activations), the data and the
 fit (the labs' one loop in ``models.train``); ``views.training.TrainingPanel`` holds the settings
-form, Train, the streaming chart and the runs table. This module wires them to one live
-``lab.model``, the "dropout off vs on" preset and the misclassified-digits gallery.
+form, Train, the streaming chart and the runs table. This module holds the lab's state and API
+around one live ``lab.model``, and its runs; ``readout.py`` draws the model's accuracy and the
+misclassified digits, ``preset.py`` the "dropout off vs on" button.
 """
 
 from __future__ import annotations
 
-import base64
-import html
-import io
+import hashlib
 import math
 import threading
 from pathlib import Path
 from typing import Any
 
-import ipywidgets as W
-import numpy as np
 import torch
 import traitlets
 from torch import nn
 
-from ..models.cnn import (
-    OVERFIT,
-    OVERFIT_DROPOUT,
+from ...models.cnn import (
     CNNData,
     CNNSettings,
     cnn_data,
+    dropout_pair,
     evaluate,
     fit_cnn,
     make_cnn,
     misclassified,
+    preset_text,
 )
-from ..models.train import Run, model_device
-from ..views.training import COLORS, Column, TrainingPanel
-from ._base import LabBase, LabInputError, api_call, reject_unknown
+from ...models.train import Run, model_device
+from ...views.training import COLORS, Column, TrainingPanel
+from .._base import LabBase, LabInputError, api_call, reject_unknown
+from .preset import DropoutPreset
+from .readout import ModelReadout
 
 __all__ = ["CNNLab"]
 
-FIELDS = ("head", "activation", "dropout", "dropout_at", "channels", "digits", "train_size",
-          "epochs", "lr", "wd", "bs", "seed")  # fmt: skip
-GALLERY = 24  # misclassified digits shown
+FIELDS = (
+    "head",
+    "activation",
+    "dropout",
+    "dropout_at",
+    "channels",
+    "digits",
+    "train_size",
+    "epochs",
+    "lr",
+    "wd",
+    "bs",
+    "seed",
+)
 RUN_COLUMNS = (
     Column("color", ""),
     Column("run_shown", "#"),
@@ -72,11 +82,21 @@ class CNNLab(LabBase):
     digit, predicted digit) for the current model).
     """
 
-    def __init__(self, head: str = "maxpool", dropout: float = 0.0, activation: str = "relu",
-                 *, path: str | Path | None = None, **kwargs: Any):  # fmt: skip
+    def __init__(
+        self,
+        head: str = "maxpool",
+        dropout: float = 0.0,
+        activation: str = "relu",
+        *,
+        path: str | Path | None = None,
+        **kwargs: Any,
+    ):
         fields = set(CNNSettings.specs())
-        reject_unknown("CNNLab", {k: v for k, v in kwargs.items() if k not in fields},
-                       sorted({"head", "dropout", "activation", "path", *fields}))  # fmt: skip
+        reject_unknown(
+            "CNNLab",
+            {k: v for k, v in kwargs.items() if k not in fields},
+            sorted({"head", "dropout", "activation", "path", *fields}),
+        )
         settings = CNNSettings(head=head, dropout=dropout, activation=activation, **kwargs)
         super().__init__(title="CNNLab · a small CNN on MNIST digits (Lesson 8)")
         self.add_class("lab8-cnn")
@@ -135,7 +155,14 @@ class CNNLab(LabBase):
             )
 
     def _fingerprint(self) -> tuple:
-        return (id(self._model), *((p.data_ptr(), p._version) for p in self._model.parameters()))
+        """Which module, where its weights live and a digest of their values: any edit shows."""
+        digest = hashlib.blake2b(digest_size=16)
+        where = []
+        with torch.no_grad():
+            for p in self._model.parameters():
+                where.append((p.data_ptr(), p.dtype, p.device, tuple(p.shape)))
+                digest.update(p.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+        return id(self._model), tuple(where), digest.digest()
 
     def _check_model(self) -> None:
         """After each notebook cell: re-read the model if it changed (edited, moved, replaced)."""
@@ -153,17 +180,8 @@ class CNNLab(LabBase):
 
     # --- views --------------------------------------------------------------------------------------
     def _build(self, settings: CNNSettings) -> None:
-        self.compare_button = W.Button(
-            description="Dropout off vs on",
-            icon="clone",
-            layout=W.Layout(width="170px"),
-            tooltip=f"train on {OVERFIT['train_size']} digits for {OVERFIT['epochs']} epochs, "
-            "without and with dropout p=0.5, and overlay the curves",
-        )
-        self.compare_button.add_class("lab8-dropout-compare")
-        self.compare_button.on_click(
-            lambda _b: self._click(lambda: self.compare_dropout(wait=False))
-        )
+        self.preset = DropoutPreset(lambda: self._click(lambda: self.compare_dropout(wait=False)))
+        self.compare_button = self.preset.button
         self.panel = TrainingPanel(
             CNNSettings,
             FIELDS,
@@ -180,11 +198,9 @@ class CNNLab(LabBase):
         )
         traitlets.dlink((self, "busy"), (self.panel, "busy"))
         self.controls = self.panel.form.controls
-        self.model_html = W.HTML(layout=W.Layout(max_width="560px"))
-        self.model_html.add_class("lab8-cnn-model")
+        self.readout = ModelReadout()
+        self.model_html, self.gallery = self.readout.summary, self.readout.gallery
         self.panel.below_chart.children = [self.model_html]
-        self.gallery = W.HTML()
-        self.gallery.add_class("lab8-misclassified")
         self.body.children = [self.panel, self.gallery]
         self.panel.show_runs([])
 
@@ -198,60 +214,22 @@ class CNNLab(LabBase):
         return self.panel.settings()
 
     def _render_model(self) -> None:
-        m, d = self._model, self.data
-        layers = " → ".join(html.escape(n) for n, _ in m.named_children()) or type(m).__name__
-        total = sum(p.numel() for p in m.parameters())
-        dev = model_device(m)
-        where = "" if dev.type == "cpu" else f" · on {dev}"
-        self.model_html.value = (
-            f'<div class="lab8-note"><b>lab.model</b>: {layers} · {total:,} parameters{where}'
-            f"<br>On the {len(d.valid_y):,} valid digits: accuracy <b>{self.accuracy:.1%}</b>, "
-            f"loss {self.valid_loss:.4f} (eval mode: dropout off)</div>"
+        self.readout.show(
+            self._model, self.data, self.valid_loss, self.accuracy, self.misclassified
         )
-        wrong = self.misclassified[:GALLERY]
-        if not wrong:
-            self.gallery.value = (
-                '<div class="lab8-section">Misclassified valid digits</div>'
-                '<div class="lab8-note">None: every valid digit is classified right.</div>'
-            )
-            return
-        cells = "".join(
-            f'<figure style="margin:0;text-align:center" title="valid #{i}: a {t}, predicted {p}">'
-            f'<img src="{_png(d.valid_x[i, 0].numpy())}" width="56" height="56" '
-            f'style="image-rendering:pixelated;border:1px solid #ddd"/>'
-            f'<figcaption class="lab8-note">{t} → <b style="color:#b00">{p}</b></figcaption>'
-            "</figure>"
-            for i, t, p in wrong
-        )
-        self.gallery.value = (
-            f'<div class="lab8-section">Misclassified valid digits ({len(self.misclassified)} '
-            f"of {len(d.valid_y)}; true → predicted)</div>"
-            f'<div style="display:flex;flex-wrap:wrap;gap:6px">{cells}</div>'
-        )
-
-    def _render_runs(self) -> None:
-        rows, best, best_loss = [], -1, math.inf
-        for i, r in enumerate(self.runs):
-            stopped = r["status"] == "stopped"
-            done = f"{r['epochs_done']:.2f}" if stopped else f"{int(r['epochs_done'])}"
-            p = r["dropout"]
-            rows.append(
-                {
-                    **r,
-                    "run_shown": f"{r['run']} {r['label']}".strip(),
-                    "model_shown": f"{r['head']} · {r['activation']} · {r['channels']}ch",
-                    "dropout_shown": f"{p:g} at {r['dropout_at']}" if p else "off",
-                    "epochs_shown": f"{done}/{r['epochs']}",
-                }
-            )
-            if r["status"] != "diverged" and r["valid_loss"] < best_loss:
-                best, best_loss = i, r["valid_loss"]
-        self.panel.show_runs(rows, best)
 
     # --- training -----------------------------------------------------------------------------------
     @api_call
-    def fit(self, epochs: int | None = None, lr: float | None = None, *, fresh: bool = True,
-            wait: bool = True, label: str = "", **changes: Any) -> list[dict]:  # fmt: skip
+    def fit(
+        self,
+        epochs: int | None = None,
+        lr: float | None = None,
+        *,
+        fresh: bool = True,
+        wait: bool = True,
+        label: str = "",
+        **changes: Any,
+    ) -> list[dict]:
         """Train a CNN with fastai's one-cycle recipe; blocks (unless ``wait=False``) while the
         page streams, and returns the run's per-epoch history (also ``lab.history``).
 
@@ -266,23 +244,30 @@ class CNNLab(LabBase):
         return self._start(lambda task: self._run(task, s, data, fresh, label), wait)
 
     @api_call
-    def compare_dropout(self, p: float = 0.5, *, wait: bool = True) -> list[dict]:
-        """The preset "dropout off vs on": two runs on a small training set (``OVERFIT``), with the
-        form's head, activation and channels, first without dropout, then with ``p`` on every conv
-        activation. Without dropout the valid loss turns and climbs (the model memorises its 100
-        digits); with it, it rises far less. The preset's split and weights use a fixed seed, so
-        it shows the same curves every time. Returns the two runs."""
-        base = self.settings.replace(**OVERFIT, dropout=0.0)
-        on = base.replace(**{**OVERFIT_DROPOUT, "dropout": p})
-        data = self._load(base)
+    def compare_dropout(
+        self, p: float = 0.5, *, seed: int | None = None, wait: bool = True
+    ) -> list[dict]:
+        """The preset "dropout off vs on" (``models.cnn.preset``): two runs on a training set small
+        enough to memorise, with the form's head, activation and channels, first without dropout,
+        then with dropout ``p``. Without dropout the train loss falls to ~0 while the valid loss
+        turns and climbs; with dropout it climbs less and the valid accuracy is at least as high.
+        ``seed`` picks the split, the weights and the batch order (default: the preset's, so the
+        button shows the same curves every time). Returns the two runs, off first."""
+        if isinstance(p, bool) or not isinstance(p, int | float) or not 0 < p <= 0.99:
+            raise LabInputError(f"p must be a dropout probability in (0, 0.99], got {p!r}")
+        off, on = dropout_pair(self.settings, p, seed)
+        data = self._load(off)
 
         def both(task):
             start = len(self.runs)
-            for s, label in ((base, "dropout off"), (on, f"dropout {p:g}")):
+            for s, label in ((off, "dropout off"), (on, f"dropout {p:g}")):
                 if task.stopped:
                     break
                 self._run(task, s, data, True, label, raise_diverged=False)
-            return self.runs[start:]
+            runs = self.runs[start:]
+            if len(runs) == 2:
+                self.panel.say(_compare_text(runs, p))
+            return runs
 
         self.panel.form.show(on)
         return self._start(both, wait)
@@ -291,8 +276,15 @@ class CNNLab(LabBase):
         task = self.run_and_wait(fn, wait)
         return task.result if wait else []
 
-    def _run(self, task, s: CNNSettings, data: CNNData, fresh: bool, label: str = "",
-             raise_diverged: bool = True):  # fmt: skip
+    def _run(
+        self,
+        task,
+        s: CNNSettings,
+        data: CNNData,
+        fresh: bool,
+        label: str = "",
+        raise_diverged: bool = True,
+    ):
         with self._lock:
             if fresh:
                 model = make_cnn(s, data.n_classes).to(model_device(self._model))
@@ -314,27 +306,36 @@ class CNNLab(LabBase):
                     text += f" · valid {ev.valid_loss:.4f} · accuracy {ev.get('accuracy', 0):.1%}"
                 task.report(ev.fraction, text)
 
-        run = fit_cnn(model, data, s, callback=on_event, should_stop=lambda: task.stopped,
-                      lock=self._lock)  # fmt: skip
+        run = fit_cnn(
+            model, data, s, callback=on_event, should_stop=lambda: task.stopped, lock=self._lock
+        )
         self._finish(n, color, label, s, data, run)
         if run.status == "diverged" and raise_diverged:
             raise LabInputError(run.message)
         return self.history
 
+    # --- runs --------------------------------------------------------------------------------------
     def _finish(self, n: int, color: str, label: str, s: CNNSettings, data: CNNData, run: Run):
         self.history = [dict(h) for h in run.history]
         last = run.history[-1] if run.history else {}
         done = last.get("epoch", 0)
         self.runs.append(
             dict(
-                run=n, color=color, label=label, **s.asdict(),
-                train_n=len(data.train_y), epochs_done=done if run.status == "stopped" else int(done),
+                run=n,
+                color=color,
+                label=label,
+                **s.asdict(),
+                train_n=len(data.train_y),
+                epochs_done=done if run.status == "stopped" else int(done),
                 train_loss=last.get("train_loss", math.nan),
                 valid_loss=last.get("valid_loss", math.nan),
-                accuracy=last.get("accuracy", math.nan), seconds=run.seconds,
-                status=run.status, message=run.message, history=self.history,
+                accuracy=last.get("accuracy", math.nan),
+                seconds=run.seconds,
+                status=run.status,
+                message=run.message,
+                history=self.history,
             )
-        )  # fmt: skip
+        )
         self.panel.end_run(n, run.history)
         self._render_runs()
         self._model_changed()
@@ -344,6 +345,25 @@ class CNNLab(LabBase):
         self.panel.say(text)
         if run.status == "diverged":
             self.error = run.message
+
+    def _render_runs(self) -> None:
+        rows, best, best_loss = [], -1, math.inf
+        for i, r in enumerate(self.runs):
+            stopped = r["status"] == "stopped"
+            done = f"{r['epochs_done']:.2f}" if stopped else f"{int(r['epochs_done'])}"
+            p = r["dropout"]
+            rows.append(
+                {
+                    **r,
+                    "run_shown": f"{r['run']} {r['label']}".strip(),
+                    "model_shown": f"{r['head']} · {r['activation']} · {r['channels']}ch",
+                    "dropout_shown": f"{p:g} at {r['dropout_at']}" if p else "off",
+                    "epochs_shown": f"{done}/{r['epochs']}",
+                }
+            )
+            if r["status"] != "diverged" and r["valid_loss"] < best_loss:
+                best, best_loss = i, r["valid_loss"]
+        self.panel.show_runs(rows, best)
 
     @api_call
     def clear_runs(self) -> None:
@@ -355,10 +375,16 @@ class CNNLab(LabBase):
         self._render_runs()
 
 
-def _png(img: np.ndarray) -> str:
-    """A grayscale digit in [0, 1] as a PNG data URI (white ink on black, as MNIST stores it)."""
-    from PIL import Image
+def _rise(run: dict) -> float:
+    """How far a run's valid loss climbed from its lowest epoch to its last."""
+    losses = [h["valid_loss"] for h in run["history"]] or [math.nan]
+    return losses[-1] - min(losses)
 
-    buf = io.BytesIO()
-    Image.fromarray((np.clip(img, 0, 1) * 255).astype(np.uint8)).save(buf, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+def _compare_text(runs: list[dict], p: float) -> str:
+    off, on = runs
+    return (
+        f"Dropout off vs on ({preset_text(p)}): valid accuracy {off['accuracy']:.1%} off, "
+        f"{on['accuracy']:.1%} with dropout; the valid loss rose {_rise(off):.3f} above its lowest "
+        f"without dropout and {_rise(on):.3f} with it."
+    )
