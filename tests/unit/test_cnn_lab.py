@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from lab8widgets import labs
-from lab8widgets.models.cnn import OVERFIT, CNNSettings, evaluate, make_cnn
+from lab8widgets.models.cnn import CNNSettings, evaluate, make_cnn
 from lab8widgets.testing import simulate
 from lab8widgets.widgets.cnn import CNNLab
 
@@ -62,21 +62,15 @@ def test_fit_history_runs_and_live_model(trained):
     assert "stride2" in lab.panel.runs_html.value
 
 
-def test_preset_dropout_off_vs_on_overlays_two_runs():
-    lab = CNNLab(head="maxpool")
-    runs = lab.compare_dropout()
-    assert [r["label"] for r in runs] == ["dropout off", "dropout 0.5"]
-    off, on = runs
-    assert off["dropout"] == 0 and on["dropout"] == 0.5 and on["dropout_at"] == "conv"
-    assert off["train_n"] == OVERFIT["train_size"] and off["head"] == on["head"] == "maxpool"
-
-    def rise(r):
-        vl = [e["valid_loss"] for e in r["history"]]
-        return vl[-1] - min(vl)
-
-    assert rise(off) > 0.2 and rise(on) < 0.3 * rise(off)
-    assert len(lab.panel.chart.marks) == 4  # both runs' curves overlaid
-    assert "100 train / 232 valid images of 0, 1, 2, 3, 4, 5, 6, 7, 8, 9" in lab.source
+def test_preset_refuses_a_bad_p_and_changes_nothing():
+    lab = CNNLab()
+    for bad in (0, 1.0, -0.5, "half", True):
+        with pytest.raises(ValueError, match=r"p must be a dropout probability in \(0, 0.99\]"):
+            lab.compare_dropout(p=bad)
+        assert "p must be" in lab.error and lab.runs == []
+    with pytest.raises(ValueError, match="seed must be"):
+        lab.compare_dropout(seed=-1)
+    assert lab.runs == []
 
 
 @pytest.mark.parametrize(

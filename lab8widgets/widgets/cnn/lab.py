@@ -20,6 +20,7 @@ import traitlets
 from torch import nn
 
 from ...models.cnn import (
+    PER_CLASS,
     CNNData,
     CNNSettings,
     cnn_data,
@@ -28,7 +29,6 @@ from ...models.cnn import (
     fit_cnn,
     make_cnn,
     misclassified,
-    preset_text,
 )
 from ...models.train import Run, model_device
 from ...views.training import COLORS, Column, TrainingPanel
@@ -197,6 +197,11 @@ class CNNLab(LabBase):
             progress=False,  # LabBase's reserved row has progress and Stop
         )
         traitlets.dlink((self, "busy"), (self.panel, "busy"))
+        # chart and runs table side by side where they fit (1,280 px), stacked where they do not
+        # (JupyterLab's ~850 px column), so neither is squeezed and cut
+        for row in self.panel.children:
+            if self.panel.chart_box in getattr(row, "children", ()):
+                row.layout.flex_flow = "row wrap"
         self.controls = self.panel.form.controls
         self.readout = ModelReadout()
         self.model_html, self.gallery = self.readout.summary, self.readout.gallery
@@ -300,10 +305,10 @@ class CNNLab(LabBase):
 
         def on_event(ev):
             self.panel.on_event(n, ev)
-            if ev.kind in ("step", "epoch"):
-                text = f"run #{n} · epoch {ev.epoch:.2f} · train {ev.train_loss:.4f}"
+            if ev.kind in ("step", "epoch"):  # short: it fits the progress row at 850 px
+                text = f"run #{n} · epoch {ev.epoch:.2f} · train {ev.train_loss:.3f}"
                 if ev.kind == "epoch":
-                    text += f" · valid {ev.valid_loss:.4f} · accuracy {ev.get('accuracy', 0):.1%}"
+                    text += f" · valid {ev.valid_loss:.3f} · acc. {ev.get('accuracy', 0):.1%}"
                 task.report(ev.fraction, text)
 
         run = fit_cnn(
@@ -384,7 +389,7 @@ def _rise(run: dict) -> float:
 def _compare_text(runs: list[dict], p: float) -> str:
     off, on = runs
     return (
-        f"Dropout off vs on ({preset_text(p)}): valid accuracy {off['accuracy']:.1%} off, "
-        f"{on['accuracy']:.1%} with dropout; the valid loss rose {_rise(off):.3f} above its lowest "
-        f"without dropout and {_rise(on):.3f} with it."
+        f"Dropout off vs on ({PER_CLASS} digits of each class, {off['epochs']} epochs): valid "
+        f"accuracy {off['accuracy']:.1%} off, {on['accuracy']:.1%} with dropout {p:g}; valid loss "
+        f"rise {_rise(off):.3f} off, {_rise(on):.3f} with."
     )
