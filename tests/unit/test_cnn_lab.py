@@ -112,18 +112,20 @@ def test_unknown_keywords_are_type_errors():
 def test_diverging_lr_stops_says_so_and_keeps_last_good_weights():
     lab = CNNLab(head="stride2")
     start = make_cnn(lab.settings.replace(lr=10.0))
-    with pytest.raises(ValueError, match=r"lr=10 \(wd=0.01\) is too high") as err:
-        lab.fit(epochs=3, lr=10.0)
-    assert "restored" in str(err.value) and lab.error == str(err.value)
-    run = lab.runs[-1]
-    assert run["status"] == "diverged" and lab.history == run["history"]
+    # the labs' one divergence policy (RunBook): marked, banner, last good weights, warn and return
+    with pytest.warns(RuntimeWarning, match=r"lr=10 \(wd=0.01\) is too high") as caught:
+        run = lab.fit(epochs=3, lr=10.0)
+    message = str(caught[0].message)
+    assert "restored" in message and lab.error == message
+    assert run is lab.runs[-1] and run["status"] == "diverged" and lab.history == run["history"]
     if not lab.history:  # diverged in epoch 1: back to the initial weights
         for p, q in zip(lab.model.parameters(), start.parameters(), strict=True):
             assert torch.equal(p, q)
     assert all(torch.isfinite(p).all() for p in lab.model.parameters())
-    assert "diverged" in lab.panel.runs_html.value
+    assert "diverged" in lab.panel.runs_html.value and lab.panel.best_row == -1
     lab.fit(epochs=1, lr=1e-2)  # the lab keeps working
     assert lab.runs[-1]["status"] == "done" and lab.error == ""
+    assert lab.panel.best_row == 1  # a diverged run is never best
 
 
 def test_stop_keeps_the_weights_and_history_of_the_last_finished_step():

@@ -30,8 +30,8 @@ from ...models.cnn import (
     make_cnn,
     misclassified,
 )
-from ...models.train import Run, model_device
-from ...views.training import COLORS, Column, TrainingPanel
+from ...models.train import RunRecord, model_device
+from ...views.training import Column, RunBook, TrainingPanel
 from .._base import LabBase, LabInputError, api_call, reject_unknown
 from .preset import DropoutPreset
 from .readout import ModelReadout
@@ -62,7 +62,7 @@ RUN_COLUMNS = (
     Column("lr", "lr", lambda v: f"{v:.1e}"),
     Column("train_loss", "train loss"),
     Column("valid_loss", "valid loss"),
-    Column("accuracy", "accuracy", lambda v: "–" if math.isnan(v) else f"{v:.1%}"),
+    Column("accuracy", "accuracy", lambda v: f"{v:.1%}" if _number(v) else "–"),
     Column("seconds", "s", lambda v: f"{v:.2f}"),
     Column("status", "status"),
 )
@@ -77,9 +77,10 @@ class CNNLab(LabBase):
 
     Public state: ``lab.model`` (the live ``nn.Module``: change it in a cell, or assign one, and
     the valid accuracy and misclassified digits follow), ``lab.data``, ``lab.settings``,
-    ``lab.runs`` (one dict per run), ``lab.history`` (the last run's epochs: ``epoch``,
-    ``train_loss``, ``valid_loss``, ``accuracy`` …), ``lab.misclassified`` ((valid index, true
-    digit, predicted digit) for the current model).
+    ``lab.runs`` (one ``RunRecord`` per run, kept by ``lab.book``, a ``RunBook``),
+    ``lab.history`` (the last run's epochs: ``epoch``, ``train_loss``, ``valid_loss``,
+    ``accuracy`` …), ``lab.misclassified`` ((valid index, true digit, predicted digit) for the
+    current model).
     """
 
     def __init__(
@@ -101,7 +102,6 @@ class CNNLab(LabBase):
         super().__init__(title="CNNLab · a small CNN on MNIST digits (Lesson 8)")
         self.add_class("lab8-cnn")
         self.path = path
-        self.runs: list[dict] = []
         self.history: list[dict] = []
         self.misclassified: list[tuple[int, int, int]] = []
         self.valid_loss = self.accuracy = math.nan
@@ -197,6 +197,7 @@ class CNNLab(LabBase):
             progress=False,  # LabBase's reserved row has progress and Stop
         )
         traitlets.dlink((self, "busy"), (self.panel, "busy"))
+        self.book = RunBook(self.panel, on_diverged=self.fail, row=_row)
         # chart and runs table side by side where they fit (1,280 px), stacked where they do not
         # (JupyterLab's ~850 px column), so neither is squeezed and cut
         for row in self.panel.children:
@@ -234,62 +235,52 @@ class CNNLab(LabBase):
         wait: bool = True,
         label: str = "",
         **changes: Any,
-    ) -> list[dict]:
+    ) -> RunRecord | None:
         """Train a CNN with fastai's one-cycle recipe; blocks (unless ``wait=False``) while the
-        page streams, and returns the run's per-epoch history (also ``lab.history``).
+        page streams, and returns the run's record (its per-epoch history is also ``lab.history``).
 
         ``changes`` are any CNNSettings fields (``head``, ``dropout``, ``activation`` …); the form
         shows them. ``fresh=False`` keeps training ``lab.model`` instead of building a new one. A
-        diverging lr stops the run, restores the last good weights and raises ValueError.
+        diverging lr stops the run and restores the last good weights; the run is marked
+        "diverged", the banner says so and the call warns (``RuntimeWarning``) and returns it.
         """
         given = {k: v for k, v in dict(epochs=epochs, lr=lr).items() if v is not None}
         s = self.settings.replace(**given, **changes)
         data = self._load(s)  # here, so a bad digits/train_size raises before anything starts
         self.panel.form.show(s)
-        return self._start(lambda task: self._run(task, s, data, fresh, label), wait)
+        task = self.run_and_wait(lambda t: self._run(t, s, data, fresh, label), wait)
+        return self.book.outcome(task.result) if wait else None
 
     @api_call
     def compare_dropout(
         self, p: float = 0.5, *, seed: int | None = None, wait: bool = True
-    ) -> list[dict]:
+    ) -> list[RunRecord]:
         """The preset "dropout off vs on" (``models.cnn.preset``): two runs on a training set small
         enough to memorise, with the form's head, activation and channels, first without dropout,
-        then with dropout ``p``. Without dropout the train loss falls to ~0 while the valid loss
-        turns and climbs; with dropout it climbs less and the valid accuracy is at least as high.
-        ``seed`` picks the split, the weights and the batch order (default: the preset's, so the
-        button shows the same curves every time). Returns the two runs, off first."""
+        then with dropout ``p`` before the last layer. Without dropout the train loss falls to ~0
+        while the valid loss turns and climbs; with dropout it climbs less. ``seed`` picks the
+        split, the weights and the batch order (default: the preset's, so the button shows the
+        same curves every time). Returns the two runs (records), off first."""
         if isinstance(p, bool) or not isinstance(p, int | float) or not 0 < p <= 0.99:
             raise LabInputError(f"p must be a dropout probability in (0, 0.99], got {p!r}")
         off, on = dropout_pair(self.settings, p, seed)
         data = self._load(off)
 
         def both(task):
-            start = len(self.runs)
+            runs = []
             for s, label in ((off, "dropout off"), (on, f"dropout {p:g}")):
                 if task.stopped:
                     break
-                self._run(task, s, data, True, label, raise_diverged=False)
-            runs = self.runs[start:]
-            if len(runs) == 2:
+                runs.append(self._run(task, s, data, True, label))
+            if len(runs) == 2 and not any(r.diverged for r in runs):
                 self.panel.say(_compare_text(runs, p))
             return runs
 
         self.panel.form.show(on)
-        return self._start(both, wait)
+        task = self.run_and_wait(both, wait)
+        return self.book.outcome(task.result) if wait else []
 
-    def _start(self, fn, wait: bool):
-        task = self.run_and_wait(fn, wait)
-        return task.result if wait else []
-
-    def _run(
-        self,
-        task,
-        s: CNNSettings,
-        data: CNNData,
-        fresh: bool,
-        label: str = "",
-        raise_diverged: bool = True,
-    ):
+    def _run(self, task, s: CNNSettings, data: CNNData, fresh: bool, label: str = "") -> RunRecord:
         with self._lock:
             if fresh:
                 model = make_cnn(s, data.n_classes).to(model_device(self._model))
@@ -298,15 +289,15 @@ class CNNLab(LabBase):
             self._check_shape(model, data)  # fresh=False on other digits: refused, nothing changed
             self._model = model
         self._show_data(data, s.seed)
-        n = (self.runs[-1]["run"] + 1) if self.runs else 1
-        color = COLORS[(n - 1) % len(COLORS)]
-        self.panel.add_run(n, f"#{n} {label}".strip(), color, epochs=s.epochs)
-        task.report(0.0, f"run #{n}: training…")
+        rec = self.book.start(
+            label, settings=s.asdict(), epochs=s.epochs, train_n=len(data.train_y)
+        )
+        task.report(0.0, f"run #{rec.run}: training…")
 
         def on_event(ev):
-            self.panel.on_event(n, ev)
+            self.book.event(rec, ev)
             if ev.kind in ("step", "epoch"):  # short: it fits the progress row at 850 px
-                text = f"run #{n} · epoch {ev.epoch:.2f} · train {ev.train_loss:.3f}"
+                text = f"run #{rec.run} · epoch {ev.epoch:.2f} · train {ev.train_loss:.3f}"
                 if ev.kind == "epoch":
                     text += f" · valid {ev.valid_loss:.3f} · acc. {ev.get('accuracy', 0):.1%}"
                 task.report(ev.fraction, text)
@@ -314,79 +305,49 @@ class CNNLab(LabBase):
         run = fit_cnn(
             model, data, s, callback=on_event, should_stop=lambda: task.stopped, lock=self._lock
         )
-        self._finish(n, color, label, s, data, run)
-        if run.status == "diverged" and raise_diverged:
-            raise LabInputError(run.message)
-        return self.history
-
-    # --- runs --------------------------------------------------------------------------------------
-    def _finish(self, n: int, color: str, label: str, s: CNNSettings, data: CNNData, run: Run):
         self.history = [dict(h) for h in run.history]
-        last = run.history[-1] if run.history else {}
-        done = last.get("epoch", 0)
-        self.runs.append(
-            dict(
-                run=n,
-                color=color,
-                label=label,
-                **s.asdict(),
-                train_n=len(data.train_y),
-                epochs_done=done if run.status == "stopped" else int(done),
-                train_loss=last.get("train_loss", math.nan),
-                valid_loss=last.get("valid_loss", math.nan),
-                accuracy=last.get("accuracy", math.nan),
-                seconds=run.seconds,
-                status=run.status,
-                message=run.message,
-                history=self.history,
-            )
-        )
-        self.panel.end_run(n, run.history)
-        self._render_runs()
+        self.book.finish(rec, run)  # the table, the best run, the summary; diverged: the banner
         self._model_changed()
-        text = f"Run #{n}: {run.message}"
-        if run.history and run.status != "diverged":
-            text += f" Valid accuracy {self.accuracy:.1%} in {run.seconds:.2f} s."
-        self.panel.say(text)
-        if run.status == "diverged":
-            self.error = run.message
+        return rec
 
-    def _render_runs(self) -> None:
-        rows, best, best_loss = [], -1, math.inf
-        for i, r in enumerate(self.runs):
-            stopped = r["status"] == "stopped"
-            done = f"{r['epochs_done']:.2f}" if stopped else f"{int(r['epochs_done'])}"
-            p = r["dropout"]
-            rows.append(
-                {
-                    **r,
-                    "run_shown": f"{r['run']} {r['label']}".strip(),
-                    "model_shown": f"{r['head']} · {r['activation']} · {r['channels']}ch",
-                    "dropout_shown": f"{p:g} at {r['dropout_at']}" if p else "off",
-                    "epochs_shown": f"{done}/{r['epochs']}",
-                }
-            )
-            if r["status"] != "diverged" and r["valid_loss"] < best_loss:
-                best, best_loss = i, r["valid_loss"]
-        self.panel.show_runs(rows, best)
+    # --- runs: the RunBook (views.training) -----------------------------------------------------------
+    @property
+    def runs(self) -> list[RunRecord]:
+        """Every finished run, in order (``RunRecord``: ``rec["accuracy"]``, ``rec["history"]`` …)."""
+        return self.book.runs
 
     @api_call
     def clear_runs(self) -> None:
         """Forget every run and its curves (lab.model stays as it is)."""
         if self.busy:
             raise LabInputError("A run is in progress: press Stop first.")
-        self.runs = []
-        self.panel.clear()
-        self._render_runs()
+        self.book.clear()
 
 
-def _rise(run: dict) -> float:
+def _number(v: Any) -> bool:
+    """A finite number to show (a run that diverged in its first epoch has no accuracy)."""
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _row(r: RunRecord) -> dict:
+    """The runs table's CNN cells: what ran (head, activation, width, dropout) and how far."""
+    done = f"{r.epochs_done:.2f}" if r.status == "stopped" else f"{int(r.epochs_done)}"
+    p = r["dropout"]
+    return {
+        "run_shown": f"{r.run} {r.label}".strip(),
+        "model_shown": f"{r['head']} · {r['activation']} · {r['channels']}ch",
+        "dropout_shown": f"{p:g} at {r['dropout_at']}" if p else "off",
+        "epochs_shown": f"{done}/{r['epochs']}",
+    }
+
+
+def _rise(run: RunRecord) -> float:
     """How far a run's valid loss climbed from its lowest epoch to its last."""
     losses = [h["valid_loss"] for h in run["history"]] or [math.nan]
     return losses[-1] - min(losses)
 
 
-def _compare_text(runs: list[dict], p: float) -> str:
+def _compare_text(runs: list[RunRecord], p: float) -> str:
     off, on = runs
     return (
         f"Dropout off vs on ({PER_CLASS} digits of each class, {off['epochs']} epochs): valid "
