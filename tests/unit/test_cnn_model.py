@@ -1,4 +1,4 @@
-"""The small CNN of models/cnn.py against torch and fastai: heads, dropout, activations, data."""
+"""The small CNN of models/cnn/ against torch and fastai: heads, dropout, activations, data."""
 
 from __future__ import annotations
 

@@ -428,9 +428,10 @@ def test_mnist_shipped_subset(fastai_home):
 def test_mnist_every_digit_available(fastai_home):
     d = mnist_sample(digits=range(10))
     counts = np.bincount(d.labels, minlength=10)
-    assert (counts >= 20).all()
+    assert (counts == 500).all()  # balanced: "0-9" is ten equal classes, not mostly 3s and 7s
+    assert "500 per digit" in d.source
     one = mnist_sample(digits=[5])
-    assert set(one.labels) == {5} and len(one.labels) == 20
+    assert set(one.labels) == {5} and len(one.labels) == 500
 
 
 def test_mnist_rejects_bad_digits():

@@ -1,0 +1,27 @@
+"""The "Dropout off vs on" button: it says what the preset trains (how many digits of each class,
+how many epochs) and calls the lab back when pressed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import ipywidgets as W
+
+from ...models.cnn import preset_text
+
+__all__ = ["DropoutPreset"]
+
+
+class DropoutPreset:
+    """``button`` for the training panel's button row; ``on_compare()`` runs when it is pressed."""
+
+    def __init__(self, on_compare: Callable[[], None], p: float = 0.5) -> None:
+        self.text = preset_text(p)
+        self.button = W.Button(
+            description="Dropout off vs on",
+            icon="clone",
+            layout=W.Layout(width="170px"),
+            tooltip=self.text,
+        )
+        self.button.add_class("lab8-dropout-compare")
+        self.button.on_click(lambda _b: on_compare())
