@@ -20,6 +20,9 @@ from typing import Any
 import ipywidgets as W
 import traitlets
 
+from ..lesson import parts_for
+from ..views.sections import SectionRouter
+
 log = logging.getLogger("lab8widgets")
 
 STYLESHEET = Path(__file__).resolve().parent.parent / "static" / "lab8.css"
@@ -175,7 +178,9 @@ class LabBase(W.VBox):
         self.body = W.VBox()
         self.body.add_class("lab8-body")
         self._style = W.HTML(f"<style>{_stylesheet()}</style>", layout=W.Layout(display="none"))
-        self.children = [self._style, self.header_row, self._banner, self.body]
+        # named sections (the lesson map links to them as #lab8-<name>); hidden, it only routes
+        self.router = SectionRouter()
+        self.children = [self._style, self.router, self.header_row, self._banner, self.body]
         self.title = title
         self._render_header()
         self._render_banner()
@@ -193,7 +198,45 @@ class LabBase(W.VBox):
             self._index_link()
             + f'<h3 style="margin:4px 0">{html.escape(self.title)}</h3>'
             + (src if self.source else "")
+            + self._lesson_line()
         )
+
+    @property
+    def lab_name(self) -> str:
+        """This lab's name in the registry (``labs.py``), or "" for a class that is not registered."""
+        from ..labs import LABS
+
+        return next((lab.name for lab in LABS if lab.class_name == type(self).__name__), "")
+
+    def _lesson_line(self) -> str:
+        """The parts of Lesson 8 this lab shows, each a link to its section on this page."""
+        parts = parts_for(self.lab_name)
+        if not parts:
+            return ""
+        links = " · ".join(
+            f'<a href="#lab8-{html.escape(p.section)}" style="color:#1565c0">'
+            f"{html.escape(p.time)} {html.escape(p.title)}</a>"
+            for p in parts
+        )
+        return f'<div class="lab8-lesson" style="font-size:12px;color:#555">In the lesson: {links}</div>'
+
+    # --- sections: where the lesson map's links land --------------------------------------------
+    @property
+    def sections(self) -> tuple[str, ...]:
+        """The names of this page's sections (``show_section`` opens one; ``#lab8-<name>`` links)."""
+        return self.router.names
+
+    def add_section(self, name: str, widget: W.Widget, opener: Callable[[], None] | None = None):
+        """Name ``widget`` as section ``name``; ``opener`` shows it (selects its tab or view)."""
+        self.router.add(name, widget, opener)
+
+    def section_widget(self, name: str) -> W.Widget:
+        """The widget where section ``name`` starts (KeyError naming the sections when unknown)."""
+        return self.router.widget(name)
+
+    def show_section(self, name: str) -> None:
+        """Open section ``name`` (select the tab or view that holds it) and scroll the page to it."""
+        self.router.show(name)
 
     def _index_link(self) -> str:
         """ "← all labs" when ``lab8widgets serve`` shows the lab folder (it sets LAB8WIDGETS_INDEX)."""

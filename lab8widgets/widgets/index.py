@@ -1,5 +1,6 @@
-"""The lab index: what each lab is, a link to it, and a first taste of the heatmap component on a
-real MNIST digit (click a pixel to read its value, as in the lesson's spreadsheet)."""
+"""The lab index: what each lab is, a link to it, the lesson part by part (each part a link to the
+lab and the section that shows it), and a first taste of the heatmap component on a real MNIST digit
+(click a pixel to read its value, as in the lesson's spreadsheet)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import ipywidgets as W
 import numpy as np
 
 from ..labs import LABS
+from ..lesson import PARTS, section_href
 from ..views.heatmap import HeatmapGrid
 from ._base import LabBase
 
@@ -42,6 +44,19 @@ class LabIndex(LabBase):
             f"<p style='font-size:14px;margin:4px 0'>{intro}</p>"
             f"<ul style='font-size:14px;line-height:1.8'>{items}</ul>"
         )
+        names = {lab.name: lab.class_name for lab in LABS}
+        parts = "".join(
+            f'<li><span class="lab8-time">{html.escape(p.time)}</span> {html.escape(p.title)} → '
+            f'<a class="lab8-part" href="{html.escape(section_href(p))}" style="color:#1565c0">'
+            f"{html.escape(names[p.lab])} · {html.escape(p.section)}</a></li>"
+            for p in PARTS
+        )
+        self.lesson_map = W.HTML(
+            "<div class='lab8-section'>The lesson, part by part</div>"
+            "<p style='font-size:13px;margin:4px 0;color:#555'>Watching Lesson 8? Each part opens "
+            "the lab, at the section, that shows it (times from the lesson's outline).</p>"
+            f"<ol class='lab8-lesson-map' style='font-size:13px;line-height:1.7'>{parts}</ol>"
+        )
         self.grid = HeatmapGrid(
             digits.images[digit],
             cmap="gray",
@@ -59,6 +74,7 @@ class LabIndex(LabBase):
         self.body.children = [
             self.links,
             W.HBox([self.grid, self.pixel], layout=W.Layout(gap="16px")),
+            self.lesson_map,
         ]
 
     def _on_click(self, row: int, col: int) -> None:

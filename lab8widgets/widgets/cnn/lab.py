@@ -208,6 +208,8 @@ class CNNLab(LabBase):
         self.model_html, self.gallery = self.readout.summary, self.readout.gallery
         self.panel.below_chart.children = [self.model_html]
         self.body.children = [self.panel, self.gallery]
+        self.add_section("training", self.panel)
+        self.add_section("dropout", self.preset.button)
         self.panel.show_runs([])
 
     def _click(self, fn) -> None:

@@ -414,6 +414,8 @@ class ConvLab(LabBase):
         self.tabs.add_class("lab8-conv-tabs")
         self.tabs.observe(lambda _c: self._on_tab(), "selected_index")
         self.body.children = [self.controls, self.tabs]
+        for i, name in enumerate(("network", "matmul", "activation")):
+            self.add_section(name, self.tabs.children[i], lambda i=i: self._open_tab(i))
         # the widgets notebooks and tests reach for, by their names on the lab
         c, i = self.controls, self.inputs
         self.index_slider, self.kernel_slider = c.index_slider, c.kernel_slider
@@ -435,6 +437,10 @@ class ConvLab(LabBase):
     def _click(self, fn, *args) -> None:
         with self.guard():
             fn(*args)
+
+    def _open_tab(self, index: int) -> None:
+        """Select a tab (the lesson map opens the matmul and activation tabs by name)."""
+        self.tabs.selected_index = index
 
     def _on_tab(self) -> None:
         self.matmul.active = self.tabs.selected_index == 1

@@ -278,23 +278,32 @@ class EntityLab(LabBase):
 
         # one section in the page at a time: a bqplot figure drawn while hidden (a Tab's other
         # pages) has no size and draws negative rectangles, so the others leave the DOM
-        self.sections = {
+        self.view_panels = {
             "States": self.states_panel,
             "Weekdays and months": self.calendars,
             "Embedding sizes": self.sizes_panel,
             "Other models": self.use_panel,
         }
         self.view_pick = W.ToggleButtons(
-            options=list(self.sections), style={"button_width": "170px"}
+            options=list(self.view_panels), style={"button_width": "170px"}
         )
         self.view_pick.add_class("lab8-entity-views")
         self.section = W.Box([self.states_panel], layout=W.Layout(width="100%"))
         self.view_pick.observe(
-            lambda c: setattr(self.section, "children", [self.sections[c["new"]]]), "value"
+            lambda c: setattr(self.section, "children", [self.view_panels[c["new"]]]), "value"
         )
         self.body.children = [self.data_panel, self.panel, self.view_pick, self.section]
+        self.add_section("training", self.panel)
+        for name, view in zip(
+            ("states", "calendars", "sizes", "other-models"), self.view_panels, strict=True
+        ):
+            self.add_section(name, self.view_panels[view], lambda v=view: self._open_view(v))
         self.layout.max_width = "1280px"
         self._show_keys()
+
+    def _open_view(self, name: str) -> None:
+        """Show one of the views below the runs (the lesson map opens them by name)."""
+        self.view_pick.value = name
 
     def _show_keys(self) -> None:
         """Points of the state views and the column choices for the current data."""

@@ -379,13 +379,18 @@ class FeedbackLab(LabBase):
                 align_items="center",
             ),  # fmt: skip
             self.downloads,
-            section("Rounds: the group's genre in everyone else's recommendations"),
+            rounds_heading := section(
+                "Rounds: the group's genre in everyone else's recommendations"
+            ),
             self.rounds_panel,
-            section("Films: exposure against true taste"),
+            films_heading := section("Films: exposure against true taste"),
             self.items_panel,
-            section("Runs: each intervention against the run without it"),
+            runs_heading := section("Runs: each intervention against the run without it"),
             self.runs_html,
         ]
+        self.add_section("rounds", rounds_heading)
+        self.add_section("films", films_heading)
+        self.add_section("runs", runs_heading)
         self._render_runs()
         self._show_items()
 

@@ -350,6 +350,10 @@ class ScratchLab(LabBase):
             self.init_view,
             self.words_view,
         ]
+        self.add_section("parameters", self.parameter_view)
+        self.add_section("lookup", self.lookup_view)
+        self.add_section("init", self.init_view)
+        self.add_section("words", self.words_view)
 
     # --- rendering ----------------------------------------------------------------------------
     def _show_params(self) -> None:
