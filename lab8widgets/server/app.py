@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from .chunks import CHUNKS_URL, chunk_files, chunks_argv, chunks_bundle, chunks_handler
+from .fork import FORK_SETTING, registered
 from .kernels import CULL_IDLE, CULL_INTERVAL, KERNEL_MANAGER_CLASS
 from .logs import quiet_logs
 from .network import exposure_warning, kernel_settings
@@ -33,8 +34,16 @@ def voila_argv(
     extra: list[str] | None = None,
     preheat: bool = True,
     pool: int = 1,
+    fork: bool = False,
+    class_size: int = 0,
 ) -> list[str]:
-    """The command-line settings ``serve`` gives Voila (also used by tests and benchmarks)."""
+    """The command-line settings ``serve`` gives Voila (also used by tests and benchmarks).
+
+    ``fork``: learners' kernels are forked from a warm template (``fork.ForkProvisioner``);
+    ``class_size`` N: N kernels kept ready (the preheat pool), counted in the terminal.
+    """
+    if class_size:
+        preheat, pool = True, class_size
     extra = list(extra or [])
     root_arg = [a.split("=", 1)[1] for a in extra if a.startswith("--Voila.connection_dir_root=")]
     argv = [
@@ -57,6 +66,10 @@ def voila_argv(
         argv.append("--no-browser")
     if nodelay:
         argv.append(f"--Voila.kernel_websocket_connection_class={NODELAY_CLASS}")
+    if fork:
+        argv.append(FORK_SETTING)
+    if class_size:
+        argv.append(f"--Lab8KernelManager.class_size={int(class_size)}")
     # a setting given in ``extra`` replaces ours (traitlets refuses one given twice)
     given = {a.split("=", 1)[0] for a in extra if a.startswith("--")}
     argv += extension_argv(root, notebook) + preheat_argv(root, notebook, preheat, pool)
@@ -120,12 +133,24 @@ def serve(
     extra: list[str] | None = None,
     preheat: bool = True,
     pool: int = 1,
+    fork: bool = False,
+    class_size: int = 0,
 ) -> None:
     """Run the Voila server until interrupted (blocking)."""
     root, notebook = resolve_lab(target)
     warning = exposure_warning(ip)
     if warning:
         print(warning, file=sys.stderr, flush=True)
+    fork = bool(fork or class_size)  # a class is served from the template
+    if fork and not registered():
+        # jupyter_client would refuse every kernel start; launching still serves the class
+        print(
+            "lab8widgets: the fork provisioner (entry point 'lab8-fork') is not registered, so "
+            "kernels are launched, not forked: reinstall lab8widgets (pip install -e .)",
+            file=sys.stderr,
+            flush=True,
+        )
+        fork = False
     use_templates()
     # the kernels inherit it: in the lab folder each lab links back to the index
     if notebook is None:
@@ -144,5 +169,7 @@ def serve(
             extra=extra,
             preheat=preheat,
             pool=pool,
+            fork=fork,
+            class_size=class_size,
         )
     )

@@ -417,3 +417,34 @@ def test_culler_frees_kernels_no_page_holds(monkeypatch):
     check()
     assert shut == ["gone"]  # the connected and the busy kernel stay
     assert set(km._kernels) == {"open", "busy"}
+
+
+def test_class_size_forks_and_keeps_that_many_ready(launched, monkeypatch):
+    """``--class-size N``: the fork provisioner, a preheat pool of N, and the ready count."""
+    from lab8widgets.server.fork import FORK_SETTING
+
+    monkeypatch.setattr(server.app, "registered", lambda: True)
+    argv = launched("conv", "--class-size", "30")
+    assert FORK_SETTING in argv
+    assert "--VoilaConfiguration.default_pool_size=30" in argv
+    assert "--Lab8KernelManager.class_size=30" in argv
+    assert FORK_SETTING in launched("conv", "--fork")
+    assert FORK_SETTING not in launched("conv")  # off unless asked
+
+
+def test_unregistered_provisioner_falls_back_to_launching(launched, monkeypatch, capsys):
+    """Without the entry point jupyter_client would refuse every kernel: launch, and say so."""
+    from lab8widgets.server.fork import FORK_SETTING
+
+    monkeypatch.setattr(server.app, "registered", lambda: False)
+    argv = launched("conv", "--class-size", "3")
+    assert FORK_SETTING not in argv
+    assert "--VoilaConfiguration.default_pool_size=3" in argv
+    err = capsys.readouterr().err
+    assert "not registered" in err and "launched, not forked" in err
+
+
+@pytest.mark.parametrize("extra", [["--pool", "4"], ["--no-preheat"]])
+def test_class_size_refuses_a_pool_of_its_own(extra, capsys):
+    assert cli.main(["serve", "conv", "--no-browser", "--class-size", "5", *extra]) == 2
+    assert "--class-size" in capsys.readouterr().err
