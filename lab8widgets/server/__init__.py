@@ -25,8 +25,10 @@ JupyterLab users get the same websocket from the server extension ``lab8widgets.
 One concern a module: ``websocket`` (the kernel websocket), ``kernels`` (the kernel manager and
 its culler), ``preheat`` (the preheated-kernel pool), ``chunks`` (the chunk bundle), ``logs``
 (the log filter), ``places`` (notebooks, template, front-end extensions), ``network`` (addresses,
-ports, Unix sockets) and ``app`` (the Voila application and ``serve``). The names below are the
-public API (the CLI, the hub config, jupyter-config and the tests import them from here).
+ports, Unix sockets), ``app`` (the Voila application and ``serve``), ``fork`` (the ``lab8-fork``
+kernel provisioner: kernels forked from a warm template) and ``template`` (that template
+process). The names below are the public API (the CLI, the hub config, jupyter-config and the
+tests import them from here).
 """
 
 from __future__ import annotations
