@@ -81,6 +81,7 @@ WATCH = """() => {
 }"""
 
 
+PROTOCOL = "v1.kernel.websocket.jupyter.org"  # what JupyterLab's and Voila's pages speak
 CHAIN_PREFIX = (
     "lab8-conv-"  # ConvLab's chain (a HeatmapStack); its first kernel grid is key ("kernel", 0)
 )
@@ -89,15 +90,15 @@ CONFIG = re.compile(
 )
 
 
-def unpack(frame) -> dict:
-    """A kernel message from the websocket: JSON text, or the binary frame of one with buffers
-    (a count, offsets, the JSON and the buffers)."""
-    if isinstance(frame, str):
-        return json.loads(frame)
-    n = int.from_bytes(frame[:4], "big")
-    offsets = [int.from_bytes(frame[4 * (i + 1) : 4 * (i + 2)], "big") for i in range(n)]
-    end = offsets[1] if n > 1 else len(frame)
-    return json.loads(frame[offsets[0] : end])
+def unpack(frame: bytes) -> dict:
+    """A kernel message from the websocket, in the page's protocol (``v1.kernel.websocket.jupyter.
+    org``: offsets, the channel, header, parent header, metadata, content, buffers)."""
+    from jupyter_server.services.kernels.connection.base import deserialize_msg_from_ws_v1
+
+    channel, parts = deserialize_msg_from_ws_v1(frame)
+    header, parent, _meta, content = (json.loads(p) for p in parts[:4])
+    return {"channel": channel, "msg_type": header["msg_type"], "header": header,
+            "parent_header": parent, "content": content}  # fmt: skip
 
 
 class Light:
@@ -116,8 +117,12 @@ class Light:
         self.url = url
         self.session = uuid.uuid4().hex
 
-    def msg(self, msg_type: str, content: dict, channel: str = "shell") -> str:
-        return json.dumps(
+    def msg(self, msg_type: str, content: dict, channel: str = "shell") -> bytes:
+        """A message in the page's websocket protocol (Voila's handler reads every binary
+        message as that protocol: the legacy framing would make it parse garbage)."""
+        from jupyter_server.services.kernels.connection.base import serialize_msg_to_ws_v1
+
+        return serialize_msg_to_ws_v1(
             {
                 "header": {
                     "msg_id": uuid.uuid4().hex,
@@ -130,9 +135,9 @@ class Light:
                 "parent_header": {},
                 "metadata": {},
                 "content": content,
-                "channel": channel,
-                "buffers": [],
-            }
+            },
+            channel,
+            pack=lambda part: json.dumps(part).encode(),
         )
 
     async def page(self, path: str) -> str:
@@ -150,19 +155,22 @@ class Light:
         kid = await self.page(path)
         ws_url = self.url.replace("http", "ws", 1)
         ws = await websocket_connect(
-            f"{ws_url}api/kernels/{kid}/channels?session_id={self.session}", max_message_size=2**28
+            f"{ws_url}api/kernels/{kid}/channels?session_id={self.session}",
+            max_message_size=2**28,
+            subprotocols=[PROTOCOL],
         )
         try:
-            ws.write_message(self.msg("comm_info_request", {"target_name": "jupyter.widget"}))
+            ws.write_message(
+                self.msg("comm_info_request", {"target_name": "jupyter.widget"}), binary=True
+            )
             comms = None
             while comms is None:
                 m = unpack(await ws.read_message())
                 if m["msg_type"] == "comm_info_reply":
                     comms = list(m["content"]["comms"])
             for cid in comms:
-                ws.write_message(
-                    self.msg("comm_msg", {"comm_id": cid, "data": {"method": "request_state"}})
-                )
+                data = {"method": "request_state"}
+                ws.write_message(self.msg("comm_msg", {"comm_id": cid, "data": data}), binary=True)
             grid, seen = None, 0
             while seen < len(comms):
                 m = unpack(await ws.read_message())
@@ -182,7 +190,7 @@ class Light:
                 content = {"event": "edit", "key": ["kernel", 0], "row": 1, "col": 1}
                 content.update(value=round(0.1 * s, 1), done=False)
                 data = {"method": "custom", "content": {**content, "seq": seq}}
-                ws.write_message(self.msg("comm_msg", {"comm_id": grid, "data": data}))
+                ws.write_message(self.msg("comm_msg", {"comm_id": grid, "data": data}), binary=True)
                 while True:
                     m = unpack(await ws.read_message())
                     c = m.get("content", {})
