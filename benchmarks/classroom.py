@@ -81,6 +81,8 @@ WATCH = """() => {
 }"""
 
 
+LEARNER_TIMEOUT = 300  # seconds one learner may take in all (its widget, then its drag steps)
+ACK_TIMEOUT = 30  # seconds a light client waits for one drag step's answer before counting it lost
 PROTOCOL = "v1.kernel.websocket.jupyter.org"  # what JupyterLab's and Voila's pages speak
 CHAIN_PREFIX = (
     "lab8-conv-"  # ConvLab's chain (a HeatmapStack); its first kernel grid is key ("kernel", 0)
@@ -148,6 +150,20 @@ class Light:
         html = await asyncio.get_running_loop().run_in_executor(None, get)
         return json.loads(CONFIG.search(html).group(1))["kernelId"]
 
+    @staticmethod
+    async def acked(ws, grid: str, seq: int) -> None:
+        """Read until the chain acknowledges ``seq`` (its ``ack`` state)."""
+        while True:
+            frame = await ws.read_message()
+            if frame is None:
+                raise RuntimeError("the kernel websocket closed")
+            m = unpack(frame)
+            c = m.get("content", {})
+            if m["msg_type"] == "comm_msg" and c.get("comm_id") == grid:
+                ack = c["data"].get("state", {}).get("ack")
+                if isinstance(ack, int) and ack >= seq:
+                    return
+
     async def run(self, path: str, steps: int, step_ms: int) -> dict:
         from tornado.websocket import websocket_connect
 
@@ -183,7 +199,7 @@ class Light:
                 raise RuntimeError(f"no ConvLab chain among the page's {len(comms)} widgets")
             first = time.perf_counter() - t0
             rt = []
-            seq = 1000
+            seq, lost = 1000, 0
             for s in range(1, steps + 1):
                 seq += 1
                 sent = time.perf_counter()
@@ -191,18 +207,13 @@ class Light:
                 content.update(value=round(0.1 * s, 1), done=False)
                 data = {"method": "custom", "content": {**content, "seq": seq}}
                 ws.write_message(self.msg("comm_msg", {"comm_id": grid, "data": data}), binary=True)
-                while True:
-                    m = unpack(await ws.read_message())
-                    c = m.get("content", {})
-                    if (
-                        m["msg_type"] == "comm_msg"
-                        and c.get("comm_id") == grid
-                        and c["data"].get("state", {}).get("ack") == seq
-                    ):
-                        rt.append((time.perf_counter() - sent) * 1000)
-                        break
+                try:
+                    await asyncio.wait_for(self.acked(ws, grid, seq), ACK_TIMEOUT)
+                    rt.append((time.perf_counter() - sent) * 1000)
+                except asyncio.TimeoutError:
+                    lost += 1  # never answered: counted, not timed
                 await asyncio.sleep(max(0, step_ms / 1000 - (time.perf_counter() - sent)))
-            return {"first_s": first, "rt_ms": rt, "edits": steps, "kind": "light"}
+            return {"first_s": first, "rt_ms": rt, "edits": steps, "lost": lost, "kind": "light"}
         finally:
             ws.close()
 
@@ -363,13 +374,23 @@ async def round_for(n: int, steps: int, mode: str, pool: int, browsers: int) -> 
         async with async_playwright() as pw:
             browser = await launch_chromium(pw) if n_browsers else None
             try:
-                results = await asyncio.gather(
-                    *[learner(browser, server.url, steps) for _ in range(n_browsers)],
-                    *[
-                        Light(server.url).run("", steps, STEP_MS)  # `serve conv`: the lab at /
-                        for _ in range(n - n_browsers)
-                    ],
+                jobs = [("browser", learner(browser, server.url, steps)) for _ in range(n_browsers)]
+                jobs += [
+                    ("light", Light(server.url).run("", steps, STEP_MS))  # `serve conv`: at /
+                    for _ in range(n - n_browsers)
+                ]
+                done = await asyncio.gather(
+                    *[asyncio.wait_for(job, LEARNER_TIMEOUT) for _, job in jobs],
+                    return_exceptions=True,
                 )
+                results = [r for r in done if isinstance(r, dict)]
+                failed = [
+                    f"{kind}: {type(r).__name__} {r}"[:200]
+                    for (kind, _), r in zip(jobs, done, strict=True)
+                    if not isinstance(r, dict)
+                ]
+                for line in failed:
+                    print(f"N={n} {mode}: a learner failed: {line}", file=sys.stderr, flush=True)
             finally:
                 if browser is not None:
                     await browser.close()
@@ -408,6 +429,8 @@ async def round_for(n: int, steps: int, mode: str, pool: int, browsers: int) -> 
             row[f"{kind}roundtrip_p95_ms"] = round(pct(rts, 0.95), 1)
         row["firsts_s"] = [round(r["first_s"], 2) for r in results]
         row["edits"] = sum(r["edits"] for r in results)
+        row["failed"] = failed  # learners that never got their widget or stopped answering
+        row["lost"] = sum(r.get("lost", 0) for r in results)  # light clients' unanswered steps
         row["repaints_timed"] = sum(len(r["rt_ms"]) for r in results)
         browser_rows = [r for r in results if r.get("kind") != "light"]
         row["split_p50_s"] = {
@@ -536,7 +559,7 @@ def main() -> None:
 
     def summary(mode: str) -> dict:
         these = [r for r in rows if r["mode"] == mode]
-        ok = [r["learners"] for r in these if r["roundtrip_p95_ms"] <= 50]
+        ok = [r["learners"] for r in these if r["roundtrip_p95_ms"] <= 50 and not r["failed"]]
         largest = max(these, key=lambda r: r["learners"], default={})
         return {
             "max_learners_p95_50ms": max(ok) if ok else 0,
