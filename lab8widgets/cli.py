@@ -47,6 +47,24 @@ def _add_preheat_flag(p_serve: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_fork_flags(p_serve: argparse.ArgumentParser) -> None:
+    """``--fork`` and ``--class-size`` (issue 22): kernels forked from a warm template."""
+    p_serve.add_argument(
+        "--fork",
+        action="store_true",
+        help="fork learners' kernels from one warm template that has imported torch, fastai and "
+        "the labs (a kernel starts in under a second and shares that memory)",
+    )
+    p_serve.add_argument(
+        "--class-size",
+        type=_count,
+        default=0,
+        metavar="N",
+        help="keep N forked kernels ready, their lab's notebook already run, and refill as "
+        "learners take them (implies --fork; start it before the class arrives)",
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="lab8widgets", description="Live labs for fast.ai Part 1, Lesson 8."
@@ -72,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     p_serve.add_argument("--no-browser", action="store_true", help="don't open a browser")
     _add_preheat_flag(p_serve)
+    _add_fork_flags(p_serve)
     sub.add_parser("list", help="list the labs")
     args, extra = parser.parse_known_args(argv)
 
@@ -94,6 +113,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.no_preheat and args.pool != 1:
         print("lab8widgets: --pool keeps preheated kernels; drop --no-preheat", file=sys.stderr)
         return 2
+    if args.class_size and (args.no_preheat or args.pool != 1):
+        print(
+            "lab8widgets: --class-size N keeps N kernels ready; drop --pool and --no-preheat",
+            file=sys.stderr,
+        )
+        return 2
     if not 0 < args.port < 65536:
         print(f"lab8widgets: --port must be between 1 and 65535, got {args.port}", file=sys.stderr)
         return 2
@@ -113,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
         extra=extra,
         preheat=not args.no_preheat,
         pool=args.pool,
+        fork=args.fork,
+        class_size=args.class_size,
     )
     return 0
 

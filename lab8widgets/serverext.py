@@ -41,7 +41,10 @@ class StatusHandler(APIHandler):
     @web.authenticated
     def get(self):
         cls = self.settings.get("kernel_websocket_connection_class")
-        name = f"{cls.__module__}.{cls.__qualname__}" if cls else None
+        if cls is NoDelayKernelWebsocketConnection:  # its public name, not its module's
+            name = NODELAY_CLASS
+        else:
+            name = f"{cls.__module__}.{cls.__qualname__}" if cls else None
         self.finish(
             json.dumps(
                 {"kernel_websocket_connection_class": name, "nodelay": name == NODELAY_CLASS}

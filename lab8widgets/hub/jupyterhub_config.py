@@ -10,7 +10,7 @@ This is the tested, single-machine shape (``tests/e2e/test_hub_e2e.py`` runs it 
   home of its own (``/tmp/lab8hub-<name>``); no system accounts are needed. It isolates kernels
   and files per learner, not the machine: on a shared machine use ``LocalProcessSpawner`` (system
   users), and beyond one machine KubeSpawner (zero-to-jupyterhub-k8s) with the same
-  ``Spawner.args``.
+  ``Spawner.args`` (``docs/kubespawner-values.yaml``).
 - ``DummyAuthenticator`` with one shared password (``LAB8_HUB_PASSWORD``): a classroom test
   setup, not a login system. Production: an OAuth authenticator (GitHub, your school's SSO).
 - Everything binds loopback unless ``LAB8_HUB_IP`` says otherwise (put TLS in front first).
@@ -25,13 +25,9 @@ import shutil
 import sys
 from pathlib import Path
 
-from lab8widgets.server import (
-    IOPUB_TIMEOUT,
-    TEMPLATE,
-    TEMPLATES_ROOT,
-    extension_argv,
-    notebooks_dir,
-)
+from lab8widgets.hub import singleuser_args
+from lab8widgets.server import TEMPLATES_ROOT, notebooks_dir
+from lab8widgets.server.fork import registered as fork_registered
 
 c = get_config()
 
@@ -71,19 +67,9 @@ c.Spawner.environment = {
         ]
     )
 }
-c.Spawner.args = [
-    # the TCP_NODELAY kernel websocket, whether or not pip enabled the extension
-    "--ServerApp.jpserver_extensions=lab8widgets.serverext=True",
-    f"--VoilaConfiguration.template={TEMPLATE}",
-    "--VoilaConfiguration.strip_sources=True",
-    "--VoilaConfiguration.show_tracebacks=False",
-    # a loaded machine delays a cell's last output past nbclient's 4 s: the page would lose it
-    f"--VoilaExecutor.iopub_timeout={IOPUB_TIMEOUT}",
-    *extension_argv(notebooks_dir(), None),  # only the labs' front-end extensions in Voila pages
-    # a learner who closes the tab frees ~0.7 GB: idle kernels go after 20 minutes
-    "--MappingKernelManager.cull_idle_timeout=1200",
-    "--MappingKernelManager.cull_interval=60",
-]
+# serve's kernel manager, and kernels forked from the warm template where the provisioner is
+# registered (an installed lab8widgets); otherwise launched, as the terminal says
+c.Spawner.args = singleuser_args(fork=fork_registered())
 if os.geteuid() == 0:  # the spawner runs servers as the hub's user
     c.Spawner.args.append("--ServerApp.allow_root=True")
 

@@ -58,6 +58,11 @@ class Server:
         full_env = dict(os.environ)
         full_env.setdefault("LAB8WIDGETS_OFFLINE", "1")
         full_env.update(env or {})
+        if any(a == "--fork" or a.startswith("--class-size") for a in args or []):
+            found = fork_entry_point(self.tmp)  # not reinstalled since the entry point came
+            if found:
+                paths = [found, *filter(None, [full_env.get("PYTHONPATH")])]
+                full_env["PYTHONPATH"] = os.pathsep.join(paths)
         conn = f"--Voila.connection_dir_root={self.tmp}"
         if stock:
             nb = (
@@ -279,3 +284,26 @@ def page_kernel_file(page, server: Server, timeout: float = 60) -> str:
             return found[0]
         time.sleep(0.1)
     raise RuntimeError(f"no connection file for the page's kernel {kid}:\n{server.read_log()}")
+
+
+def fork_entry_point(folder: str | os.PathLike) -> str | None:
+    """Make the ``lab8-fork`` kernel provisioner findable without reinstalling lab8widgets.
+
+    jupyter_client finds provisioners by entry point, which pip writes at install time; a checkout
+    installed (editable) before the entry point existed lacks it. This writes the same entry point
+    in a ``.dist-info`` folder under ``folder`` and returns ``folder`` to put on ``sys.path`` or
+    ``PYTHONPATH``; None when the installed package already registers it.
+    """
+    from lab8widgets.server.fork import PROVISIONER, PROVISIONER_GROUP, registered
+
+    if registered():
+        return None
+    info = Path(folder) / "lab8widgets_fork_provisioner-0.0.dist-info"
+    info.mkdir(parents=True, exist_ok=True)
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: lab8widgets-fork-provisioner\nVersion: 0.0\n"
+    )
+    (info / "entry_points.txt").write_text(
+        f"[{PROVISIONER_GROUP}]\n{PROVISIONER} = lab8widgets.server.fork:ForkProvisioner\n"
+    )
+    return str(folder)

@@ -30,7 +30,7 @@ KEYS = {
     "explorer_latency.py": {"brush_to_views_p50_ms", "brush_to_views_p95_ms", "n_points"},
     "scatter_latency.py": {"brush_p50_ms", "brush_p95_ms", "hover_p50_ms", "n_points"},
     "entity_speed.py": {"ours_s", "ours_valid_loss", "fastai_s", "fastai_valid_loss", "ratio"},
-    "classroom.py": {"first_widget_p50_s", "first_widget_p95_s", "kernel_mb"},
+    "classroom.py": {"kernel_mb", "pss_mb_per_learner"},  # first_widget_p95_s: a dict per round
     "roundtrip_jupyterlab.py": {"jupyterlab_stock_p50_ms", "jupyterlab_nodelay_p50_ms"},
 }
 

@@ -13,6 +13,7 @@ import time
 import urllib.request
 
 import pytest
+from jupyter_server.services.kernels.connection.channels import ZMQChannelsWebsocketConnection
 
 from lab8widgets import cli, labs, server
 from lab8widgets.testing import write_notebook
@@ -91,7 +92,7 @@ def launched(monkeypatch):
             seen["argv"] = argv
             raise Launched
 
-    monkeypatch.setattr(server, "make_app_class", lambda: FakeApp)
+    monkeypatch.setattr(server.app, "make_app_class", lambda: FakeApp)
     monkeypatch.delenv(server.INDEX_ENV, raising=False)
 
     def run(*args: str) -> list[str]:
@@ -160,7 +161,7 @@ def test_kernels_talk_over_unix_sockets_where_paths_fit(monkeypatch):
     ipc = "--KernelManager.transport=ipc"
     assert server.kernel_settings("/tmp") == [ipc]
     assert server.kernel_settings("/" + "x" * 80) == ["--KernelManager.transport=tcp"]
-    monkeypatch.setattr(server.tempfile, "gettempdir", lambda: "/var/folders/" + "x" * 60)
+    monkeypatch.setattr(server.network.tempfile, "gettempdir", lambda: "/var/folders/" + "x" * 60)
     assert server.kernel_settings() == [ipc, "--Voila.connection_dir_root=/tmp"]
     root, nb = server.resolve_lab("conv")
     assert ipc in server.voila_argv(root, nb, 9999)
@@ -190,9 +191,7 @@ class FakeHandler:
 def test_nodelay_connection_sets_tcp_nodelay(monkeypatch):
     """The whole latency gain hangs on this one socket option, so check it is really set."""
     called = []
-    monkeypatch.setattr(
-        server.ZMQChannelsWebsocketConnection, "connect", lambda self: called.append(True)
-    )
+    monkeypatch.setattr(ZMQChannelsWebsocketConnection, "connect", lambda self: called.append(True))
     conn = server.NoDelayKernelWebsocketConnection.__new__(server.NoDelayKernelWebsocketConnection)
     handler = FakeHandler()
     conn._trait_values = {"websocket_handler": handler}  # a bare instance: no server behind it
@@ -400,7 +399,7 @@ def test_culler_frees_kernels_no_page_holds(monkeypatch):
     )
     km._kernel_connections.update(gone=0, open=1, busy=0)
     clock = [time.time()]  # the kernels' last_activity is real time
-    monkeypatch.setattr(server.time, "time", lambda: clock[0])
+    monkeypatch.setattr(server.kernels.time, "time", lambda: clock[0])
 
     def check():
         asyncio.run(km.cull_kernels())
@@ -420,3 +419,34 @@ def test_culler_frees_kernels_no_page_holds(monkeypatch):
     check()
     assert shut == ["gone"]  # the connected and the busy kernel stay
     assert set(km._kernels) == {"open", "busy"}
+
+
+def test_class_size_forks_and_keeps_that_many_ready(launched, monkeypatch):
+    """``--class-size N``: the fork provisioner, a preheat pool of N, and the ready count."""
+    from lab8widgets.server.fork import FORK_SETTING
+
+    monkeypatch.setattr(server.app, "registered", lambda: True)
+    argv = launched("conv", "--class-size", "30")
+    assert FORK_SETTING in argv
+    assert "--VoilaConfiguration.default_pool_size=30" in argv
+    assert "--Lab8KernelManager.class_size=30" in argv
+    assert FORK_SETTING in launched("conv", "--fork")
+    assert FORK_SETTING not in launched("conv")  # off unless asked
+
+
+def test_unregistered_provisioner_falls_back_to_launching(launched, monkeypatch, capsys):
+    """Without the entry point jupyter_client would refuse every kernel: launch, and say so."""
+    from lab8widgets.server.fork import FORK_SETTING
+
+    monkeypatch.setattr(server.app, "registered", lambda: False)
+    argv = launched("conv", "--class-size", "3")
+    assert FORK_SETTING not in argv
+    assert "--VoilaConfiguration.default_pool_size=3" in argv
+    err = capsys.readouterr().err
+    assert "not registered" in err and "launched, not forked" in err
+
+
+@pytest.mark.parametrize("extra", [["--pool", "4"], ["--no-preheat"]])
+def test_class_size_refuses_a_pool_of_its_own(extra, capsys):
+    assert cli.main(["serve", "conv", "--no-browser", "--class-size", "5", *extra]) == 2
+    assert "--class-size" in capsys.readouterr().err

@@ -9,8 +9,9 @@ from types import SimpleNamespace
 
 import pytest
 from jupyter_client.session import Session
+from jupyter_server.services.kernels.connection.channels import ZMQChannelsWebsocketConnection
 
-from lab8widgets.server import NoDelayKernelWebsocketConnection, ZMQChannelsWebsocketConnection
+from lab8widgets.server import NoDelayKernelWebsocketConnection
 
 IOPUB = SimpleNamespace(channel="iopub", closed=lambda: False)
 
