@@ -251,10 +251,8 @@ def _train(mode: str, eps: float, steps: int = 300, wd: float = 0.1, lr: float =
             opt.step()
             continue
         leaves, xl = opt.gather(xb)
-        saved = {n: m._parameters[n] for n in leaves}
-        m._parameters.update(leaves)
-        loss = ((m(xl) - yb) ** 2).mean()
-        m._parameters.update(saved)
+        pred = torch.func.functional_call(m, leaves, (xl,), tie_weights=False, strict=False)
+        loss = ((pred - yb) ** 2).mean()
         names = list(leaves) + list(opt.dense_params)
         grads = torch.autograd.grad(loss, [*leaves.values(), *opt.dense_params.values()])
         opt.step(leaves, dict(zip(names, grads, strict=True)))
