@@ -14,6 +14,7 @@ import torch
 from lab8widgets import CollabLab
 from lab8widgets.data import fastai_data_dir
 from lab8widgets.models.collab import CollabNN, DotProductBias, fastai_dls, valid_mse
+from lab8widgets.testing import simulate
 
 LATEST_SMALL = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "ml-latest-small"
 needs_latest_small = pytest.mark.skipif(
@@ -48,7 +49,8 @@ def test_default_falls_back_to_labelled_synthetic_ratings(offline):
     lab = CollabLab()
     assert "synthetic" in lab.source.lower() and "not real data" in lab.source
     assert "MovieLens 100k" in lab.source and "LAB8WIDGETS_OFFLINE" in lab.source
-    assert "synthetic" in lab._header.value.lower()  # the page says which data it shows
+    header = lab.children[1]  # LabBase's header row, under the stylesheet
+    assert "synthetic" in header.value.lower()  # the page says which data it shows
     # in plain words, where it looked and the one fix; never an errno
     assert "was not found in the fastai cache" in lab.source and "Errno" not in lab.source
     assert (
@@ -318,7 +320,7 @@ def test_stop_keeps_the_weights_and_history_of_the_last_finished_step():
 
 def typed(w, text) -> None:
     """A front-end edit of a text field, as the browser sends it."""
-    w._handle_msg({"content": {"data": {"method": "update", "state": {"value": text}}}})
+    simulate(w, value=text)
 
 
 def test_controls_and_buttons_drive_the_api():

@@ -1,12 +1,16 @@
-"""Where an EmbeddingExplorer's factors come from: a CollabLab, a module with its data, a fastai
-Learner or a plain matrix; and the served lab's default (a model trained on start)."""
+"""Where an EmbeddingExplorer's factors come from: a lab it follows (anything that satisfies
+``models.explore.CollabSource``, such as CollabLab), a module with its data, a fastai Learner or a
+plain matrix; and the served lab's default (a model trained on start)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from ..models import explore as X
+from torch import nn
+
+from ...models import explore as X
 
 
 def _field(ev: Any, name: str, default: Any = None) -> Any:
@@ -20,63 +24,66 @@ def _report(task: Any, ev: Any, epochs: int) -> None:
     task.report(step / total, f"training DotProductBias on start: epoch {epoch:.1f} of {epochs}")
 
 
-def source_reader(self, source, data, names, factors, bias, counts):
-    """A function that reads ``self``'s source into ``Factors`` (called again on refresh); sets
-    ``self.lab`` for a CollabLab and ``self._model`` to the module it reads."""
-    from torch import nn
+@dataclass
+class Source:
+    """What the explorer shows: ``read()`` gives fresh ``Factors``; ``model()`` the live module
+    (None for a plain matrix); ``lab`` the followed ``CollabSource`` (None otherwise)."""
 
-    from .collab import CollabLab
+    read: Callable[[], X.Factors]
+    model: Callable[[], nn.Module | None]
+    lab: X.CollabSource | None = None
+    genres: dict | None = None
 
-    if isinstance(source, CollabLab):
-        lab = self.lab = source
-        if self._genres is None:  # the planted groups, or a ratings frame's genres column
-            self._genres = X.genre_map(getattr(lab, "truth", None) or getattr(lab, "ratings", None))
 
-        def read():
-            self._model = lab.model
-            runs = f"run #{lab.runs[-1]['run']}" if lab.runs else "untrained"
-            return X.from_collab(lab.model, lab.data, self._genres, f"CollabLab's model ({runs})")
-
-    elif isinstance(source, nn.Module):
+def source_reader(source, data, names, factors, bias, counts, genres=None) -> Source:
+    """The explorer's ``Source`` for what it was given (``genres``: title -> "A|B", or None)."""
+    genres = X.genre_map(genres)
+    if isinstance(source, nn.Module):
         if data is None:
             raise TypeError(
                 f"a {type(source).__name__} needs data=, the CollabData it was trained on"
             )
-
-        def read():
-            self._model = source
-            return X.from_collab(source, data, self._genres, f"a {type(source).__name__}")
-
-    elif source is None and factors is not None:
+        what = f"a {type(source).__name__}"
+        return Source(
+            lambda: X.from_collab(source, data, genres, what), lambda: source, None, genres
+        )
+    if source is None and factors is not None:
         if names is None:
             raise TypeError("factors= needs names=, one per row")
         f0 = X.from_factors(
-            names, factors, bias, counts, source="your factor matrix", genres=self._genres
+            names, factors, bias, counts, source="your factor matrix", genres=genres
         )
+        return Source(lambda: f0, lambda: None, None, genres)
+    if source is not None and hasattr(source, "dls") and hasattr(source, "model"):
+        return Source(
+            lambda: X.from_learner(source, genres, "a fastai collab_learner"),
+            lambda: source.model,
+            None,
+            genres,
+        )
+    if isinstance(source, X.CollabSource):
+        lab = source
+        if genres is None:  # the lab's own: MovieLens genres, or the planted groups
+            genres = X.genre_map(lab.genres)
 
         def read():
-            return f0
+            runs = f"run #{lab.runs[-1]['run']}" if lab.runs else "untrained"
+            name = type(lab).__name__
+            return X.from_collab(lab.model, lab.data, genres, f"{name}'s model ({runs})")
 
-    elif source is not None and hasattr(source, "dls") and hasattr(source, "model"):
-
-        def read():
-            self._model = source.model
-            return X.from_learner(source, self._genres, "a fastai collab_learner")
-
-    else:
-        raise TypeError(
-            "EmbeddingExplorer needs a CollabLab, a fastai collab Learner, a DotProductBias or "
-            "CollabNN with data=, or names= and factors=; got "
-            f"{type(source).__name__ if source is not None else 'nothing'}"
-        )
-    return read
+        return Source(read, lambda: lab.model, lab, genres)
+    raise TypeError(
+        "EmbeddingExplorer needs a CollabLab, a fastai collab Learner, a DotProductBias or "
+        "CollabNN with data=, or names= and factors=; got "
+        f"{type(source).__name__ if source is not None else 'nothing'}"
+    )
 
 
 def served_default(cls, epochs: int = 15, **kwargs: Any):
     """The served lab: MovieLens 100k (fastai cache or download) else labelled synthetic ratings,
     and a DotProductBias trained on start in the background, with progress."""
-    from .. import data as D
-    from ..models.collab import collab_data, fit_collab, make_model
+    from ... import data as D
+    from ...models.collab import collab_data, fit_collab, item_tags, make_model
 
     try:
         r = D.movielens("ml-100k")
@@ -85,7 +92,9 @@ def served_default(cls, epochs: int = 15, **kwargs: Any):
         syn = D.synthetic_ratings()
         frame, src, genres, truth = syn.ratings, syn.source, syn.ratings, syn.truth
     data = collab_data(frame)
-    model = make_model(data, 50, data.default_y_range())
+    # genres as metadata (lesson 8, 28:19): a new user's few ratings speak for their genres
+    tags = item_tags(data, truth if truth is not None else genres)
+    model = make_model(data, 50, data.default_y_range(), item_tags=tags)
     ex = cls(model, data, genres=genres, **kwargs)
     ex.truth = truth
     ex.data_source = src
@@ -103,8 +112,8 @@ def served_default(cls, epochs: int = 15, **kwargs: Any):
         )
         ex.refresh()  # before busy turns False, so a waiting caller sees the trained model
         ex.source = (
-            f"{src} · DotProductBias, 50 factors, {res.history[-1]['epoch'] if res.history else 0}"
-            f" of {epochs} epochs on start"
+            f"{src} · DotProductBias, 50 factors + {tags.n_tags} genres, "
+            f"{res.history[-1]['epoch'] if res.history else 0} of {epochs} epochs on start"
         )
         return res
 
