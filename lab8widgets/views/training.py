@@ -10,6 +10,10 @@ The chart keeps its axes: both y scales are made once and always carry an explic
 here from the finite points on screen, so switching log ↔ linear, clearing every run or a run with
 an infinite loss never hands bqplot an empty or NaN domain (which drew ``d="…null"`` paths, lost
 every tick label or left one "0.00" tick).
+
+:class:`RunBook` keeps a lab's runs (typed :class:`~lab8widgets.models.train.RunRecord` values) on
+a TrainingPanel: numbers, colours, the overlaid curves, the table, the best run, and the one
+divergence policy every lab shares.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import html
 import math
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -28,11 +33,11 @@ import numpy as np
 import traitlets
 
 from ..models.settings import Settings
-from ..models.train import TrainEvent
+from ..models.train import Run, RunRecord, TrainEvent
 from .controls import SettingsForm
 from .scatter import PALETTE
 
-__all__ = ["COLORS", "Column", "TrainingPanel", "runs_table_html"]
+__all__ = ["COLORS", "Column", "RunBook", "TrainingPanel", "best_run", "runs_table_html"]
 
 COLORS = PALETTE[:10]  # the runs take the scatter's first ten colours
 DRAW_EVERY_S = 0.15  # streaming redraws at most this often (epochs and run ends always draw)
@@ -230,6 +235,7 @@ class TrainingPanel(W.VBox):
         )
         self.add_class("lab8-training")
         self.curves: dict[Any, _Curves] = {}
+        self.best_row = -1  # the table row marked best (-1: none), a public read-out
         self._spare: list[tuple[bq.Lines, bq.Lines]] = []
         self._lock = threading.Lock()
         self._last_draw = 0.0
@@ -397,6 +403,7 @@ class TrainingPanel(W.VBox):
     # --- runs table -------------------------------------------------------------------------------
     def show_runs(self, rows: Sequence[dict], best: int = -1) -> None:
         """Render the runs table (``rows`` as dicts keyed by the columns' keys)."""
+        self.best_row = best if rows else -1
         if not rows:
             self.runs_html.value = '<div class="lab8-note">No runs yet: press Train.</div>'
             return
@@ -405,3 +412,179 @@ class TrainingPanel(W.VBox):
     def say(self, text: str) -> None:
         """A one-line note under the buttons (the last run's outcome)."""
         self.message.value = f'<div class="lab8-note">{html.escape(text)}</div>' if text else ""
+
+
+def best_run(runs: Sequence[RunRecord]) -> int:
+    """Index of the run with the lowest finite score, or -1. A diverged run is never best, even
+    when the epochs it kept ended lower than every other run."""
+    ok = [(r.value, i) for i, r in enumerate(runs) if not r.diverged and math.isfinite(r.value)]
+    return min(ok)[1] if ok else -1
+
+
+class RunBook:
+    """A lab's runs on a :class:`TrainingPanel`: each run numbered, coloured, overlaid on the
+    chart, listed in the table with the best one marked, and one divergence policy for all labs.
+
+    The divergence policy (the fit loops stop a diverging run and restore the weights of its last
+    good epoch): :meth:`finish` marks the record "diverged", says so under the buttons and calls
+    ``on_diverged(message)`` (a lab passes its ``fail``: the banner); :meth:`outcome`, called by
+    the Python API after the run, warns with a ``RuntimeWarning`` and returns the record, never
+    raising. A diverged run is never "best".
+
+    How a lab adopts it (a sketch; ``fit_x`` is the lab's fit function, returning a ``Run``)::
+
+        self.book = RunBook(self.panel, score="valid_mse", on_diverged=self.fail,
+                            row=lambda r: {"model_shown": ...})  # extra table cells, optional
+        # Clear runs button: on_clear=lambda: self.book.clear()
+        # lab.runs is self.book.runs (a list of RunRecord; rec["valid_mse"] still reads)
+
+        def _run(self, task, s, label=""):          # in the background task
+            rec = self.book.start(label, settings=s.asdict(), epochs=s.epochs, model="CNN")
+            run = fit_x(self.model, ..., should_stop=lambda: task.stopped,
+                        callback=lambda ev: self.book.event(rec, ev, task.report))
+            return self.book.finish(rec, run)      # table, best, chart, message, banner
+
+        @api_call
+        def fit(self, ..., wait=True):              # the Python call
+            task = self.run_and_wait(lambda t: self._run(t, s), wait)
+            return self.book.outcome(task.result) if wait else None   # warns if diverged
+
+    ``score`` is the history field that ranks runs (lower is better); ``score_label`` names it
+    in the run's summary line; ``progress_metrics`` maps metric names to format specs for the
+    progress text (``{"accuracy": ".1%"}``). ``row(rec)`` adds a lab's own table cells.
+    ``on_finish(callback)`` registers a callback called with each finished record. Safe to
+    call from a training thread.
+    """
+
+    def __init__(
+        self,
+        panel: TrainingPanel,
+        *,
+        score: str = "valid_loss",
+        score_label: str = "",
+        on_diverged: Callable[[str], Any] | None = None,
+        row: Callable[[RunRecord], dict] | None = None,
+        progress_metrics: dict[str, str] | None = None,
+    ):
+        self.panel = panel
+        self.score = score
+        self.score_label = score_label or score.replace("_", " ")
+        self.on_diverged = on_diverged
+        self.row = row
+        self.progress_metrics = dict(progress_metrics or {})
+        self.runs: list[RunRecord] = []
+        self._callbacks: list[Callable[[RunRecord], Any]] = []
+        self.show()
+
+    # --- a run's life -----------------------------------------------------------------------------
+    def start(
+        self,
+        label: str = "",
+        *,
+        engine: str = "lab8widgets",
+        settings: dict[str, Any] | None = None,
+        epochs: float = 0,
+        **extra: Any,
+    ) -> RunRecord:
+        """Number a new run, give it its colour and its pair of curves (``epochs`` planned, by
+        default ``settings["epochs"]``, sets the x axis); ``extra`` are the lab's descriptive fields. The record joins ``runs`` when
+        it finishes."""
+        n = (self.runs[-1].run + 1) if self.runs else 1
+        rec = RunRecord(
+            run=n, label=label, color=COLORS[(n - 1) % len(COLORS)], engine=engine,
+            settings=dict(settings or {}), extra=dict(extra), score=self.score,
+        )  # fmt: skip
+        planned = epochs or rec.settings.get("epochs", 0)
+        self.panel.add_run(n, f"#{n} {label or engine}", rec.color, epochs=planned)
+        return rec
+
+    def event(
+        self, rec: RunRecord, ev: TrainEvent, report: Callable[[float, str], Any] | None = None
+    ) -> None:
+        """Draw a fit loop's event on ``rec``'s curves; with ``report`` (``task.report``) also
+        show the progress and a line of text."""
+        self.panel.on_event(rec.run, ev)
+        if report is not None and ev.kind in ("step", "epoch"):
+            report(ev.fraction, self.progress_text(rec, ev))
+
+    def progress_text(self, rec: RunRecord, ev: TrainEvent) -> str:
+        text = f"run #{rec.run} · epoch {ev.epoch:.2f} · train {ev.train_loss:.4f}"
+        if ev.kind == "epoch":
+            text += f" · valid {ev.valid_loss:.4f}"
+            for name, spec in self.progress_metrics.items():
+                if name in ev.metrics:
+                    text += f" · {name} {format(ev.metrics[name], spec)}"
+        return text
+
+    def finish(self, rec: RunRecord, result: Run) -> RunRecord:
+        """Record how ``rec`` ended: it joins ``runs``, its curves end at its last good epoch, the
+        table and best run update, and its summary shows under the buttons. A diverged run also
+        goes to ``on_diverged`` (the banner)."""
+        rec.finish(result)
+        self.runs.append(rec)
+        self.panel.end_run(rec.run, rec.history)
+        self.show()
+        self.panel.say(self.summary(rec))
+        if rec.diverged and self.on_diverged is not None:
+            self.on_diverged(rec.message)
+        for cb in list(self._callbacks):
+            cb(rec)
+        return rec
+
+    def summary(self, rec: RunRecord) -> str:
+        text = f"Run #{rec.run} ({rec.label or rec.engine}): {rec.message}"
+        if rec.history and not rec.diverged and math.isfinite(rec.value):
+            name = self.score_label[:1].upper() + self.score_label[1:]
+            text += f" {name} {rec.value:.4f} in {rec.seconds:.2f} s."
+        return text
+
+    @staticmethod
+    def outcome(rec: Any, stacklevel: int = 3) -> Any:
+        """What a blocking Python call returns: ``rec`` itself (a record or a list of them); a
+        ``RuntimeWarning`` with the message for each diverged one."""
+        for r in rec if isinstance(rec, list | tuple) else [rec]:
+            if isinstance(r, RunRecord) and r.diverged:
+                warnings.warn(r.message, RuntimeWarning, stacklevel=stacklevel)
+        return rec
+
+    def on_finish(self, callback: Callable[[RunRecord], Any]) -> None:
+        """Call ``callback(rec)`` after every finished run (done, stopped or diverged)."""
+        self._callbacks.append(callback)
+
+    # --- reading the book -------------------------------------------------------------------------
+    @property
+    def best_index(self) -> int:
+        return best_run(self.runs)
+
+    @property
+    def best(self) -> RunRecord | None:
+        """The finished, non-diverged run with the lowest score (None when there is none)."""
+        i = self.best_index
+        return self.runs[i] if i >= 0 else None
+
+    @property
+    def last(self) -> RunRecord | None:
+        return self.runs[-1] if self.runs else None
+
+    def rows(self) -> list[dict]:
+        """The table's rows: each record's flat dict plus the lab's own cells."""
+        return [{**r.as_dict(), **(self.row(r) if self.row else {})} for r in self.runs]
+
+    def frame(self, columns: Sequence[str] | None = None):
+        """The runs as a pandas DataFrame (``columns`` picks and orders them; no history)."""
+        import pandas as pd
+
+        rows = [{k: v for k, v in r.as_dict().items() if k != "history"} for r in self.runs]
+        if columns is not None:
+            rows = [{k: r.get(k) for k in columns} for r in rows]
+        return pd.DataFrame(rows, columns=list(columns) if columns is not None else None)
+
+    def show(self) -> None:
+        """Redraw the table with the best run marked."""
+        self.panel.show_runs(self.rows(), self.best_index)
+
+    def clear(self) -> None:
+        """Forget every run and its curves (the model stays as it is)."""
+        self.runs = []
+        self.panel.clear()
+        self.show()

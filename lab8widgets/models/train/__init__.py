@@ -10,7 +10,7 @@ the bridge that streams fastai's own training as the same events (``fastai_bridg
 No widget code here (``lab8widgets.views.training.TrainingPanel`` draws these events).
 """
 
-from .events import BATCH_SIZES, FitSettings, Run, TrainEvent
+from .events import BATCH_SIZES, STATUSES, FitSettings, Run, RunRecord, TrainEvent
 from .fastai_bridge import fit_one_cycle_fastai, stream_callback
 from .loop import OPTIMIZERS, evaluate, fit, model_device, snapshot
 from .optim import RowAdamW, norm_bias_names
@@ -18,9 +18,11 @@ from .schedule import combined_cos, one_cycle
 
 __all__ = [
     "BATCH_SIZES",
+    "STATUSES",
     "OPTIMIZERS",
     "FitSettings",
     "Run",
+    "RunRecord",
     "RowAdamW",
     "TrainEvent",
     "combined_cos",
