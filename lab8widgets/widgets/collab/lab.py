@@ -3,16 +3,16 @@
 A thin lab: ``models.collab`` holds the models, the data, the fit (the generic loop of
 ``models.train``), fastai's runner, the policy (automatic batch size, the book's ablation) and the
 readers; ``views.training.TrainingPanel`` holds the settings form, Train, the streaming chart and
-the runs table. This module wires them to one live ``lab.model`` and one error path (``@api_call``
-for the Python API, ``guard()`` for gestures, the same banner text).
+the runs table, and its ``RunBook`` the runs (numbers, colours, best, one divergence policy);
+``readers.ReadersView`` is the bias-tables and similar-movies panel. This module wires them to one
+live ``lab.model`` and one error path (``@api_call`` for the Python API, ``guard()`` for gestures,
+the same banner text), and offers genres as metadata (``metadata="genres"``).
 """
 
 from __future__ import annotations
 
 import html
-import math
 import threading
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -48,9 +48,9 @@ from ...models.collab import (
 )
 from ...models.explore import from_collab, projector_sets
 from ...models.projector import projector_files, write_projector
-from ...models.train import model_device
+from ...models.train import RunRecord, model_device
 from ...views.download import download_links
-from ...views.training import COLORS, Column, TrainingPanel, runs_table_html
+from ...views.training import Column, RunBook, TrainingPanel, runs_table_html
 from .._base import LabBase, LabInputError, api_call
 from .readers import ReadersView, caption
 
@@ -95,13 +95,14 @@ class CollabLab(LabBase):
     embedding per genre to each item (lesson 8, 28:19); ``compare_metadata()`` shows its effect.
 
     Public state: ``lab.model`` (the live module: assign one, or change it in a cell, and the lab
-    follows; it may live on any device), ``lab.data``, ``lab.runs`` (one dict per run),
+    follows; it may live on any device), ``lab.data``, ``lab.runs`` (one ``RunRecord`` per run,
+    kept by the shared ``RunBook``: ``run["valid_mse"]``, ``run["status"]`` read as before),
     ``lab.history`` (the last run's epochs), ``lab.settings`` (the controls as ``CollabSettings``),
     ``lab.item_tags`` (the metadata, or None), ``lab.genres`` (title -> genres, or None).
     To follow the lab from other views (the embedding explorer, through the ``CollabSource``
     protocol): ``lab.on_change(callback)``, or observe the traits ``run_count`` (+1 after every
     finished run) and ``model_version`` (+1 whenever ``lab.model`` is replaced or changed), or
-    register ``lab.on_run_finished(callback)``, called with the run's dict.
+    register ``lab.on_run_finished(callback)``, called with the run's record.
     """
 
     run_count = traitlets.Int(0)
@@ -123,10 +124,8 @@ class CollabLab(LabBase):
         super().__init__(title="CollabLab · collaborative filtering (Lesson 8)", **kwargs)
         self.add_class("lab8-collab")
         self.seed = seed
-        self.runs: list[dict] = []
         self.fastai_learner: Any = None
         self._lock = threading.RLock()  # held by the trainer each step; readers take it too
-        self._run_callbacks: list[Callable[[dict], Any]] = []
         loaded = load_ratings(ratings, path)
         self.truth = loaded.truth  # planted truth when the ratings are synthetic
         self.data: CollabData = collab_data(
@@ -143,7 +142,6 @@ class CollabLab(LabBase):
         self._seen: tuple = ()
         self._build()
         self._model_changed()
-        self._render_runs()
         self.follow_model(self._check_model)
 
     def _metadata(self, metadata: Any) -> ItemTags | None:
@@ -206,9 +204,14 @@ class CollabLab(LabBase):
         self.readers.refresh_similar()
         self.model_version += 1
 
-    def on_run_finished(self, callback: Callable[[dict], Any]) -> None:
+    @property
+    def runs(self) -> list[RunRecord]:
+        """Every finished run, oldest first (the runs table's rows)."""
+        return self.book.runs
+
+    def on_run_finished(self, callback: Callable[[RunRecord], Any]) -> None:
         """Call ``callback(run)`` after every finished run (done, stopped or diverged)."""
-        self._run_callbacks.append(callback)
+        self.book.on_finish(callback)
 
     def on_change(self, callback: Callable[[], Any]) -> None:
         """Call ``callback()`` after every finished run and whenever ``lab.model`` changes (the
@@ -268,6 +271,15 @@ class CollabLab(LabBase):
             progress=False,  # LabBase's reserved row has progress and Stop
         )
         traitlets.dlink((self, "busy"), (self.panel, "busy"))
+        # runs, colours, best run and the one divergence policy (banner; the API warns)
+        self.book = RunBook(
+            self.panel,
+            score="valid_mse",
+            score_label="valid MSE",
+            on_diverged=self.fail,
+            row=_run_row,
+        )
+        self.book.on_finish(self._count_run)
         self.controls: dict[str, W.Widget] = {"use_nn": self.model_kind, **self.panel.form.controls}
         if self.item_tags is None:
             self.controls["metadata"].layout.display = "none"
@@ -392,25 +404,6 @@ class CollabLab(LabBase):
             f"{total:,} numbers in <code>model.parameters()</code>{extra}{where}</div>"
         )
 
-    def _render_runs(self) -> None:
-        rows, best, best_mse = [], -1, math.inf
-        for i, r in enumerate(self.runs):
-            name = ("fastai " if r["engine"] == "fastai" else "") + (r["label"] or r["model"])
-            stopped = r["status"] == "stopped"
-            done = f"{r['epochs_done']:.2f}" if stopped else f"{int(r['epochs_done'])}"
-            rows.append(
-                {
-                    **r,
-                    "model_html": html.escape(name)
-                    + f'<br><small class="lab8-sub">{html.escape(r["size"])}</small>',
-                    "bias_shown": "n/a" if r["use_nn"] else ("yes" if r["bias"] else "no"),
-                    "epochs_shown": f"{done}/{r['epochs']}",
-                }
-            )
-            if r["status"] != "diverged" and r["valid_mse"] < best_mse:
-                best, best_mse = i, r["valid_mse"]
-        self.panel.show_runs(rows, best)
-
     # --- settings ---------------------------------------------------------------------------------
     def _check(self, epochs, lr, wd, n_factors, y_range, bias, use_nn, n_act, bs, metadata=False):
         """(CollabSettings, y_range) of a run, checked: a bad value raises, naming field and range."""
@@ -456,47 +449,33 @@ class CollabLab(LabBase):
         until done unless ``wait=False``; returns the run's per-epoch history.
         """
         s, yr = self._check(epochs, lr, wd, n_factors, y_range, bias, use_nn, n_act, bs, metadata)
-        return self._start(lambda task: self._run_ours(task, s, yr, seed, fresh), s, wait)
+        rec = self._start(lambda task: self._run_ours(task, s, yr, seed, fresh), s, wait)
+        return RunBook.outcome(rec, stacklevel=4)["history"] if wait else []
 
     def _start(self, fn, s: CollabSettings, wait: bool):
         self._show(s)
         task = self.run_and_wait(fn, wait)
-        return task.result if wait else []
+        return task.result if wait else None
 
-    def _record(self, engine: str, s: CollabSettings, yr, label: str = "") -> dict:
-        n = (self.runs[-1]["run"] + 1) if self.runs else 1
+    def _record(self, engine: str, s: CollabSettings, yr, label: str = "") -> RunRecord:
         ours = engine == "lab8widgets"
         model, size = describe_run(self.data, s, engine)
-        rec = dict(
-            run=n, engine=engine, model=model, label=label, size=size,
-            n_factors=s.n_factors, n_act=s.n_act, y_range=yr, use_nn=s.use_nn,
+        return self.book.start(
+            label,
+            engine=engine,
+            settings=s.asdict(),
+            epochs=s.epochs,
+            model=model,
+            size=size,
+            y_range=yr,
             bias=not s.use_nn and (s.bias or not ours),  # fastai's dot model always has biases
-            wd=s.wd, lr=s.lr, epochs=s.epochs, bs=s.bs, epochs_done=0, valid_mse=math.nan,
-            seconds=0.0, status="running", message="", history=[],
-            color=COLORS[(n - 1) % len(COLORS)],
-        )  # fmt: skip
-        self.panel.add_run(n, f"#{n} {label or engine}", rec["color"], epochs=s.epochs)
-        return rec
+        )
 
-    def _finish(self, rec: dict, res: FitResult) -> None:
-        rec["history"] = [dict(h) for h in res.history]
-        done = res.history[-1]["epoch"] if res.history else 0
-        rec["epochs_done"] = done if res.status == "stopped" else int(done)
-        rec["valid_mse"] = res.valid_mse
-        rec.update(seconds=res.seconds, status=res.status, message=res.message)
-        self.runs.append(rec)
-        self.panel.end_run(rec["run"], res.history)
-        self._render_runs()
-        text = f"Run #{rec['run']} ({rec['engine']}): {res.message}"
-        if res.history and res.status != "diverged":
-            text += f" Valid MSE {rec['valid_mse']:.4f} in {rec['seconds']:.2f} s."
-        self.panel.say(text)
-        if res.status == "diverged":
-            self.error = res.message
-            warnings.warn(res.message, RuntimeWarning, stacklevel=3)
+    def _finish(self, rec: RunRecord, res: FitResult) -> RunRecord:
+        return self.book.finish(rec, res)  # the table, best run, chart, message and banner
+
+    def _count_run(self, _rec: RunRecord) -> None:
         self.run_count += 1
-        for cb in list(self._run_callbacks):
-            cb(rec)
 
     def _run_ours(self, task, s: CollabSettings, yr, seed, fresh: bool, label: str = ""):
         run_seed = self._run_seed(seed)
@@ -518,29 +497,21 @@ class CollabLab(LabBase):
             self._model = model
         self._render_model_info()
         rec = self._record("lab8widgets", s, yr, label)
-        task.report(0.0, f"run #{rec['run']}: training {type(model).__name__}…")
+        task.report(0.0, f"run #{rec.run}: training {type(model).__name__}…")
         res = fit_collab(
             model, self.data, settings=s, seed=run_seed,
-            callback=lambda ev: self._on_event(rec["run"], task, ev),
+            callback=lambda ev: self.book.event(rec, ev, task.report),
             should_stop=lambda: task.stopped, lock=self._lock,
         )  # fmt: skip
         self._finish(rec, res)
         self._model_changed()
-        return rec["history"]
+        return rec
 
     def _run_seed(self, seed: int | None) -> int:
         """Runs are reproducible: the same settings give the same curve unless a seed is given."""
         if seed is not None:
             return int(seed)
         return 0 if self.seed is None else int(self.seed)
-
-    def _on_event(self, n: int, task, ev) -> None:
-        self.panel.on_event(n, ev)
-        if ev.kind in ("step", "epoch") and task is not None:
-            text = f"run #{n} · epoch {ev.epoch:.2f} · train {ev.train_loss:.4f}"
-            if ev.kind == "epoch":
-                text += f" · valid {ev.valid_loss:.4f}"
-            task.report(ev.fraction, text)
 
     @api_call
     def compare_fastai(
@@ -563,20 +534,20 @@ class CollabLab(LabBase):
         kept in ``lab.fastai_learner``; both curves share the chart.
         """
         s, yr = self._check(epochs, lr, wd, n_factors, y_range, True, use_nn, n_act, bs, False)
-        return self._start(lambda task: self._run_fastai(task, s, yr, seed), s, wait)
+        rec = self._start(lambda task: self._run_fastai(task, s, yr, seed), s, wait)
+        return RunBook.outcome(rec, stacklevel=4)["history"] if wait else []
 
-    def _run_fastai(self, task, s: CollabSettings, yr, seed) -> list[dict]:
+    def _run_fastai(self, task, s: CollabSettings, yr, seed) -> RunRecord:
         rec = self._record("fastai", s, yr)
-        task.report(0.0, f"run #{rec['run']}: importing fastai and building its DataLoaders…")
+        task.report(0.0, f"run #{rec.run}: importing fastai and building its DataLoaders…")
         res = fit_fastai(
             self.data, s.epochs, s.lr, s.wd, s.n_factors, yr, s.use_nn, s.n_act, s.bs,
             seed=self._run_seed(seed),
-            callback=lambda ev: self._on_event(rec["run"], task, ev),
+            callback=lambda ev: self.book.event(rec, ev, task.report),
             should_stop=lambda: task.stopped,
         )  # fmt: skip
         self.fastai_learner = res.learner
-        self._finish(rec, res)
-        return rec["history"]
+        return self._finish(rec, res)
 
     @api_call
     def ablation(
@@ -608,7 +579,8 @@ class CollabLab(LabBase):
                 self._run_ours(task, s, yr, None, True, label=label)
             return self.runs[start:]
 
-        return self._start(run_all, base, wait)
+        runs = self._start(run_all, base, wait)
+        return RunBook.outcome(runs, stacklevel=4) if wait else []
 
     @api_call
     def compare_metadata(
@@ -644,16 +616,19 @@ class CollabLab(LabBase):
             for label, s in steps:
                 if task.stopped:
                     break
-                self._run_ours(task, s, yr, None, True, label=label)
-                rec = self.runs[-1]
+                rec = self._run_ours(task, s, yr, None, True, label=label)
+                recs.append(rec)
                 with self._lock:
-                    rows.append({"run": rec["run"], "label": label, "status": rec["status"],
+                    rows.append({"run": rec.run, "label": label, "status": rec.status,
                                  **valid_mse_by_count(self.model, self.data, few)})  # fmt: skip
             self.metadata_runs = rows
             self._render_metadata()
             return pd.DataFrame(rows)
 
+        recs: list[RunRecord] = []
         result = self._start(run_all, plain.replace(metadata=True), wait)
+        if wait:
+            RunBook.outcome(recs, stacklevel=4)
         return result if wait else None
 
     def _render_metadata(self) -> None:
@@ -677,9 +652,7 @@ class CollabLab(LabBase):
         """Forget every run and its curves (lab.model stays as it is)."""
         if self.busy:
             raise LabInputError("A run is in progress: press Stop first.")
-        self.runs = []
-        self.panel.clear()
-        self._render_runs()
+        self.book.clear()
 
     # --- buttons ----------------------------------------------------------------------------------
     def _form_kwargs(self) -> dict:
@@ -759,16 +732,27 @@ class CollabLab(LabBase):
 
     def runs_frame(self) -> pd.DataFrame:
         """The runs table as a DataFrame (settings, final valid MSE, seconds, status)."""
-        import pandas as pd
 
         keep = ["run", "engine", "model", "label", "size", "y_range", "bias", "wd", "lr", "epochs",
                 "epochs_done", "bs", "valid_mse", "seconds", "status"]  # fmt: skip
-        return pd.DataFrame([{k: r[k] for k in keep} for r in self.runs], columns=keep)
+        return self.book.frame(keep)
 
     def refresh(self) -> None:
         """Re-read ``lab.model`` into the views (cells are followed; this forces it)."""
         with self.guard(clear=False):
             self._model_changed()
+
+
+def _run_row(r: RunRecord) -> dict:
+    """A run's own cells in the runs table: model and size, bias, epochs done of planned."""
+    name = ("fastai " if r.engine == "fastai" else "") + (r.label or r["model"])
+    done = f"{r.epochs_done:.2f}" if r.status == "stopped" else f"{int(r.epochs_done)}"
+    return {
+        "model_html": html.escape(name)
+        + f'<br><small class="lab8-sub">{html.escape(r["size"])}</small>',
+        "bias_shown": "n/a" if r["use_nn"] else ("yes" if r["bias"] else "no"),
+        "epochs_shown": f"{done}/{r['epochs']}",
+    }
 
 
 def _genres_of(frame: Any, truth: Any) -> Any:
