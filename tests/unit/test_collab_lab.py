@@ -287,7 +287,9 @@ def test_nan_guard_stops_says_so_and_restores(recwarn):
 def test_a_loss_that_runs_away_is_flagged_not_reported_as_a_result():
     """lr 1 without y_range, bias or wd: no NaN, but the loss grows far above its start."""
     lab = CollabLab("synthetic")
-    lab.fit(epochs=5, lr=1, wd=0, y_range=None, bias=False)
+    with pytest.warns(RuntimeWarning, match="too high") as caught:  # the one policy: warn, return
+        lab.fit(epochs=5, lr=1, wd=0, y_range=None, bias=False)
+    assert caught[0].filename == __file__  # the warning points at the caller's line
     run = lab.runs[-1]
     assert run["status"] == "diverged" and "grew to" in run["message"]
     assert lab.error == run["message"] and "too high" in lab.error
