@@ -257,3 +257,14 @@ def test_typed_fields_refuse_what_they_cannot_use(setup, field, text, message):
     assert all(part in ex.error for part in message), ex.error
     assert w.value == before and list(ex.pca.all_keys) == keys and ex.pc_y.value == y == 1
     browser_sets(w, value=before)  # the same value typed again is accepted quietly
+
+
+def test_neighbours_clear_the_old_brush_rectangle(ex):
+    """Issue 24 item 3: the rectangle stands for the selection only while it is the selection."""
+    x, y = ex.pca.x, ex.pca.y
+    brush(ex.pca, float(x.min()), float(np.median(x)), float(y.min()), float(y.max()))
+    brushed = list(ex.selected)
+    assert brushed and ex.pca.brush.selected_x is not None  # a brush keeps its rectangle
+    ex.neighbours(ex.factors.items[0], k=5)
+    assert ex.selected != brushed
+    assert ex.pca.brush.selected_x is None and ex.pca.brush.selected_y is None
