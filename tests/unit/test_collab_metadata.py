@@ -229,9 +229,15 @@ def test_export_projector_reads_back(lab, tmp_path):
     epaths = ex.export_projector(tmp_path / "ex")
     np.testing.assert_allclose(np.loadtxt(epaths[0], delimiter="\t"), vec, rtol=1e-6)
     # the page offers both files of each set as download links
-    lab.projector_button.click()
-    for name in ("collab_movies_vectors.tsv", "collab_movies_metadata.tsv"):
-        assert f'download="{name}"' in lab.projector_links.value
+    lab.projector.button.click()
+    for name in (
+        "collab_movies_vectors.tsv",
+        "collab_movies_metadata.tsv",
+        "collab_users_vectors.tsv",
+    ):
+        assert f'download="{name}"' in lab.projector.links.value
+    ex.projector.button.click()
+    assert 'download="explorer_movies_metadata.tsv"' in ex.projector.links.value
 
 
 def test_metadata_needs_genres_and_says_so():

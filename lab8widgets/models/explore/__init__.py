@@ -15,7 +15,9 @@ from .factors import (
     from_factors,
     from_learner,
     projector_sets,
+    projector_texts,
     title_year,
+    write_projector_sets,
 )
 from .maps import PCAMap, neighbours, pca_map
 from .new_user import (
@@ -52,7 +54,9 @@ __all__ = [
     "pca_map",
     "predict_for_user",
     "projector_sets",
+    "projector_texts",
     "recommend",
     "title_year",
     "user_spread",
+    "write_projector_sets",
 ]

@@ -326,3 +326,24 @@ def projector_sets(f: Factors) -> dict[str, tuple[torch.Tensor, dict]]:
             umeta["n_ratings"] = [int(c) for c in f.user_counts]
         out["users"] = (f.user_factors, umeta)
     return out
+
+
+def projector_texts(f: Factors, name: str) -> dict[str, str]:
+    """The Embedding Projector files of ``projector_sets(f)`` as text: ``<name>_movies_vectors.tsv``,
+    ``<name>_movies_metadata.tsv`` and the same for users (file name -> text)."""
+    from ..projector import projector_files
+
+    files: dict[str, str] = {}
+    for part, (vectors, meta) in projector_sets(f).items():
+        files.update(projector_files(f"{name}_{part}", vectors, meta))
+    return files
+
+
+def write_projector_sets(folder: Any, f: Factors, name: str) -> list:
+    """Write ``projector_sets(f)`` into ``folder`` (see ``projector_texts``); the paths written."""
+    from ..projector import write_projector
+
+    paths: list = []
+    for part, (vectors, meta) in projector_sets(f).items():
+        paths += write_projector(folder, f"{name}_{part}", vectors, meta)
+    return paths

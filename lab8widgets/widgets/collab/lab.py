@@ -46,10 +46,9 @@ from ...models.collab import (
     similar_items,
     valid_mse_by_count,
 )
-from ...models.explore import from_collab, projector_sets
-from ...models.projector import projector_files, write_projector
+from ...models.explore import from_collab, projector_texts, write_projector_sets
 from ...models.train import RunRecord, model_device
-from ...views.download import download_links
+from ...views.download import DownloadPanel
 from ...views.training import Column, RunBook, TrainingPanel, runs_table_html
 from .._base import LabBase, LabInputError, api_call
 from .readers import ReadersView, caption
@@ -293,23 +292,19 @@ class CollabLab(LabBase):
         self.embsz_html.add_class("lab8-embsz")
         self.metadata_html = W.HTML(layout=W.Layout(display="none"))
         self.metadata_html.add_class("lab8-metadata-table")
-        self.projector_button = W.Button(
-            description="Embedding Projector files",
-            icon="download",
+        self.projector = DownloadPanel(
+            "Embedding Projector files",
+            self._projector_files,
+            self._click,
             tooltip="movie and user factors as TSV files for projector.tensorflow.org",
-            layout=W.Layout(width="220px"),
+            css="lab8-projector",
         )
-        self.projector_button.add_class("lab8-projector-button")
-        self.projector_links = W.HTML()
-        self.projector_links.add_class("lab8-projector-links")
-        self.projector_button.on_click(lambda _b: self._click(self._on_projector))
         self.panel.below_chart.children = [
             self.model_info,
             self.embsz_html,
             self.metadata_html,
-            W.HBox([self.projector_button, self.projector_links],
-                   layout=W.Layout(gap="8px", align_items="center", flex_flow="row wrap")),
-        ]  # fmt: skip
+            self.projector,
+        ]
 
         self.readers = ReadersView(
             lambda: self.model,
@@ -671,11 +666,8 @@ class CollabLab(LabBase):
         self.compare_metadata(k["epochs"], k["lr"], k["wd"], k["n_factors"], use_nn=k["use_nn"],
                               bs=k["bs"], n_act=k["n_act"], wait=False)  # fmt: skip
 
-    def _on_projector(self) -> None:
-        files: dict[str, str] = {}
-        for part, (vectors, meta) in self._projector_sets().items():
-            files.update(projector_files(f"collab_{part}", vectors, meta))
-        self.projector_links.value = download_links(files).value
+    def _projector_files(self) -> dict[str, str]:
+        return projector_texts(self._factors(), "collab")
 
     def _on_compare(self) -> None:
         self.compare_fastai(**self._form_kwargs(), wait=False)
@@ -711,20 +703,16 @@ class CollabLab(LabBase):
         with self._lock:
             return similar_items(self.model, self.data, title, k, min_ratings)
 
-    def _projector_sets(self) -> dict:
+    def _factors(self):
         with self._lock:
-            f = from_collab(self.model, self.data, self.genres)
-        return projector_sets(f)
+            return from_collab(self.model, self.data, self.genres)
 
     @api_call
     def export_projector(self, folder: str | Path, name: str = "collab") -> list[Path]:
         """Write the movie and user factors of ``lab.model`` for the Embedding Projector
         (projector.tensorflow.org → Load): ``<name>_movies_vectors.tsv`` with its metadata (title,
         n_ratings, genres) and ``<name>_users_…``; returns the four paths."""
-        paths: list[Path] = []
-        for part, (vectors, meta) in self._projector_sets().items():
-            paths += write_projector(folder, f"{name}_{part}", vectors, meta)
-        return paths
+        return write_projector_sets(folder, self._factors(), name)
 
     def get_emb_sz(self) -> list[tuple[int, int]]:
         """fastai's embedding sizes for this data (what ``use_nn=True`` builds)."""

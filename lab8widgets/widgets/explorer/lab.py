@@ -21,10 +21,9 @@ import traitlets
 
 from ...models import explore as X
 from ...models.explore import ExploreSettings
-from ...models.projector import projector_files, write_projector
 from ...views import LinkedScatter, TableView, link_selection
 from ...views.controls import NumberField
-from ...views.download import download_links
+from ...views.download import DownloadPanel
 from ...views.layout import panel, row, section
 from .._base import LabBase, LabInputError
 from .sources import source_reader
@@ -230,16 +229,13 @@ class EmbeddingExplorer(LabBase):
         self.avg_table.add_class("lab8-avg")
         self.regularisation_html = W.HTML()
         self.regularisation_html.add_class("lab8-regularisation")
-        self.projector_button = W.Button(
-            description="Embedding Projector files",
-            icon="download",
+        self.projector = DownloadPanel(
+            "Embedding Projector files",
+            lambda: X.projector_texts(self.factors, "explorer"),
+            self._click,
             tooltip="movie and user factors as TSV files for projector.tensorflow.org",
-            layout=W.Layout(width="220px"),
+            css="lab8-projector",
         )
-        self.projector_button.add_class("lab8-projector-button")
-        self.projector_links = W.HTML()
-        self.projector_links.add_class("lab8-projector-links")
-        self.projector_button.on_click(lambda _b: self._click(self._on_projector))
 
         for w, fn in (
             (self.space_toggle, self._on_space),
@@ -298,7 +294,7 @@ class EmbeddingExplorer(LabBase):
                 panel(self.avg_table, basis="260px", min_width="240px"),
                 align_items="flex-start",
             ),
-            _row(self.projector_button, self.projector_links, flex_flow="row wrap"),
+            self.projector,
         ]
 
     def _click(self, fn) -> None:
@@ -716,16 +712,7 @@ class EmbeddingExplorer(LabBase):
         (projector.tensorflow.org → Load): ``<name>_movies_vectors.tsv`` with
         ``<name>_movies_metadata.tsv`` (title, n_ratings, genres), and the same for users;
         returns the paths."""
-        paths: list = []
-        for part, (vectors, meta) in X.projector_sets(self.factors).items():
-            paths += write_projector(folder, f"{name}_{part}", vectors, meta)
-        return paths
-
-    def _on_projector(self) -> None:
-        files: dict[str, str] = {}
-        for part, (vectors, meta) in X.projector_sets(self.factors).items():
-            files.update(projector_files(f"explorer_{part}", vectors, meta))
-        self.projector_links.value = download_links(files).value
+        return X.write_projector_sets(folder, self.factors, name)
 
     def reset_user(self) -> None:
         """Forget the new user's ratings (back to the average user)."""
