@@ -291,6 +291,21 @@ def test_typed_fields_refuse_with_field_value_and_range(open_lab):
     lab = open_lab("explorer", timeout=240_000)
     page = lab.page
     trained(lab)
+    # the bias plot shows its x axis: tick labels and the label sit above the min-ratings field
+    page.wait_for_selector(".lab8-biasview .axis text")
+    shown = page.evaluate(
+        """() => {
+      const view = document.querySelector('.lab8-biasview');
+      const field = document.querySelector('.lab8-bias-min').getBoundingClientRect();
+      const label = [...view.querySelectorAll('text')].find((t) =>
+        t.textContent.includes('ratings in the training set'));
+      const ticks = [...view.querySelectorAll('.axis text')].filter((t) => /^[0-9,]+$/.test(t.textContent));
+      const low = (e) => e.getBoundingClientRect().bottom;
+      return {label: !!label && low(label) <= field.top + 1,
+              ticks: ticks.length > 0 && ticks.every((t) => low(t) <= field.top + 1)};
+    }"""
+    )
+    assert shown == {"label": True, "ticks": True}, shown
     n_keys = lab.kernel("len(explorer.pca.all_keys)")
     floor = str(lab.kernel("explorer.nb_min.number"))
     cases = [

@@ -148,6 +148,9 @@ class EmbeddingExplorer(LabBase):
             x_label="ratings in the training set (log)", y_label="learned bias", height="380px",
         )  # fmt: skip
         self.bias_view.add_class("lab8-biasview")
+        # in a column a flex basis is a height: the view's own (toolbar + figure), or its x axis
+        # and label are cut off under the min-ratings field (issue 24 item 3)
+        self.bias_view.layout.flex = "0 0 auto"
         self.no_bias_html = W.HTML(layout=W.Layout(display="none"))
         self.no_bias_html.add_class("lab8-nobias")
         self.bias_min_field = self._field("bias_min_ratings", 1, "150px")
