@@ -42,6 +42,7 @@ LABS: tuple[Lab, ...] = (
     Lab("explorer", "lab8widgets.widgets.explorer:EmbeddingExplorer", "EmbeddingExplorer: PCA map, biases and neighbours of a trained recommender, linked; play the new user"),
     Lab("cnn", "lab8widgets.widgets.cnn:CNNLab", "CNNLab: train a small CNN on MNIST digits live; heads, activations and dropout off vs on"),
     Lab("entity", "lab8widgets.widgets.entity:EntityLab", "EntityLab: train fastai's tabular model on store sales; its state embeddings redraw the map of Germany"),
+    Lab("feedback", "lab8widgets.widgets.feedback:FeedbackLab", "FeedbackLab: a small group of heavy raters takes over a recommender's suggestions, round by round; try a cap, equal weights or exploration"),
 )  # fmt: skip
 
 

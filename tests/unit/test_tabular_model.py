@@ -379,6 +379,18 @@ def test_fit_tabular_is_fastai_tabular_learner_step_for_step(small, monkeypatch)
     assert max(apart().values()) < 0.02, apart()  # measured ≤ 0.008 (float rounding, threads)
     for a, b in zip(mine.history, theirs.history, strict=True):
         assert a["valid_mse"] == pytest.approx(b["valid_mse"], rel=1e-3)
+    # the course's metric is fastai's exp_rmspe (divided by the target, not the prediction)
+    from fastai.metrics import exp_rmspe as fa_exp_rmspe
+
+    y = data.y[data.valid_idx].double()
+    pred = torch.from_numpy(predict(ours, data, data.valid_idx)).double()
+    assert mine.history[-1]["exp_rmspe"] == pytest.approx(
+        float(fa_exp_rmspe.func(pred, y)), rel=1e-5
+    )
+    fa_pred, fa_y = theirs.learner.get_preds()
+    assert mine.history[-1]["exp_rmspe"] == pytest.approx(
+        float(fa_exp_rmspe.func(fa_pred.reshape(-1).double(), fa_y.reshape(-1).double())), rel=1e-2
+    )
     # sharp enough to see a recipe slip: decaying BatchNorm weights and biases too (fastai's
     # wd_bn_bias=True) puts the norms' weights as far from fastai's as fastai moved them
     monkeypatch.setattr(optim, "norm_bias_names", lambda model: set())

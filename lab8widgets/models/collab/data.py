@@ -74,7 +74,7 @@ class CollabData:
 
     @property
     def item_lookup(self) -> dict[str, int]:
-        """Title (as text) -> item index, without ``#na#``."""
+        """Title → item index (the ``#na#`` row left out), for finding a title by name."""
         return self._item_lookup
 
     @property

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from torch import nn
 
+from ..project import cosine_similarity, top_k
 from ..settings import Settings, setting
 from .data import CollabData
 from .fit import check_whole
@@ -120,15 +121,14 @@ def similar_items(
     min_ratings = check_whole("min_ratings", min_ratings, 0, 1 << 30)
     idx = find_item(data, title)
     _, items = factor_tables(model)
-    sims = nn.functional.cosine_similarity(items, items[idx][None], dim=1).cpu().numpy()
+    sims = cosine_similarity(items, items[idx])
     ok = data.item_counts >= max(1, min_ratings)
     ok[0] = ok[idx] = False
-    cand = np.flatnonzero(ok)
-    order = cand[np.argsort(-sims[cand], kind="stable")][:k]
+    order = top_k(sims, ok, k)
     return pd.DataFrame(
         {
             "title": [data.items[i] for i in order],
-            "similarity": sims[order].astype(float),
+            "similarity": sims[order],
             "n_ratings": data.item_counts[order].astype(int),
         }
     )

@@ -57,6 +57,11 @@ class Factors:
         self._lookup = {str(t): i for i, t in enumerate(self.items)}
 
     @property
+    def lookup(self) -> dict[str, int]:
+        """Title → row of the item factors, for finding a title by name."""
+        return self._lookup
+
+    @property
     def n_items(self) -> int:
         return len(self.items)
 
@@ -68,11 +73,6 @@ class Factors:
     def has_metadata(self) -> bool:
         """Whether the item vectors include learned genre (tag) embeddings."""
         return self.own_factors is not None
-
-    @property
-    def lookup(self) -> dict:
-        """Title (as text) -> row."""
-        return self._lookup
 
     def row_of(self, title: Any) -> int | None:
         """Row of exactly ``title``, or None (``find_name`` also forgives case and suggests)."""

@@ -10,9 +10,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
 from ..collab import check_whole, default_min_ratings
+from ..project import cosine_similarity, pca, top_k
 from .factors import Factors, find_name
 
 
@@ -33,12 +33,10 @@ def neighbours(f: Factors, title: Any, k: int = 10, min_ratings: int | None = No
     if min_ratings is None:
         min_ratings = default_min_ratings(f.item_counts)
     min_ratings = check_whole("min_ratings", min_ratings, 0, 1 << 30)
-    sims = nn.functional.cosine_similarity(f.item_factors, f.item_factors[i][None], dim=1)
-    sims = sims.numpy().astype(float)
+    sims = cosine_similarity(f.item_factors, f.item_factors[i])
     ok = eligible(f, min_ratings)
     ok[i] = False
-    cand = np.flatnonzero(ok)
-    order = cand[np.argsort(-sims[cand], kind="stable")][:k]
+    order = top_k(sims, ok, k)
     counts = f.item_counts if f.item_counts is not None else np.full(f.n_items, -1)
     return pd.DataFrame(
         {
@@ -70,9 +68,8 @@ def pca_map(
     n_components: int = 10,
     n_extremes: int = 5,
 ) -> PCAMap:
-    """scikit-learn PCA over the ``n_top`` most-rated rows (all rows without counts)."""
-    from sklearn.decomposition import PCA
-
+    """The PCA (``models.project.pca``, the one PCA: scikit-learn's, signs included) over the
+    ``n_top`` most-rated rows (all rows without counts)."""
     x = factors.detach().cpu().numpy() if isinstance(factors, torch.Tensor) else factors
     x = np.asarray(x, dtype=np.float64)
     n = len(x)
@@ -86,8 +83,8 @@ def pca_map(
             f"a PCA map needs at least 3 items and 2 factors, got {len(rows)} and {x.shape[1]}"
         )
     nc = int(min(n_components, x.shape[1], len(rows)))
-    pca = PCA(n_components=nc, svd_solver="full")
-    coords = pca.fit_transform(x[rows])
+    fitted = pca(x[rows], nc)
+    coords = fitted.coords
     m = min(n_extremes, len(rows) // 2)
     extremes = []
     for c in range(nc):
@@ -95,7 +92,7 @@ def pca_map(
         extremes.append(
             ([names[rows[j]] for j in order[:m]], [names[rows[j]] for j in order[::-1][:m]])
         )
-    return PCAMap(rows, coords, pca.explained_variance_ratio_.copy(), extremes)
+    return PCAMap(rows, coords, fitted.explained, extremes)
 
 
 # --- the bootstrapping problem --------------------------------------------------------------------

@@ -56,11 +56,12 @@ class TabularData:
 
     def counts(self, name: str) -> np.ndarray:
         """Training rows per class of categorical column ``name``."""
-        j = self._cat_index(name)
+        j = self.cat_index(name)
         codes = self.x_cat[self.train_idx, j].numpy()
         return np.bincount(codes, minlength=len(self.classes[name]))
 
-    def _cat_index(self, name: str) -> int:
+    def cat_index(self, name: str) -> int:
+        """Which of ``x_cat``'s columns is categorical column ``name`` (KeyError naming the choices)."""
         if name not in self.cat_names:
             raise KeyError(f"{name!r} is not a categorical column; choose one of {self.cat_names}")
         return self.cat_names.index(name)

@@ -211,7 +211,7 @@ def partial_dependence(
     """
     import pandas as pd
 
-    j = data._cat_index(name)
+    j = data.cat_index(name)
     idx = data.valid_idx if rows is None else torch.as_tensor(rows)
     dev = _device(model)
     xc, xn = data.x_cat[idx].clone().to(dev), data.x_cont[idx].to(dev)
@@ -261,12 +261,17 @@ def evaluate(model: nn.Module, data: TabularData, chunk: int = 16384) -> tuple[f
     return _metrics(pred, data.y[data.valid_idx])
 
 
+def exp_rmspe(pred: torch.Tensor, y: torch.Tensor) -> float:
+    """The course's Rossmann metric (fastai's ``exp_rmspe``) on log-sales predictions: the root
+    mean square of (sales − predicted sales) / sales, each error a share of the true sales."""
+    ey = torch.exp(y.reshape(-1).double())
+    return float(torch.sqrt((((ey - torch.exp(pred.reshape(-1).double())) / ey) ** 2).mean()))
+
+
 def _metrics(pred: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
     pred, y = pred.reshape(-1).double(), y.reshape(-1).double()
     mse = float(((pred - y) ** 2).mean())
-    ey = torch.exp(y)
-    rmspe = float(torch.sqrt((((ey - torch.exp(pred)) / ey) ** 2).mean()))
-    return mse, rmspe
+    return mse, exp_rmspe(pred, y)
 
 
 def _device(model: nn.Module) -> torch.device:

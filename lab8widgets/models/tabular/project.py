@@ -5,7 +5,7 @@ model's German-state embedding, projected to 2-D, redraws the map, and that week
 embeddings keep their calendars. These functions measure that on a live model:
 
 - ``embedding(model, "State")``: one row per category, its vector.
-- ``projection``: PCA to 2-D, optionally turned onto a map by an orthogonal Procrustes fit
+- ``projection``: PCA to 2-D (``models.project.pca2``, the one PCA), optionally turned onto a map by an orthogonal Procrustes fit
   (rotation, reflection and one scale: nothing that could bend the shape).
 - ``map_score``: the Procrustes disparity between the projected states and their map positions,
   and the share of random state assignments (the same points, labels shuffled) that fit worse.
@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+
+from ..project import pca2
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -98,25 +100,6 @@ def one_hot_lookup(model: Any, name: str, category: Any) -> dict[str, np.ndarray
         k: v.cpu().numpy()
         for k, v in (("one_hot", one_hot), ("product", product), ("lookup", lookup))
     }
-
-
-def pca2(x: np.ndarray) -> np.ndarray:
-    """The first two principal components of the rows of ``x`` (centred), with fixed signs.
-
-    Each axis points so that its largest loading is positive, so a re-run draws the same picture.
-    A 1-wide input gives a zero second axis.
-    """
-    x = np.asarray(x, dtype=np.float64)
-    x = x - x.mean(axis=0)
-    u, s, vt = np.linalg.svd(x, full_matrices=False)
-    k = min(2, vt.shape[0])
-    for i in range(k):
-        j = np.argmax(np.abs(vt[i]))
-        if vt[i, j] < 0:
-            vt[i] *= -1
-    out = np.zeros((len(x), 2))
-    out[:, :k] = x @ vt[:k].T
-    return out
 
 
 def procrustes_align(points: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, float]:
