@@ -286,7 +286,7 @@ class CollabLab(LabBase):
         self.controls["y_range"].description = f"y_range ({lo:g}, {hi:g})"
         self.controls["n_act"].layout.display = "none"
         self.chart = self.panel.chart
-        self.model_info = W.HTML(layout=W.Layout(width="560px"))
+        self.model_info = W.HTML(layout=W.Layout(max_width="560px"))
         self.model_info.add_class("lab8-model-info")
         self.embsz_html = W.HTML(layout=W.Layout(display="none"))
         self.embsz_html.add_class("lab8-embsz")
