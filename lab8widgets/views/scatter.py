@@ -428,7 +428,9 @@ class LinkedScatter(W.VBox):
             return
         (x0, x1), (y0, y1) = sorted(map(float, bx[:2])), sorted(map(float, by[:2]))
         inside = (self._x >= x0) & (self._x <= x1) & (self._y >= y0) & (self._y <= y1)
-        self._select([self._keys[i] for i in np.flatnonzero(inside)])
+        keys = [self._keys[i] for i in np.flatnonzero(inside)]
+        self._brushed = keys  # what the rectangle on the page stands for
+        self._select(keys)
 
     def _on_mark_selected(self, _change=None) -> None:
         """A lasso selects in every base mark, one message each: join them once they are in."""
@@ -520,9 +522,15 @@ class LinkedScatter(W.VBox):
         if dim != self._dimmed:  # lab8.css dims the base marks: one class, not a style per point
             self._dimmed = dim
             (self.add_class if dim else self.remove_class)(DIM_CLASS)
-        if not self.selected and self.brush.selected_x is not None:
+        # the rectangle stays only while it is the selection: emptied, or replaced by another
+        # view, a table or Python (e.g. the explorer's Neighbours), it goes
+        if self.brush.selected_x is not None and self.selected != self._valid_brushed():
             self.brush.selected_x = None
             self.brush.selected_y = None
+
+    def _valid_brushed(self) -> list | None:
+        brushed = getattr(self, "_brushed", None)
+        return None if brushed is None else [k for k in brushed if k in self._index]
 
     def _draw_dots(self, lines: bq.Lines, idx: np.ndarray | None) -> None:
         """Draw points ``idx`` on ``lines`` as zero-length segments (gap, x, x) that lab8.css rounds

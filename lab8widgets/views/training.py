@@ -216,7 +216,10 @@ class TrainingPanel(W.VBox):
                     layout=W.Layout(align_items="center", gap="10px"),
                 ),
                 self.below_chart,
-            ]
+            ],
+            # the chart keeps its width: in a narrow column (JupyterLab's 850 px) the runs table
+            # wraps below it instead of squeezing the chart until its title and ticks are cut
+            layout=W.Layout(flex="0 0 auto", max_width="100%"),
         )
         self.runs_html = W.HTML(layout=W.Layout(max_height="300px", overflow="auto"))
         self.runs_html.add_class("lab8-runs")
@@ -229,7 +232,7 @@ class TrainingPanel(W.VBox):
                 self.settings_box,
                 W.HBox(
                     [self.chart_box, self.runs_box],
-                    layout=W.Layout(gap="12px", align_items="flex-start"),
+                    layout=W.Layout(gap="12px", align_items="flex-start", flex_flow="row wrap"),
                 ),
             ]
         )

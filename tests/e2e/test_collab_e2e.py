@@ -30,7 +30,7 @@ def test_train_streams_the_curve_and_adds_a_run(open_lab):
     page = lab.page
     assert "synthetic" in lab.kernel("lab.source")
     assert "synthetic" in page.locator(".lab8-source").inner_text().lower()
-    lab.enter(".lab8-epochs", 40)
+    lab.enter(".lab8-setting-epochs", 40)
     lab.wait_kernel("lab.settings.epochs", 40)
 
     page.click(".lab8-train")
@@ -66,7 +66,7 @@ def test_train_streams_the_curve_and_adds_a_run(open_lab):
 def test_stop_mid_run_keeps_the_finished_steps(open_lab):
     lab = open_lab("collab")
     page = lab.page
-    lab.enter(".lab8-epochs", 500)
+    lab.enter(".lab8-setting-epochs", 500)
     lab.wait_kernel("lab.settings.epochs", 500)
     page.click(".lab8-train")
     lab.wait_kernel("lab.progress", until=lambda v: v > 0.005, timeout=60, every=0.1)
@@ -92,10 +92,10 @@ def test_stop_mid_run_keeps_the_finished_steps(open_lab):
 def test_change_weight_decay_and_train_again(open_lab):
     lab = open_lab("collab")
     page = lab.page
-    lab.enter(".lab8-epochs", 3)
+    lab.enter(".lab8-setting-epochs", 3)
     page.click(".lab8-train")
     lab.wait_kernel("len(lab.runs) == 1 and not lab.busy", True, timeout=60)
-    lab.enter(".lab8-wd", 0.02)
+    lab.enter(".lab8-setting-wd", 0.02)
     lab.wait_kernel("lab.settings.wd", 0.02)  # exactly what was typed
     page.click(".lab8-train")
     lab.wait_kernel("len(lab.runs) == 2 and not lab.busy", True, timeout=60)
@@ -110,7 +110,7 @@ def test_change_weight_decay_and_train_again(open_lab):
 def test_similar_movies_and_an_unknown_title(open_lab):
     lab = open_lab("collab")
     page = lab.page
-    lab.enter(".lab8-epochs", 5)
+    lab.enter(".lab8-setting-epochs", 5)
     page.click(".lab8-train")
     lab.wait_kernel("len(lab.runs) == 1 and not lab.busy", True, timeout=60)
     title = lab.kernel("lab.movie_bias(1, lowest=False).title[0]")
@@ -134,7 +134,7 @@ def test_similar_movies_and_an_unknown_title(open_lab):
 def test_compare_with_fastai_trains_fastai_on_the_same_split(open_lab):
     lab = open_lab("collab")
     page = lab.page
-    lab.enter(".lab8-epochs", 1)
+    lab.enter(".lab8-setting-epochs", 1)
     page.click(".lab8-train")
     lab.wait_kernel("len(lab.runs) == 1 and not lab.busy", True, timeout=60)
     page.click(".lab8-compare")
@@ -206,7 +206,7 @@ def boxes(page) -> list:
 def test_controls_keep_their_place_while_a_run_shows_progress_and_stop(open_lab):
     lab = open_lab("collab")
     page = lab.page
-    lab.enter(".lab8-epochs", 300)
+    lab.enter(".lab8-setting-epochs", 300)
     lab.wait_kernel("lab.settings.epochs", 300)
     before = boxes(page)
     assert len(before) >= 12
@@ -225,16 +225,21 @@ def test_typed_numbers_are_used_exactly_or_refused_with_the_range(open_lab):
     lab = open_lab("collab")
     page = lab.page
     cases = [
-        ("lab8-lr", "100", "lr must be a number in (0, 10], got 100", "0.005"),
-        ("lab8-lr", "1e309", "got inf", "0.005"),
-        ("lab8-lr", "NaN", "got nan", "0.005"),
-        ("lab8-lr", "abc", "got 'abc'", "0.005"),
-        ("lab8-wd", "1000", "wd must be a number in [0, 100], got 1000", "0.1"),
-        ("lab8-wd", "abc", "got 'abc'", "0.1"),
-        ("lab8-factors", "2.5", "n_factors must be an integer from 1 to 1000, got 2.5", "50"),
-        ("lab8-factors", "0", "got 0", "50"),
-        ("lab8-factors", "100000", "got 100000", "50"),
-        ("lab8-epochs", "0", "epochs must be an integer from 1 to 1000, got 0", "5"),
+        ("lab8-setting-lr", "100", "lr must be a number in (0, 10], got 100", "0.005"),
+        ("lab8-setting-lr", "1e309", "got inf", "0.005"),
+        ("lab8-setting-lr", "NaN", "got nan", "0.005"),
+        ("lab8-setting-lr", "abc", "got 'abc'", "0.005"),
+        ("lab8-setting-wd", "1000", "wd must be a number in [0, 100], got 1000", "0.1"),
+        ("lab8-setting-wd", "abc", "got 'abc'", "0.1"),
+        (
+            "lab8-setting-n_factors",
+            "2.5",
+            "n_factors must be an integer from 1 to 1000, got 2.5",
+            "50",
+        ),
+        ("lab8-setting-n_factors", "0", "got 0", "50"),
+        ("lab8-setting-n_factors", "100000", "got 100000", "50"),
+        ("lab8-setting-epochs", "0", "epochs must be an integer from 1 to 1000, got 0", "5"),
     ]
     for cls, typed, says, back in cases:
         lab.enter(f".{cls}", typed)
@@ -247,8 +252,8 @@ def test_typed_numbers_are_used_exactly_or_refused_with_the_range(open_lab):
     settings = "(lab.settings.lr, lab.settings.wd, lab.settings.n_factors, lab.settings.epochs)"
     assert lab.kernel(settings) == (0.005, 0.1, 50, 5)  # the last good values
     # a valid value is used exactly, and the banner clears
-    lab.enter(".lab8-lr", "0.0031")
-    lab.enter(".lab8-epochs", "2")
+    lab.enter(".lab8-setting-lr", "0.0031")
+    lab.enter(".lab8-setting-epochs", "2")
     lab.wait_kernel("lab.settings.lr", 0.0031)
     assert lab.banner() == ""
     page.click(".lab8-train")
@@ -263,10 +268,10 @@ def test_divergence_is_said_and_the_nan_guard_is_reachable(open_lab):
     lab = open_lab("collab")
     page = lab.page
     # lr 1 on the plain dot product: the loss runs away without ever being NaN
-    page.locator(".lab8-yrange input").uncheck()
-    page.locator(".lab8-bias input").uncheck()
-    lab.enter(".lab8-wd", "0")
-    lab.enter(".lab8-lr", "1")
+    page.locator(".lab8-setting-y_range input").uncheck()
+    page.locator(".lab8-setting-bias input").uncheck()
+    lab.enter(".lab8-setting-wd", "0")
+    lab.enter(".lab8-setting-lr", "1")
     lab.wait_kernel(
         "(lab.settings.lr, lab.settings.wd, lab.settings.y_range, lab.settings.bias)",
         (1.0, 0.0, False, False),
@@ -277,8 +282,8 @@ def test_divergence_is_said_and_the_nan_guard_is_reachable(open_lab):
     assert "diverged" in page.locator(".lab8-runs").inner_text()
     assert lab.kernel("lab.runs[0]['status']") == "diverged"
     # lr 10 with wd 100: the weights overflow within a few steps, the NaN/inf guard stops it
-    lab.enter(".lab8-wd", "100")
-    lab.enter(".lab8-lr", "10")
+    lab.enter(".lab8-setting-wd", "100")
+    lab.enter(".lab8-setting-lr", "10")
     lab.wait_kernel("lab.settings.lr", 10)
     page.click(".lab8-train")
     lab.wait_kernel("len(lab.runs) == 2 and not lab.busy", True, timeout=60)
@@ -300,7 +305,7 @@ def test_loss_chart_keeps_its_axes_across_scales_and_clearing(open_lab):
     """The harness fails this test on any console error (null paths, translate(0,NaN))."""
     lab = open_lab("collab")
     page = lab.page
-    lab.enter(".lab8-epochs", 3)
+    lab.enter(".lab8-setting-epochs", 3)
     page.click(".lab8-train")
     lab.wait_kernel("len(lab.runs) == 1 and not lab.busy", True, timeout=60)
     page.wait_for_function("() => document.querySelectorAll('.lab8-runs tr').length === 2")

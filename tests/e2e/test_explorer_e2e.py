@@ -226,7 +226,7 @@ def test_rating_three_movies_changes_the_recommendations(open_lab):
     before = table_titles(page, "lab8-recs")
     average = lab.kernel("list(explorer.average_recommendations['title'])")
     assert before == average  # no ratings yet: the average user's answer
-    rated = lab.kernel("[r._title for r in explorer._rate_rows.children[:3]]")
+    rated = lab.kernel("explorer.questionnaire[:3]")
     for i, stars in enumerate(("5", "5", "1")):
         page.locator(f".lab8-stars-{i} button", has_text=stars).first.click()
         lab.wait_kernel("len(explorer.user_ratings)", until=lambda v, n=i + 1: v == n, timeout=20)
@@ -282,3 +282,50 @@ def test_layout_fits_narrow_and_wide_pages(open_lab):
     DOCS.mkdir(parents=True, exist_ok=True)
     lab.screenshot(DOCS / "explorer.png")
     assert (DOCS / "explorer.png").stat().st_size > 10_000
+
+
+def test_typed_fields_refuse_with_field_value_and_range(open_lab):
+    """Issue 24 item 4: "PCA over the most-rated", k and min ratings refuse what they cannot use
+    (2.5 was read as 25, 1e309 as 1309, -1 as 3 and it switched y to PC1) and show the last good
+    value again; the map keeps its points and its axes."""
+    lab = open_lab("explorer", timeout=240_000)
+    page = lab.page
+    trained(lab)
+    # the bias plot shows its x axis: tick labels and the label sit above the min-ratings field
+    page.wait_for_selector(".lab8-biasview .axis text")
+    shown = page.evaluate(
+        """() => {
+      const view = document.querySelector('.lab8-biasview');
+      const field = document.querySelector('.lab8-bias-min').getBoundingClientRect();
+      const label = [...view.querySelectorAll('text')].find((t) =>
+        t.textContent.includes('ratings in the training set'));
+      const ticks = [...view.querySelectorAll('.axis text')].filter((t) => /^[0-9,]+$/.test(t.textContent));
+      const low = (e) => e.getBoundingClientRect().bottom;
+      return {label: !!label && low(label) <= field.top + 1,
+              ticks: ticks.length > 0 && ticks.every((t) => low(t) <= field.top + 1)};
+    }"""
+    )
+    assert shown == {"label": True, "ticks": True}, shown
+    n_keys = lab.kernel("len(explorer.pca.all_keys)")
+    floor = str(lab.kernel("explorer.nb_min.number"))
+    cases = [
+        ("lab8-ntop", "2.5", "n_top must be an integer from 3 to", "1000"),
+        ("lab8-ntop", "1e309", "got inf", "1000"),
+        ("lab8-ntop", "-1", "got -1", "1000"),
+        ("lab8-nb-k", "2.5", "k must be an integer from 1 to 100, got 2.5", "10"),
+        ("lab8-nb-min", "1e309", "got inf", floor),
+        ("lab8-nb-min", "1309", "min ratings must be an integer from 1 to", floor),
+    ]
+    for cls, typed, says, back in cases:
+        lab.enter(f".{cls}", typed)
+        page.wait_for_selector(f".lab8-error:has-text({says!r})", timeout=10_000)
+        page.wait_for_function(
+            "([sel, v]) => document.querySelector(sel).value === v",
+            arg=[f".{cls} input", back],
+            timeout=10_000,
+        )
+    assert lab.kernel("(explorer.n_top, explorer.pc_y.value)") == (1000, 1)
+    assert lab.kernel("len(explorer.pca.all_keys)") == n_keys
+    lab.enter(".lab8-ntop", "50")  # a good value is used exactly, and the banner clears
+    lab.wait_kernel("len(explorer.pca.all_keys)", 50)
+    assert lab.banner() == ""

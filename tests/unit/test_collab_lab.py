@@ -14,6 +14,7 @@ import torch
 from lab8widgets import CollabLab
 from lab8widgets.data import fastai_data_dir
 from lab8widgets.models.collab import CollabNN, DotProductBias, fastai_dls, valid_mse
+from lab8widgets.testing import simulate
 
 # the real ml-latest-small comes from the `ml_latest_small` fixture (tests/reference_data.py: it
 # skips on a fresh clone and fails in CI when missing); this one has its format, invented ratings
@@ -47,7 +48,8 @@ def test_default_falls_back_to_labelled_synthetic_ratings(offline):
     lab = CollabLab()
     assert "synthetic" in lab.source.lower() and "not real data" in lab.source
     assert "MovieLens 100k" in lab.source and "LAB8WIDGETS_OFFLINE" in lab.source
-    assert "synthetic" in lab._header.value.lower()  # the page says which data it shows
+    header = lab.children[1]  # LabBase's header row, under the stylesheet
+    assert "synthetic" in header.value.lower()  # the page says which data it shows
     # in plain words, where it looked and the one fix; never an errno
     assert "was not found in the fastai cache" in lab.source and "Errno" not in lab.source
     assert (
@@ -282,7 +284,9 @@ def test_nan_guard_stops_says_so_and_restores(recwarn):
 def test_a_loss_that_runs_away_is_flagged_not_reported_as_a_result():
     """lr 1 without y_range, bias or wd: no NaN, but the loss grows far above its start."""
     lab = CollabLab("synthetic")
-    lab.fit(epochs=5, lr=1, wd=0, y_range=None, bias=False)
+    with pytest.warns(RuntimeWarning, match="too high") as caught:  # the one policy: warn, return
+        lab.fit(epochs=5, lr=1, wd=0, y_range=None, bias=False)
+    assert caught[0].filename == __file__  # the warning points at the caller's line
     run = lab.runs[-1]
     assert run["status"] == "diverged" and "grew to" in run["message"]
     assert lab.error == run["message"] and "too high" in lab.error
@@ -315,7 +319,7 @@ def test_stop_keeps_the_weights_and_history_of_the_last_finished_step():
 
 def typed(w, text) -> None:
     """A front-end edit of a text field, as the browser sends it."""
-    w._handle_msg({"content": {"data": {"method": "update", "state": {"value": text}}}})
+    simulate(w, value=text)
 
 
 def test_controls_and_buttons_drive_the_api():

@@ -9,25 +9,16 @@ import torch
 
 from lab8widgets.data import synthetic_ratings
 from lab8widgets.models.collab import collab_data, fit_collab, make_model
+from lab8widgets.testing import send_custom, simulate
 from lab8widgets.widgets.explorer import EmbeddingExplorer
 
 
 def browser_sets(widget, **state) -> None:
-    widget._handle_msg(
-        {
-            "content": {"data": {"method": "update", "state": state, "buffer_paths": []}},
-            "buffers": [],
-        }
-    )
+    simulate(widget, **state)
 
 
 def click_row(table, row: int) -> None:
-    table._handle_msg(
-        {
-            "content": {"data": {"method": "custom", "content": {"event": "row", "row": row}}},
-            "buffers": [],
-        }
-    )
+    send_custom(table, {"event": "row", "row": row})
 
 
 @pytest.fixture(scope="module")
@@ -137,17 +128,17 @@ def test_new_user_updates_both_tables(ex):
 
 
 def test_colour_by_genre_and_decade(ex):
-    ex._color.value = "main"
+    ex.color_menu.value = "main"
     assert ex.pca.mark.color is not None and "Group A" in ex.pca.legend.value
-    ex._color.value = "g:Group B"
+    ex.color_menu.value = "g:Group B"
     assert "other" in ex.pca.legend.value
-    ex._color.value = "none"
+    ex.color_menu.value = "none"
     assert ex.pca.mark.color is None
 
 
 def test_users_instead_of_movies(ex, setup):
     _, data, model = setup
-    ex._space.value = "users"
+    ex.space_toggle.value = "users"
     assert ex.space == "users" and len(ex.pca.all_keys) == min(1000, data.n_users - 1)
     browser_sets(ex.pca.mark, selected=[0])  # a click (bqplot's click-select: 299 users)
     assert ex.selected == [ex.pca.all_keys[0]] and ex.table.columns[0] == "user"
@@ -155,23 +146,23 @@ def test_users_instead_of_movies(ex, setup):
     assert ex.table.frame["bias"].iloc[0] == pytest.approx(
         float(model.user_bias.detach()[data.users.index(u)])
     )
-    ex._space.value = "items"
+    ex.space_toggle.value = "items"
     assert ex.selected == [] and ex.table.columns[:1] in ([], ["title"])
 
 
 def test_pca_count_and_components(ex):
-    ex._n_top.value = 50
+    browser_sets(ex.n_top_field, value="50")  # typed, as the browser sends it
     assert len(ex.pca.all_keys) == 50
-    ex._pc_x.value, ex._pc_y.value = 2, 0
+    ex.pc_x.value, ex.pc_y.value = 2, 0
     assert ex.pca.x_axis.label.startswith("PC3") and ex.pca.y_axis.label.startswith("PC1")
-    assert "PC3" in ex._extremes.value and len(ex._scree.y) >= 3
+    assert "PC3" in ex.extremes_html.value and len(ex.scree_bars.y) >= 3
 
 
 def test_model_without_biases(setup):
     _, data, _ = setup
     net = make_model(data, use_nn=True)
     ex = EmbeddingExplorer(net, data)
-    assert ex.bias_view.layout.display == "none" and "no biases" in ex._no_bias.value
+    assert ex.bias_view.layout.display == "none" and "no biases" in ex.no_bias_html.value
     assert len(ex.neighbours(ex.factors.items[0], k=3)) == 3
     assert len(ex.new_user({ex.factors.items[0]: 4.0}, k=3)) == 3
     assert np.isnan(ex.table.frame["bias"]).all() if len(ex.table.frame) else True
@@ -216,7 +207,12 @@ def test_default_trains_on_start(monkeypatch):
     ex = EmbeddingExplorer.default(epochs=2)
     assert ex.wait(120)
     assert "synthetic" in ex.source and "2 of 2 epochs" in ex.source and not ex.error
-    assert torch.equal(ex.factors.item_factors, ex.model.movie_factors.detach()[1:])
+    # trained with the planted groups as genres: each item's vector includes its genre's embedding
+    assert ex.factors.has_metadata and "genres" in ex.source
+    m = ex.model
+    want = (m.movie_factors + m.movie_tags @ m.tag_factors).detach()[1:]
+    assert torch.equal(ex.factors.item_factors, want)
+    assert torch.equal(ex.factors.without_metadata().item_factors, m.movie_factors.detach()[1:])
 
 
 def test_bias_view_shows_titles_with_enough_ratings(setup):
@@ -227,12 +223,48 @@ def test_bias_view_shows_titles_with_enough_ratings(setup):
     assert floor == 0 and min(counts) >= 5  # default: 5, lowered only where 500 titles lack it
     assert sorted(ex.bias_view.all_keys) == sorted(ex.factors.items)
     mid = int(np.median(counts))
-    browser_sets(ex._bias_min, value=mid)  # the learner raises the floor
+    browser_sets(ex.bias_min_field, value=str(mid))  # the learner raises the floor
     want = {t for t, c in zip(ex.factors.items, counts, strict=True) if c >= mid}
     assert ex.bias_min_ratings == mid and set(ex.bias_view.all_keys) == want
-    assert f"{len(want):,} of {len(counts):,} movies" in ex._bias_note.value
+    assert f"{len(want):,} of {len(counts):,} movies" in ex.bias_note_html.value
     below = next(t for t, c in zip(ex.factors.items, counts, strict=True) if c < mid)
     ex.selected = [below]  # a title under the floor: selected everywhere it is shown
     assert ex.table.all_keys == [below] and ex.bias_view.selected == []
     with pytest.raises(ValueError):
         EmbeddingExplorer(model, data, bias_min_ratings=0)
+
+
+@pytest.mark.parametrize(
+    ("field", "text", "message"),
+    [
+        ("n_top_field", "2.5", ("n_top must be an integer from 3 to", "got 2.5")),
+        ("n_top_field", "1e309", ("n_top must be an integer from 3 to", "got inf")),
+        ("n_top_field", "-1", ("n_top must be an integer from 3 to", "got -1")),
+        ("nb_k", "0", ("k must be an integer from 1 to 100", "got 0")),
+        ("nb_min", "2.5", ("min_ratings must be an integer from 0 to", "got 2.5")),
+        ("nb_min", "1309", ("min ratings must be an integer from 1 to", "got 1309")),
+        ("bias_min_field", "1309", ("min ratings must be an integer from 1 to", "got 1309")),
+    ],
+)
+def test_typed_fields_refuse_what_they_cannot_use(setup, field, text, message):
+    """Issue 24 item 4: refused with field, value and range; the last good value comes back and
+    nothing else moves (typing -1 once switched y from PC2 to PC1)."""
+    _, data, model = setup
+    ex = EmbeddingExplorer(model, data)
+    w = getattr(ex, field)
+    before, keys, y = w.value, list(ex.pca.all_keys), ex.pc_y.value
+    browser_sets(w, value=text)
+    assert all(part in ex.error for part in message), ex.error
+    assert w.value == before and list(ex.pca.all_keys) == keys and ex.pc_y.value == y == 1
+    browser_sets(w, value=before)  # the same value typed again is accepted quietly
+
+
+def test_neighbours_clear_the_old_brush_rectangle(ex):
+    """Issue 24 item 3: the rectangle stands for the selection only while it is the selection."""
+    x, y = ex.pca.x, ex.pca.y
+    brush(ex.pca, float(x.min()), float(np.median(x)), float(y.min()), float(y.max()))
+    brushed = list(ex.selected)
+    assert brushed and ex.pca.brush.selected_x is not None  # a brush keeps its rectangle
+    ex.neighbours(ex.factors.items[0], k=5)
+    assert ex.selected != brushed
+    assert ex.pca.brush.selected_x is None and ex.pca.brush.selected_y is None

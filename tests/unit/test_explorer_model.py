@@ -113,7 +113,7 @@ def test_no_ratings_is_the_average_user(trained):
 def test_gauss_newton_reaches_the_objectives_minimum(trained):
     _, _, _, f = trained
     ratings = {f.items[0]: 5.0, f.items[1]: 1.0, f.items[2]: 4.0}
-    u, b = X.fit_new_user(f, ratings)
+    u, b = X.fit_new_user(f, ratings, within=None)  # the pull as given (no distance cap)
     u0, b0 = X.average_user(f)
     rows = [f.items.index(t) for t in ratings]
     y = torch.tensor(list(ratings.values()))
@@ -131,6 +131,19 @@ def test_gauss_newton_reaches_the_objectives_minimum(trained):
         (torch.sigmoid(f.item_factors[rows] @ u0 + f.item_bias[rows] + b0) * 5.5 - y) ** 2
     ).mean()
     assert float(((pred.detach() - y) ** 2).mean()) < float(before) / 4
+
+
+def test_new_user_stays_within_real_users_reach(trained):
+    _, _, _, f = trained
+    ratings = {t: (5.0 if i % 2 else 1.0) for i, t in enumerate(f.items[:12])}
+    u0, _ = X.average_user(f)
+    free, _ = X.fit_new_user(f, ratings, within=None)
+    capped, _ = X.fit_new_user(f, ratings)
+    dist = (f.user_factors - f.user_factors.mean(0)).norm(dim=1)
+    p95 = float(torch.quantile(dist.double(), 0.95))
+    assert X.user_spread(f) == pytest.approx(p95)
+    assert float((free - u0).norm()) > p95  # unchecked, these ratings push it past real users
+    assert float((capped - u0).norm()) <= p95 * 1.001
 
 
 def test_neural_net_cold_start_and_no_biases():

@@ -7,24 +7,28 @@
 - ``fit``: ``fit_collab`` (the generic loop of ``lab8widgets.models.train`` with MSE), the lab's
   settings ``CollabSettings`` and the book's ablation recipe;
 - ``fastai_runner``: fastai's own ``collab_learner`` on the same split (fastai imported lazily);
-- ``inspect``: bias tables, similar items, finding a title (read through ``.cpu()``).
+- ``inspect``: bias tables, similar items (one default ``min_ratings``), finding a title
+  (read through ``.cpu()``).
 
 Every name stays importable from ``lab8widgets.models.collab``. No widget code here.
 """
 
 from .._threads import one_thread
 from ..train import FitSettings, RowAdamW, Run, TrainEvent, combined_cos, one_cycle
-from ..train.optim import norm_bias_names as _norm_bias_names
 from .data import (
     DATASETS,
     ITEM_NAMES,
     NA,
+    NO_TAGS,
     RATING_NAMES,
     USER_NAMES,
     CollabData,
+    ItemTags,
     LoadedRatings,
     auto_bs,
     collab_data,
+    genre_map,
+    item_tags,
     load_ratings,
     random_split,
 )
@@ -32,6 +36,7 @@ from .fastai_runner import fastai_dls, fit_fastai
 from .fit import (
     ABLATION,
     DEFAULT_BS,
+    FEW_RATINGS,
     CollabSettings,
     Event,
     FitResult,
@@ -44,8 +49,16 @@ from .fit import (
     resolve_y_range,
     run_settings,
     valid_mse,
+    valid_mse_by_count,
 )
-from .inspect import bias_table, find_item, find_title, similar_items
+from .inspect import (
+    MIN_RATINGS,
+    bias_table,
+    default_min_ratings,
+    find_item,
+    find_title,
+    similar_items,
+)
 from .modules import (
     CollabNN,
     DotProductBias,
@@ -54,6 +67,7 @@ from .modules import (
     emb_sz_rule,
     factor_tables,
     get_emb_sz,
+    has_metadata,
     make_model,
     sigmoid_range,
 )
@@ -62,8 +76,11 @@ __all__ = [
     "ABLATION",
     "DATASETS",
     "DEFAULT_BS",
+    "FEW_RATINGS",
     "ITEM_NAMES",
+    "MIN_RATINGS",
     "NA",
+    "NO_TAGS",
     "RATING_NAMES",
     "USER_NAMES",
     "CollabData",
@@ -73,11 +90,11 @@ __all__ = [
     "Event",
     "FitResult",
     "FitSettings",
+    "ItemTags",
     "LoadedRatings",
     "RowAdamW",
     "Run",
     "TrainEvent",
-    "_norm_bias_names",
     "ablation_steps",
     "auto_bs",
     "bias_table",
@@ -87,6 +104,7 @@ __all__ = [
     "collab_data",
     "combined_cos",
     "create_params",
+    "default_min_ratings",
     "emb_sz_rule",
     "factor_tables",
     "describe_run",
@@ -95,7 +113,10 @@ __all__ = [
     "find_title",
     "fit_collab",
     "fit_fastai",
+    "genre_map",
     "get_emb_sz",
+    "has_metadata",
+    "item_tags",
     "load_ratings",
     "make_model",
     "mse",
@@ -107,4 +128,5 @@ __all__ = [
     "sigmoid_range",
     "similar_items",
     "valid_mse",
+    "valid_mse_by_count",
 ]

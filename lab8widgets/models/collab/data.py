@@ -15,7 +15,17 @@ import torch
 if TYPE_CHECKING:  # pandas is imported lazily (it is only needed with data)
     import pandas as pd
 
-__all__ = ["NA", "CollabData", "auto_bs", "collab_data", "random_split"]
+__all__ = [
+    "NA",
+    "NO_TAGS",
+    "CollabData",
+    "ItemTags",
+    "auto_bs",
+    "collab_data",
+    "genre_map",
+    "item_tags",
+    "random_split",
+]
 
 NA = "#na#"  # fastai's Categorify reserves class 0 for unknown values
 USER_NAMES = ("user", "userId", "user_id", "userid", "users", "uid")
@@ -319,3 +329,78 @@ def load_ratings(ratings: Any = None, path: Any = None) -> LoadedRatings:
         f"ratings must be one of {', '.join(map(repr, DATASETS))}, a MovieLens folder or a "
         f"DataFrame with user, item and rating columns; got {ratings!r}"
     )
+
+
+# --- metadata: tags per item (MovieLens genres, or any item -> tags table) -------------------------
+
+NO_TAGS = ("", "(no genres listed)", "unknown", "nan")  # what MovieLens writes for "no genre"
+
+
+def genre_map(genres: Any) -> dict | None:
+    """Title -> "A|B" genres from a dict, a ratings DataFrame with title and genres columns, or the
+    planted truth of ``synthetic_ratings`` (its groups as genres); None when there is nothing."""
+    from collections.abc import Mapping
+
+    if genres is None:
+        return None
+    if hasattr(genres, "item_group") and hasattr(genres, "titles"):  # PlantedTruth
+        from ...data.synthetic import group_name
+
+        return {
+            t: group_name(int(g)) for t, g in zip(genres.titles, genres.item_group, strict=True)
+        }
+    if hasattr(genres, "columns"):
+        cols = {str(c).lower(): c for c in genres.columns}
+        if "title" not in cols or "genres" not in cols:
+            raise ValueError(f"genres needs title and genres columns, got {list(genres.columns)}")
+        g = genres[[cols["title"], cols["genres"]]].drop_duplicates(cols["title"])
+        return dict(zip(g[cols["title"]].astype(str), g[cols["genres"]].astype(str), strict=True))
+    if isinstance(genres, Mapping):
+        return {str(k): str(v) for k, v in genres.items()}
+    raise TypeError(f"genres must be a dict or a DataFrame, got {type(genres).__name__}")
+
+
+@dataclass(eq=False)
+class ItemTags:
+    """Metadata for collaborative filtering (lesson 8, 28:19): which tags (genres) each item has.
+
+    ``weights[i]`` is item ``i``'s row over ``names``: 1/n for each of its n tags, so a model adds
+    the *mean* of its tags' embeddings to the item's own factors (row 0, ``#na#``, has none).
+    """
+
+    names: list[str]
+    weights: torch.Tensor  # (n_items, n_tags) float32
+
+    @property
+    def n_tags(self) -> int:
+        return len(self.names)
+
+    def of(self, item: int) -> list[str]:
+        """The tags of item row ``item``."""
+        return [self.names[j] for j in torch.nonzero(self.weights[item]).flatten().tolist()]
+
+
+def item_tags(data: CollabData, tags: Any, sep: str = "|") -> ItemTags:
+    """``data``'s items tagged from ``tags``: a title -> "A|B" dict, a DataFrame with title and
+    genres columns (MovieLens ``u.item``/``movies.csv`` as loaded), or synthetic ratings' truth.
+    ValueError when no item of ``data`` has a tag (the table does not match these titles)."""
+    table = genre_map(tags)
+    if table is None:
+        raise ValueError("metadata needs an item -> tags table (a dict or a DataFrame)")
+    per_item = [
+        [t for t in str(table.get(str(title), "")).split(sep) if t.strip() and t not in NO_TAGS]
+        for title in data.items
+    ]
+    per_item[0] = []  # #na#
+    names = sorted({t for ts in per_item for t in ts})
+    if not names:
+        raise ValueError(
+            f"none of the {data.n_items - 1:,} items has a tag in the metadata given "
+            f"({len(table):,} rows): its titles must match the ratings' {data.item_name!r} column"
+        )
+    col = {t: j for j, t in enumerate(names)}
+    w = torch.zeros(data.n_items, len(names))
+    for i, ts in enumerate(per_item):
+        for t in ts:
+            w[i, col[t]] = 1.0 / len(ts)
+    return ItemTags(names, w)

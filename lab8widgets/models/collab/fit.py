@@ -31,6 +31,8 @@ __all__ = [
     "resolve_y_range",
     "run_settings",
     "valid_mse",
+    "valid_mse_by_count",
+    "FEW_RATINGS",
 ]
 
 Event = TrainEvent
@@ -53,6 +55,7 @@ class CollabSettings(FitSettings):
     y_range: bool = setting(True, label="y_range")
     bias: bool = setting(True, label="bias")
     use_nn: bool = setting(False, label="neural net")
+    metadata: bool = setting(False, label="genres (metadata)")
 
 
 def ablation_steps(base: CollabSettings) -> list[tuple[str, CollabSettings]]:
@@ -60,7 +63,7 @@ def ablation_steps(base: CollabSettings) -> list[tuple[str, CollabSettings]]:
     (``base.wd`` applies from "+ weight decay" on; a ``wd`` of 0 there becomes the book's 0.1)."""
     if base.wd == 0:
         base = base.replace(wd=0.1)
-    base = base.replace(y_range=True, bias=True, use_nn=False)
+    base = base.replace(y_range=True, bias=True, use_nn=False, metadata=False)
     return [(label, base.replace(**change)) for label, change in ABLATION]
 
 
@@ -98,6 +101,25 @@ def valid_mse(model: nn.Module, x: torch.Tensor, y: torch.Tensor, chunk: int = 8
     finally:
         model.train(was)
     return total / max(len(y), 1)
+
+
+FEW_RATINGS = 5  # "items with few ratings": at most this many training ratings
+
+
+def valid_mse_by_count(model: nn.Module, data: CollabData, few: int = FEW_RATINGS) -> dict:
+    """Valid MSE overall and on the ratings of items with at most ``few`` training ratings (where
+    metadata should help most), with how many valid ratings each covers."""
+    few = check_whole("few", few, 0, 1 << 30)
+    x, y = data.x[data.valid_idx], data.y[data.valid_idx]
+    rare = torch.from_numpy(data.item_counts[x[:, 1].numpy()] <= few)
+    n_rare = int(rare.sum())
+    return {
+        "valid_mse": valid_mse(model, x, y),
+        "valid_mse_few": valid_mse(model, x[rare], y[rare]) if n_rare else math.nan,
+        "n_valid": len(y),
+        "n_valid_few": n_rare,
+        "few": few,
+    }
 
 
 def check_whole(name: str, v: Any, lo: int, hi: int) -> int:
@@ -190,7 +212,8 @@ def run_settings(
 def describe_run(data: CollabData, s: CollabSettings, engine: str) -> tuple[str, str]:
     """(model class name, size in words) of a run by ``engine`` ("lab8widgets" or "fastai")."""
     ours = engine == "lab8widgets"
+    tags = " + genres" if ours and s.metadata else ""
     if s.use_nn:
         (_, su), (_, si) = get_emb_sz(data)
-        return ("CollabNN" if ours else "EmbeddingNN"), f"emb {su}+{si}, {s.n_act} hidden"
-    return ("DotProductBias" if ours else "EmbeddingDotBias"), f"{s.n_factors} factors"
+        return ("CollabNN" if ours else "EmbeddingNN"), f"emb {su}+{si}, {s.n_act} hidden{tags}"
+    return ("DotProductBias" if ours else "EmbeddingDotBias"), f"{s.n_factors} factors{tags}"

@@ -20,7 +20,27 @@ from .modules import bias_tables, factor_tables
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["ReadSettings", "bias_table", "find_item", "find_title", "similar_items"]
+__all__ = [
+    "MIN_RATINGS",
+    "ReadSettings",
+    "bias_table",
+    "default_min_ratings",
+    "find_item",
+    "find_title",
+    "similar_items",
+]
+
+MIN_RATINGS = 20  # the default floor of "similar" and "neighbours": films people rated
+
+
+def default_min_ratings(counts: np.ndarray | None, cap: int = MIN_RATINGS, keep: int = 100) -> int:
+    """The one default floor of similar movies, neighbours and recommendations: ``cap`` training
+    ratings, lowered only so that at least ``keep`` items pass (small data). A title with 1–4
+    ratings has factors that mean little, so it should not be a first answer."""
+    if counts is None or len(counts) == 0:
+        return 0
+    c = np.sort(np.asarray(counts))[::-1]
+    return int(max(1, min(cap, c[min(keep, len(c)) - 1])))
 
 
 def find_title(lookup: Mapping[str, int], title, counts, missing: str) -> int:
@@ -89,12 +109,15 @@ def bias_table(
 
 
 def similar_items(
-    model: nn.Module, data: CollabData, title: str, k: int = 5, min_ratings: int = 1
+    model: nn.Module, data: CollabData, title: str, k: int = 5, min_ratings: int | None = None
 ) -> pd.DataFrame:
-    """Items whose factor vectors point the same way as ``title``'s (cosine similarity)."""
+    """Items whose factor vectors point the same way as ``title``'s (cosine similarity), among
+    items with at least ``min_ratings`` training ratings (None: ``default_min_ratings``)."""
     import pandas as pd
 
     k = check_whole("k", k, 0, 1 << 30)
+    if min_ratings is None:
+        min_ratings = default_min_ratings(data.item_counts[1:])
     min_ratings = check_whole("min_ratings", min_ratings, 0, 1 << 30)
     idx = find_item(data, title)
     _, items = factor_tables(model)
@@ -118,3 +141,4 @@ class ReadSettings(Settings):
 
     min_ratings: int = setting(1, lo=1, hi=100_000, label="min ratings")
     k: int = setting(5, lo=1, hi=50, label="k")
+    similar_min_ratings: int = setting(MIN_RATINGS, lo=1, hi=100_000, label="min ratings")

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from ..collab import CollabData, bias_tables, factor_tables, find_title
+from ..collab import CollabData, bias_tables, factor_tables, find_title, has_metadata
 
 
 @dataclass(eq=False)
@@ -46,6 +46,11 @@ class Factors:
     item_rows: np.ndarray | None = None
     user_rows: np.ndarray | None = None
     source: str = ""
+    # metadata (a model trained with genres): item_factors/item_bias above include the mean of
+    # the item's tags' embeddings; these are the item's own parts alone, and the tag names
+    own_factors: torch.Tensor | None = None
+    own_bias: torch.Tensor | None = None
+    tag_names: list | None = None
     _lookup: dict = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -63,6 +68,23 @@ class Factors:
     @property
     def has_bias(self) -> bool:
         return self.item_bias is not None
+
+    @property
+    def has_metadata(self) -> bool:
+        """Whether the item vectors include learned genre (tag) embeddings."""
+        return self.own_factors is not None
+
+    def row_of(self, title: Any) -> int | None:
+        """Row of exactly ``title``, or None (``find_name`` also forgives case and suggests)."""
+        return self._lookup.get(str(title))
+
+    def without_metadata(self) -> Factors:
+        """The same model read with the genre embeddings switched off: each item's own factors
+        and bias alone (what the ratings taught about the film itself)."""
+        if not self.has_metadata:
+            return self
+        return replace(self, item_factors=self.own_factors, item_bias=self.own_bias,
+                       own_factors=None, own_bias=None, tag_names=None)  # fmt: skip
 
     @property
     def years(self) -> np.ndarray:
@@ -118,7 +140,17 @@ def from_collab(
         kind = "neural net"
     rows = np.arange(1, data.n_items)
     titles = [data.items[i] for i in rows]
+    own_f = own_b = tag_names = None
+    if has_metadata(model):
+        own = getattr(model, "movie_factors", None)
+        own_f = _cpu(own if own is not None else model.item_factors)[1:]
+        mb = getattr(model, "movie_bias", None)
+        own_b = None if mb is None else _cpu(mb)[1:]
+        tag_names = list(getattr(model, "tag_names", None) or range(model.movie_tags.shape[1]))
     return Factors(
+        own_factors=own_f,
+        own_bias=own_b,
+        tag_names=tag_names,
         items=titles,
         item_factors=items[1:],
         item_bias=None if ib is None else ib[1:],
@@ -262,28 +294,6 @@ def _frozen_head(layers: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
     return head
 
 
-def genre_map(genres: Any) -> dict | None:
-    """Title -> "A|B" genres from a dict, a ratings DataFrame with title and genres columns, or the
-    planted truth of ``synthetic_ratings`` (its groups as genres); None when there is nothing."""
-    if genres is None:
-        return None
-    if hasattr(genres, "item_group") and hasattr(genres, "titles"):  # PlantedTruth
-        from ...data.synthetic import group_name
-
-        return {
-            t: group_name(int(g)) for t, g in zip(genres.titles, genres.item_group, strict=True)
-        }
-    if hasattr(genres, "columns"):
-        cols = {str(c).lower(): c for c in genres.columns}
-        if "title" not in cols or "genres" not in cols:
-            raise ValueError(f"genres needs title and genres columns, got {list(genres.columns)}")
-        g = genres[[cols["title"], cols["genres"]]].drop_duplicates(cols["title"])
-        return dict(zip(g[cols["title"]].astype(str), g[cols["genres"]].astype(str), strict=True))
-    if isinstance(genres, Mapping):
-        return {str(k): str(v) for k, v in genres.items()}
-    raise TypeError(f"genres must be a dict or a DataFrame, got {type(genres).__name__}")
-
-
 def _genres_for(titles: Sequence, genres: Mapping | None) -> list | None:
     if genres is None:
         return None
@@ -297,3 +307,43 @@ def find_name(f: Factors, title: Any) -> int:
     """Row of ``title``: exact, then case-insensitive; else KeyError suggesting close matches."""
     missing = f"is not a title of this model ({f.n_items:,} titles)"
     return find_title(f.lookup, title, f.item_counts, missing)
+
+
+def projector_sets(f: Factors) -> dict[str, tuple[torch.Tensor, dict]]:
+    """The vectors and metadata columns to export to the Embedding Projector: ``"movies"`` (the
+    item factors, with title, training ratings and genres) and, where there are users, ``"users"``.
+    Rows are in the order of ``f.items`` / ``f.users``."""
+    n = f.n_items
+    meta: dict = {"title": list(f.items)}
+    if f.item_counts is not None:
+        meta["n_ratings"] = [int(c) for c in f.item_counts]
+    if f.genres is not None:
+        meta["genres"] = list(f.genres)
+    out = {"movies": (f.item_factors[:n], meta)}
+    if f.user_factors is not None and f.users is not None:
+        umeta: dict = {"user": list(f.users)}
+        if f.user_counts is not None:
+            umeta["n_ratings"] = [int(c) for c in f.user_counts]
+        out["users"] = (f.user_factors, umeta)
+    return out
+
+
+def projector_texts(f: Factors, name: str) -> dict[str, str]:
+    """The Embedding Projector files of ``projector_sets(f)`` as text: ``<name>_movies_vectors.tsv``,
+    ``<name>_movies_metadata.tsv`` and the same for users (file name -> text)."""
+    from ..projector import projector_files
+
+    files: dict[str, str] = {}
+    for part, (vectors, meta) in projector_sets(f).items():
+        files.update(projector_files(f"{name}_{part}", vectors, meta))
+    return files
+
+
+def write_projector_sets(folder: Any, f: Factors, name: str) -> list:
+    """Write ``projector_sets(f)`` into ``folder`` (see ``projector_texts``); the paths written."""
+    from ..projector import write_projector
+
+    paths: list = []
+    for part, (vectors, meta) in projector_sets(f).items():
+        paths += write_projector(folder, f"{name}_{part}", vectors, meta)
+    return paths

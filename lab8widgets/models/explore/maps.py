@@ -11,18 +11,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..collab import check_whole
+from ..collab import check_whole, default_min_ratings
 from ..project import cosine_similarity, pca, top_k
 from .factors import Factors, find_name
-
-
-def default_min_ratings(counts: np.ndarray | None, cap: int = 20, keep: int = 100) -> int:
-    """A sensible floor for neighbours and recommendations: ``cap`` ratings, lowered so that at
-    least ``keep`` items pass (titles with 1–4 ratings have factors that mean little)."""
-    if counts is None or len(counts) == 0:
-        return 0
-    c = np.sort(np.asarray(counts))[::-1]
-    return int(max(1, min(cap, c[min(keep, len(c)) - 1])))
 
 
 def eligible(f: Factors, min_ratings: int) -> np.ndarray:

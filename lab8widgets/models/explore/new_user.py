@@ -21,6 +21,17 @@ NEW_USER_PULL = 0.05  # pull of the user vector towards the average user's
 # the average user's makes the vector (the taste) explain them: on synthetic_ratings a fan of one
 # planted group then gets that group (a free bias soaks up all-5-star answers instead).
 NEW_USER_BIAS_PULL = 1.0
+# ...and the vector stays a vector a real user could have: no farther from the average user than
+# this share of real users are (the pull is doubled until it is).
+NEW_USER_WITHIN = 0.95
+
+
+def user_spread(f: Factors, q: float = NEW_USER_WITHIN) -> float:
+    """The ``q`` quantile of real users' distances from the average user: how far real tastes go."""
+    if f.user_factors is None or len(f.user_factors) < 2:
+        return float("inf")
+    u0 = f.user_factors.mean(0)
+    return float(torch.quantile((f.user_factors - u0).norm(dim=1).double(), float(q)))
 
 
 def average_user(f: Factors) -> tuple[torch.Tensor, torch.Tensor]:
@@ -69,14 +80,28 @@ def fit_new_user(
     lr: float = NEW_USER_LR,
     pull: float = NEW_USER_PULL,
     bias_pull: float = NEW_USER_BIAS_PULL,
+    within: float | None = NEW_USER_WITHIN,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """A new user's vector and bias fitted to ``ratings`` (title -> stars) with every item factor,
     item bias and layer frozen. Starts at, and is pulled towards, the average user, so no ratings
-    give the average user and a few ratings move it only as far as they justify."""
+    give the average user and a few ratings move it only as far as they justify. ``within``: the
+    pull doubles until the vector is no farther from the average user than that share of real
+    users (``user_spread``); None fits with ``pull`` as given."""
     rows, y = _check_ratings(f, ratings)
     u0, b0 = average_user(f)
     if not len(rows):
         return u0, b0
+    radius = float("inf") if within is None else user_spread(f, within)
+    u, b = _fit_user(f, rows, y, u0, b0, steps, lr, pull, bias_pull)
+    for _ in range(40):
+        if float((u - u0).norm()) <= radius * (1 + 1e-4):
+            break
+        pull *= 2
+        u, b = _fit_user(f, rows, y, u0, b0, steps, lr, pull, bias_pull)
+    return u, b
+
+
+def _fit_user(f, rows, y, u0, b0, steps, lr, pull, bias_pull):
     sub = Factors(
         items=[f.items[i] for i in rows],
         item_factors=f.item_factors[rows],
@@ -167,7 +192,9 @@ def recommend(
     user: tuple[torch.Tensor, torch.Tensor] | None = None,
 ):
     """The k titles with the highest predicted rating for a new user who gave ``ratings``, never
-    one they rated, among titles with at least ``min_ratings`` training ratings."""
+    one they rated, among titles with at least ``min_ratings`` training ratings. ``predicted`` is
+    clipped to the rating scale (what a learner reads); ``model_output`` is the model's own number,
+    which ``y_range`` lets reach 5.5 on a 5-star scale."""
     import pandas as pd
 
     k = check_whole("k", k, 0, 1 << 30)
@@ -186,7 +213,8 @@ def recommend(
     return pd.DataFrame(
         {
             "title": [f.items[j] for j in order],
-            "predicted": pred[order],
+            "predicted": np.clip(pred[order], *f.rating_range),
             "n_ratings": counts[order].astype(int),
+            "model_output": pred[order],
         }
     )

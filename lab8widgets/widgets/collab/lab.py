@@ -3,16 +3,16 @@
 A thin lab: ``models.collab`` holds the models, the data, the fit (the generic loop of
 ``models.train``), fastai's runner, the policy (automatic batch size, the book's ablation) and the
 readers; ``views.training.TrainingPanel`` holds the settings form, Train, the streaming chart and
-the runs table. This module wires them to one live ``lab.model`` and one error path (``@api_call``
-for the Python API, ``guard()`` for gestures, the same banner text).
+the runs table, and its ``RunBook`` the runs (numbers, colours, best, one divergence policy);
+``readers.ReadersView`` is the bias-tables and similar-movies panel. This module wires them to one
+live ``lab.model`` and one error path (``@api_call`` for the Python API, ``guard()`` for gestures,
+the same banner text), and offers genres as metadata (``metadata="genres"``).
 """
 
 from __future__ import annotations
 
 import html
-import math
 import threading
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,10 +21,12 @@ import ipywidgets as W
 import torch
 import traitlets
 
-from ..models.collab import (
+from ...models.collab import (
+    FEW_RATINGS,
     CollabData,
     CollabSettings,
     FitResult,
+    ItemTags,
     ablation_steps,
     auto_bs,
     bias_table,
@@ -33,17 +35,23 @@ from ..models.collab import (
     factor_tables,
     fit_collab,
     fit_fastai,
+    genre_map,
     get_emb_sz,
+    has_metadata,
+    item_tags,
     load_ratings,
     make_model,
     resolve_y_range,
     run_settings,
     similar_items,
+    valid_mse_by_count,
 )
-from ..models.train import model_device
-from ..views.training import COLORS, Column, TrainingPanel, runs_table_html
-from ._base import LabBase, LabInputError, api_call
-from ._collab_readers import ReadersView, _caption
+from ...models.explore import from_collab, projector_texts, write_projector_sets
+from ...models.train import RunRecord, model_device
+from ...views.download import DownloadPanel
+from ...views.training import Column, RunBook, TrainingPanel, runs_table_html
+from .._base import LabBase, LabInputError, api_call
+from .readers import ReadersView, caption
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -51,13 +59,14 @@ if TYPE_CHECKING:
 
 __all__ = ["CollabLab"]
 
-COMBO_TITLES = 600  # most-rated titles offered in the similar-movies box (any title can be typed)
-FIELDS = ("n_factors", "n_act", "y_range", "bias", "lr", "wd", "epochs", "bs")
-# the class names the page had before the shared form (tests and user CSS select them)
-OLD_CLASSES = dict(
-    n_factors="lab8-factors", n_act="lab8-nact", y_range="lab8-yrange", bias="lab8-bias",
-    lr="lab8-lr", wd="lab8-wd", epochs="lab8-epochs", bs="lab8-bs",
-)  # fmt: skip
+FIELDS = ("n_factors", "n_act", "y_range", "bias", "metadata", "lr", "wd", "epochs", "bs")
+METADATA_COLUMNS = (
+    Column("run", "#"),
+    Column("label", "model"),
+    Column("valid_mse", "valid MSE"),
+    Column("valid_mse_few", "valid MSE, rarely rated"),
+    Column("n_valid_few", "their valid ratings"),
+)
 RUN_COLUMNS = (
     Column("color", ""),
     Column("run", "#"),
@@ -80,13 +89,19 @@ class CollabLab(LabBase):
     ``ratings``: "ml-100k", "ml-latest-small", "synthetic", a folder holding either MovieLens
     layout, or a DataFrame with user, item and rating columns. With none, MovieLens 100k from the
     fastai cache or a download, else ml-latest-small from ``path``, else labelled synthetic ratings.
+    ``metadata="genres"`` (MovieLens genres from ``u.item``/``movies.csv``, or the planted groups
+    of synthetic ratings) or any title -> "A|B" tags dict/DataFrame: runs can add a learned
+    embedding per genre to each item (lesson 8, 28:19); ``compare_metadata()`` shows its effect.
 
     Public state: ``lab.model`` (the live module: assign one, or change it in a cell, and the lab
-    follows; it may live on any device), ``lab.data``, ``lab.runs`` (one dict per run),
-    ``lab.history`` (the last run's epochs), ``lab.settings`` (the controls as ``CollabSettings``).
-    To follow the lab from other views (the embedding explorer): observe the traits ``run_count``
-    (+1 after every finished run) and ``model_version`` (+1 whenever ``lab.model`` is replaced or
-    changed), or register ``lab.on_run_finished(callback)``, called with the run's dict.
+    follows; it may live on any device), ``lab.data``, ``lab.runs`` (one ``RunRecord`` per run,
+    kept by the shared ``RunBook``: ``run["valid_mse"]``, ``run["status"]`` read as before),
+    ``lab.history`` (the last run's epochs), ``lab.settings`` (the controls as ``CollabSettings``),
+    ``lab.item_tags`` (the metadata, or None), ``lab.genres`` (title -> genres, or None).
+    To follow the lab from other views (the embedding explorer, through the ``CollabSource``
+    protocol): ``lab.on_change(callback)``, or observe the traits ``run_count`` (+1 after every
+    finished run) and ``model_version`` (+1 whenever ``lab.model`` is replaced or changed), or
+    register ``lab.on_run_finished(callback)``, called with the run's record.
     """
 
     run_count = traitlets.Int(0)
@@ -102,28 +117,51 @@ class CollabLab(LabBase):
         user_name: str | None = None,
         item_name: str | None = None,
         rating_name: str | None = None,
+        metadata: Any = None,
         **kwargs: Any,
     ):
         super().__init__(title="CollabLab · collaborative filtering (Lesson 8)", **kwargs)
         self.add_class("lab8-collab")
         self.seed = seed
-        self.runs: list[dict] = []
         self.fastai_learner: Any = None
         self._lock = threading.RLock()  # held by the trainer each step; readers take it too
-        self._run_callbacks: list[Callable[[dict], Any]] = []
         loaded = load_ratings(ratings, path)
         self.truth = loaded.truth  # planted truth when the ratings are synthetic
         self.data: CollabData = collab_data(
             loaded.frame, user_name, item_name, rating_name, valid_pct=valid_pct, seed=seed
         )
         self.default_bs = auto_bs(len(self.data.train_idx))
+        self.genres: dict | None = genre_map(_genres_of(loaded.frame, loaded.truth))
+        self.item_tags: ItemTags | None = self._metadata(metadata)
+        self.metadata_runs: list[dict] = []  # compare_metadata's rows
         self.source = f"{loaded.source} · {self.data.describe()}, split seed {seed}"
+        if self.item_tags is not None:
+            self.source += f" · metadata: {self.item_tags.n_tags} genres"
         self._model: nn.Module = make_model(self.data, 50, self.data.default_y_range())
         self._seen: tuple = ()
         self._build()
         self._model_changed()
-        self._render_runs()
         self.follow_model(self._check_model)
+
+    def _metadata(self, metadata: Any) -> ItemTags | None:
+        if metadata is None or metadata is False:
+            return None
+        if isinstance(metadata, str):
+            if metadata != "genres":
+                raise ValueError(
+                    f'metadata must be "genres", a tags table or None, got {metadata!r}'
+                )
+            if self.genres is None:
+                raise ValueError(
+                    'metadata="genres" needs genres: MovieLens (u.item or movies.csv) or synthetic '
+                    "ratings have them; for your own ratings pass a title -> 'A|B' dict or a "
+                    "DataFrame with title and genres columns as metadata="
+                )
+            return item_tags(self.data, self.genres)
+        tags = item_tags(self.data, metadata)
+        if self.genres is None:
+            self.genres = genre_map(metadata)
+        return tags
 
     # --- the live model ---------------------------------------------------------------------------
     @property
@@ -150,7 +188,8 @@ class CollabLab(LabBase):
 
     def _fingerprint(self) -> tuple:
         ps = list(self._model.parameters())
-        return (id(self._model), *((p.data_ptr(), p._version) for p in ps))
+        # torch's in-place counter: the one way to see an edit such as model.movie_bias.data[3] = 1
+        return (id(self._model), *((p.data_ptr(), p._version) for p in ps))  # noqa: SLF001
 
     def _check_model(self) -> None:
         """After each notebook cell: redraw if ``lab.model`` changed (moved, edited, replaced)."""
@@ -164,13 +203,23 @@ class CollabLab(LabBase):
         self.readers.refresh_similar()
         self.model_version += 1
 
-    def on_run_finished(self, callback: Callable[[dict], Any]) -> None:
+    @property
+    def runs(self) -> list[RunRecord]:
+        """Every finished run, oldest first (the runs table's rows)."""
+        return self.book.runs
+
+    def on_run_finished(self, callback: Callable[[RunRecord], Any]) -> None:
         """Call ``callback(run)`` after every finished run (done, stopped or diverged)."""
-        self._run_callbacks.append(callback)
+        self.book.on_finish(callback)
+
+    def on_change(self, callback: Callable[[], Any]) -> None:
+        """Call ``callback()`` after every finished run and whenever ``lab.model`` changes (the
+        ``CollabSource`` protocol an EmbeddingExplorer follows)."""
+        self.observe(lambda _c: callback(), ["run_count", "model_version"])
 
     def explore(self, **kw: Any):
         """An EmbeddingExplorer that follows this lab's model (PCA map, biases, neighbours)."""
-        from .explorer import EmbeddingExplorer
+        from ..explorer import EmbeddingExplorer  # the explorer never imports this lab
 
         return EmbeddingExplorer(self, **kw)
 
@@ -199,6 +248,13 @@ class CollabLab(LabBase):
         )
         self.ablation_button.add_class("lab8-ablation")
         self.ablation_button.on_click(lambda _b: self._click(self._on_ablation))
+        self.metadata_button = W.Button(
+            description="Genres: with vs without",
+            layout=W.Layout(width="200px", display="" if self.item_tags is not None else "none"),
+            tooltip="train the same model without and with a learned embedding per genre",
+        )
+        self.metadata_button.add_class("lab8-metadata-compare")
+        self.metadata_button.on_click(lambda _b: self._click(self._on_metadata))
         self.panel = TrainingPanel(
             CollabSettings,
             FIELDS,
@@ -208,26 +264,59 @@ class CollabLab(LabBase):
             on_error=self.fail,
             on_change=lambda _n, _v: self.clear_error(),
             extra_controls=[self.model_kind],
-            buttons=[self.compare_button, self.ablation_button],
+            buttons=[self.compare_button, self.ablation_button, self.metadata_button],
             columns=RUN_COLUMNS,
             loss_label="MSE",
             progress=False,  # LabBase's reserved row has progress and Stop
         )
         traitlets.dlink((self, "busy"), (self.panel, "busy"))
+        # runs, colours, best run and the one divergence policy (banner; the API warns)
+        self.book = RunBook(
+            self.panel,
+            score="valid_mse",
+            score_label="valid MSE",
+            on_diverged=self.fail,
+            row=_run_row,
+        )
+        self.book.on_finish(self._count_run)
         self.controls: dict[str, W.Widget] = {"use_nn": self.model_kind, **self.panel.form.controls}
-        for name, cls in OLD_CLASSES.items():
-            self.controls[name].add_class(cls)
+        if self.item_tags is None:
+            self.controls["metadata"].layout.display = "none"
         lo, hi = d.default_y_range()
         self.controls["y_range"].description = f"y_range ({lo:g}, {hi:g})"
         self.controls["n_act"].layout.display = "none"
         self.chart = self.panel.chart
-        self.model_info = W.HTML(layout=W.Layout(width="560px"))
+        self.model_info = W.HTML(layout=W.Layout(max_width="560px"))
         self.model_info.add_class("lab8-model-info")
         self.embsz_html = W.HTML(layout=W.Layout(display="none"))
         self.embsz_html.add_class("lab8-embsz")
-        self.panel.below_chart.children = [self.model_info, self.embsz_html]
+        self.metadata_html = W.HTML(layout=W.Layout(display="none"))
+        self.metadata_html.add_class("lab8-metadata-table")
+        self.projector = DownloadPanel(
+            "Embedding Projector files",
+            self._projector_files,
+            self._click,
+            tooltip="movie and user factors as TSV files for projector.tensorflow.org",
+            css="lab8-projector",
+        )
+        self.panel.below_chart.children = [
+            self.model_info,
+            self.embsz_html,
+            self.metadata_html,
+            self.projector,
+        ]
 
-        self.readers = ReadersView(self)
+        self.readers = ReadersView(
+            lambda: self.model,
+            self.data,
+            self.titles,
+            lock=self._lock,
+            guard=self.guard,
+            fail=self.fail,
+            trained=lambda: any(
+                r["engine"] == "lab8widgets" and r["status"] != "diverged" for r in self.runs
+            ),
+        )
         r = self.readers  # the lab's public names for its reading widgets
         self.min_ratings, self.bias_html, self.similar_html = (
             r.min_ratings,
@@ -235,8 +324,11 @@ class CollabLab(LabBase):
             r.similar_html,
         )
         self.similar_input, self.similar_k, self.similar_button = (
-            r.similar_input, r.similar_k, r.similar_button
-        )  # fmt: skip
+            r.similar_input,
+            r.similar_k,
+            r.similar_button,
+        )
+        self.similar_min = r.similar_min
         self.body.children = [
             self.panel,
             self.readers,
@@ -274,9 +366,12 @@ class CollabLab(LabBase):
             {"column": self.data.user_name, "n": nu, "width": su},
             {"column": self.data.item_name, "n": ni, "width": si},
         ]
-        cols = [Column("column", "column"), Column("n", "categories (with #na#)"),
-                Column("width", "width")]  # fmt: skip
-        self.embsz_html.value = _caption(
+        cols = [
+            Column("column", "column"),
+            Column("n", "categories (with #na#)"),
+            Column("width", "width"),
+        ]
+        self.embsz_html.value = caption(
             "get_emb_sz: width = min(600, round(1.6 × n^0.56)), fastai's emb_sz_rule",
             runs_table_html(rows, cols),
         )
@@ -289,6 +384,14 @@ class CollabLab(LabBase):
         extra = ""
         if hasattr(m, "y_range") and hasattr(m, "movie_factors"):
             extra = " · y_range: " + ("none" if m.y_range is None else f"sigmoid_range{m.y_range}")
+            if m.y_range is not None and m.y_range[1] > self.data.rating_range[1]:
+                lo, hi = self.data.rating_range
+                extra += (
+                    f" (reaches {m.y_range[1]:g} so that {hi:g} stars can be predicted; "
+                    f"predictions shown to you are clipped to {lo:g}–{hi:g} stars)"
+                )
+        if has_metadata(m):
+            extra += f" · metadata: an embedding per genre ({m.movie_tags.shape[1]} genres)"
         dev = model_device(m)
         where = "" if dev.type == "cpu" else f" · on {dev}"
         self.model_info.value = (
@@ -296,32 +399,17 @@ class CollabLab(LabBase):
             f"{total:,} numbers in <code>model.parameters()</code>{extra}{where}</div>"
         )
 
-    def _render_runs(self) -> None:
-        rows, best, best_mse = [], -1, math.inf
-        for i, r in enumerate(self.runs):
-            name = ("fastai " if r["engine"] == "fastai" else "") + (r["label"] or r["model"])
-            stopped = r["status"] == "stopped"
-            done = f"{r['epochs_done']:.2f}" if stopped else f"{int(r['epochs_done'])}"
-            rows.append(
-                {
-                    **r,
-                    "model_html": html.escape(name)
-                    + f'<br><small class="lab8-sub">{html.escape(r["size"])}</small>',
-                    "bias_shown": "n/a" if r["use_nn"] else ("yes" if r["bias"] else "no"),
-                    "epochs_shown": f"{done}/{r['epochs']}",
-                }
-            )
-            if r["status"] != "diverged" and r["valid_mse"] < best_mse:
-                best, best_mse = i, r["valid_mse"]
-        self.panel.show_runs(rows, best)
-
     # --- settings ---------------------------------------------------------------------------------
-    def _check(self, epochs, lr, wd, n_factors, y_range, bias, use_nn, n_act, bs):
+    def _check(self, epochs, lr, wd, n_factors, y_range, bias, use_nn, n_act, bs, metadata=False):
         """(CollabSettings, y_range) of a run, checked: a bad value raises, naming field and range."""
         bs = self.default_bs if bs is None else bs
+        if metadata and self.item_tags is None:
+            raise LabInputError(
+                'metadata=True needs genres: build the lab with CollabLab(..., metadata="genres")'
+            )
         return run_settings(
             self.data, epochs=epochs, lr=lr, wd=wd, bs=bs, n_factors=n_factors, n_act=n_act,
-            y_range=y_range, bias=bias, use_nn=use_nn,
+            y_range=y_range, bias=bias, use_nn=use_nn, metadata=bool(metadata),
         )  # fmt: skip
 
     def _show(self, s: CollabSettings) -> None:
@@ -345,56 +433,44 @@ class CollabLab(LabBase):
         bs: int | None = None,
         seed: int | None = None,
         fresh: bool = True,
+        metadata: bool = False,
         wait: bool = True,
     ) -> list[dict]:
         """Train the book's DotProductBias (or CollabNN with ``use_nn``) with fit_one_cycle's recipe.
 
         ``y_range="auto"`` is the book's (0, 5.5) on a 5-star scale; ``bs=None`` picks a batch size
-        for the data (512 on MovieLens). ``fresh=False`` keeps training ``lab.model``. Blocks
+        for the data (512 on MovieLens). ``fresh=False`` keeps training ``lab.model``.
+        ``metadata``: add a learned embedding per genre (the lab needs ``metadata=``). Blocks
         until done unless ``wait=False``; returns the run's per-epoch history.
         """
-        s, yr = self._check(epochs, lr, wd, n_factors, y_range, bias, use_nn, n_act, bs)
-        return self._start(lambda task: self._run_ours(task, s, yr, seed, fresh), s, wait)
+        s, yr = self._check(epochs, lr, wd, n_factors, y_range, bias, use_nn, n_act, bs, metadata)
+        rec = self._start(lambda task: self._run_ours(task, s, yr, seed, fresh), s, wait)
+        return RunBook.outcome(rec, stacklevel=4)["history"] if wait else []
 
     def _start(self, fn, s: CollabSettings, wait: bool):
         self._show(s)
         task = self.run_and_wait(fn, wait)
-        return task.result if wait else []
+        return task.result if wait else None
 
-    def _record(self, engine: str, s: CollabSettings, yr, label: str = "") -> dict:
-        n = (self.runs[-1]["run"] + 1) if self.runs else 1
+    def _record(self, engine: str, s: CollabSettings, yr, label: str = "") -> RunRecord:
         ours = engine == "lab8widgets"
         model, size = describe_run(self.data, s, engine)
-        rec = dict(
-            run=n, engine=engine, model=model, label=label, size=size,
-            n_factors=s.n_factors, n_act=s.n_act, y_range=yr, use_nn=s.use_nn,
+        return self.book.start(
+            label,
+            engine=engine,
+            settings=s.asdict(),
+            epochs=s.epochs,
+            model=model,
+            size=size,
+            y_range=yr,
             bias=not s.use_nn and (s.bias or not ours),  # fastai's dot model always has biases
-            wd=s.wd, lr=s.lr, epochs=s.epochs, bs=s.bs, epochs_done=0, valid_mse=math.nan,
-            seconds=0.0, status="running", message="", history=[],
-            color=COLORS[(n - 1) % len(COLORS)],
-        )  # fmt: skip
-        self.panel.add_run(n, f"#{n} {label or engine}", rec["color"], epochs=s.epochs)
-        return rec
+        )
 
-    def _finish(self, rec: dict, res: FitResult) -> None:
-        rec["history"] = [dict(h) for h in res.history]
-        done = res.history[-1]["epoch"] if res.history else 0
-        rec["epochs_done"] = done if res.status == "stopped" else int(done)
-        rec["valid_mse"] = res.valid_mse
-        rec.update(seconds=res.seconds, status=res.status, message=res.message)
-        self.runs.append(rec)
-        self.panel.end_run(rec["run"], res.history)
-        self._render_runs()
-        text = f"Run #{rec['run']} ({rec['engine']}): {res.message}"
-        if res.history and res.status != "diverged":
-            text += f" Valid MSE {rec['valid_mse']:.4f} in {rec['seconds']:.2f} s."
-        self.panel.say(text)
-        if res.status == "diverged":
-            self.error = res.message
-            warnings.warn(res.message, RuntimeWarning, stacklevel=3)
+    def _finish(self, rec: RunRecord, res: FitResult) -> RunRecord:
+        return self.book.finish(rec, res)  # the table, best run, chart, message and banner
+
+    def _count_run(self, _rec: RunRecord) -> None:
         self.run_count += 1
-        for cb in list(self._run_callbacks):
-            cb(rec)
 
     def _run_ours(self, task, s: CollabSettings, yr, seed, fresh: bool, label: str = ""):
         run_seed = self._run_seed(seed)
@@ -402,7 +478,8 @@ class CollabLab(LabBase):
             if fresh:
                 with torch.random.fork_rng():  # the same settings start from the same weights
                     torch.manual_seed(run_seed)
-                    model = make_model(self.data, s.n_factors, yr, s.bias, s.use_nn, s.n_act)
+                    tags = self.item_tags if s.metadata else None
+                    model = make_model(self.data, s.n_factors, yr, s.bias, s.use_nn, s.n_act, tags)
                 model = model.to(model_device(self.model))  # stay where the learner put it
             else:
                 model = self.model
@@ -411,32 +488,25 @@ class CollabLab(LabBase):
                     raise LabInputError(
                         f"fresh=False continues lab.model, a {type(model).__name__}; asked for {want}"
                     )
+                s = s.replace(metadata=has_metadata(model))
             self._model = model
         self._render_model_info()
         rec = self._record("lab8widgets", s, yr, label)
-        task.report(0.0, f"run #{rec['run']}: training {type(model).__name__}…")
+        task.report(0.0, f"run #{rec.run}: training {type(model).__name__}…")
         res = fit_collab(
             model, self.data, settings=s, seed=run_seed,
-            callback=lambda ev: self._on_event(rec["run"], task, ev),
+            callback=lambda ev: self.book.event(rec, ev, task.report),
             should_stop=lambda: task.stopped, lock=self._lock,
         )  # fmt: skip
         self._finish(rec, res)
         self._model_changed()
-        return rec["history"]
+        return rec
 
     def _run_seed(self, seed: int | None) -> int:
         """Runs are reproducible: the same settings give the same curve unless a seed is given."""
         if seed is not None:
             return int(seed)
         return 0 if self.seed is None else int(self.seed)
-
-    def _on_event(self, n: int, task, ev) -> None:
-        self.panel.on_event(n, ev)
-        if ev.kind in ("step", "epoch") and task is not None:
-            text = f"run #{n} · epoch {ev.epoch:.2f} · train {ev.train_loss:.4f}"
-            if ev.kind == "epoch":
-                text += f" · valid {ev.valid_loss:.4f}"
-            task.report(ev.fraction, text)
 
     @api_call
     def compare_fastai(
@@ -458,21 +528,21 @@ class CollabLab(LabBase):
         ``bs=None`` uses the lab's batch size (pass 64 for the book's recipe). fastai's learner is
         kept in ``lab.fastai_learner``; both curves share the chart.
         """
-        s, yr = self._check(epochs, lr, wd, n_factors, y_range, True, use_nn, n_act, bs)
-        return self._start(lambda task: self._run_fastai(task, s, yr, seed), s, wait)
+        s, yr = self._check(epochs, lr, wd, n_factors, y_range, True, use_nn, n_act, bs, False)
+        rec = self._start(lambda task: self._run_fastai(task, s, yr, seed), s, wait)
+        return RunBook.outcome(rec, stacklevel=4)["history"] if wait else []
 
-    def _run_fastai(self, task, s: CollabSettings, yr, seed) -> list[dict]:
+    def _run_fastai(self, task, s: CollabSettings, yr, seed) -> RunRecord:
         rec = self._record("fastai", s, yr)
-        task.report(0.0, f"run #{rec['run']}: importing fastai and building its DataLoaders…")
+        task.report(0.0, f"run #{rec.run}: importing fastai and building its DataLoaders…")
         res = fit_fastai(
             self.data, s.epochs, s.lr, s.wd, s.n_factors, yr, s.use_nn, s.n_act, s.bs,
             seed=self._run_seed(seed),
-            callback=lambda ev: self._on_event(rec["run"], task, ev),
+            callback=lambda ev: self.book.event(rec, ev, task.report),
             should_stop=lambda: task.stopped,
         )  # fmt: skip
         self.fastai_learner = res.learner
-        self._finish(rec, res)
-        return rec["history"]
+        return self._finish(rec, res)
 
     @api_call
     def ablation(
@@ -491,7 +561,7 @@ class CollabLab(LabBase):
         Each step adds one idea to the previous (``wd`` applies from "+ weight decay" on); the
         runs land in ``lab.runs`` and their curves overlay on the chart. Returns the new runs.
         """
-        base, _ = self._check(epochs, lr, wd, n_factors, "auto", True, False, n_act, bs)
+        base, _ = self._check(epochs, lr, wd, n_factors, "auto", True, False, n_act, bs, False)
         steps = [
             (label, s, resolve_y_range(self.data, s.y_range)) for label, s in ablation_steps(base)
         ]
@@ -504,16 +574,80 @@ class CollabLab(LabBase):
                 self._run_ours(task, s, yr, None, True, label=label)
             return self.runs[start:]
 
-        return self._start(run_all, base, wait)
+        runs = self._start(run_all, base, wait)
+        return RunBook.outcome(runs, stacklevel=4) if wait else []
+
+    @api_call
+    def compare_metadata(
+        self,
+        epochs: int = 5,
+        lr: float = 5e-3,
+        wd: float = 0.1,
+        n_factors: int = 50,
+        use_nn: bool = False,
+        *,
+        bs: int | None = None,
+        n_act: int = 100,
+        few: int = FEW_RATINGS,
+        wait: bool = True,
+    ):
+        """Metadata's effect: the same model trained without, then with, an embedding per genre.
+
+        Returns (and shows in the page) a DataFrame with one row per run: valid MSE overall and on
+        the valid ratings of items with at most ``few`` training ratings, where genres help most.
+        The "with genres" model stays in ``lab.model``.
+        """
+        import pandas as pd
+
+        if self.item_tags is None:
+            raise LabInputError(
+                'compare_metadata needs genres: build the lab with CollabLab(..., metadata="genres")'
+            )
+        plain, yr = self._check(epochs, lr, wd, n_factors, "auto", True, use_nn, n_act, bs, False)
+        steps = [("without genres", plain), ("with genres", plain.replace(metadata=True))]
+
+        def run_all(task):
+            rows = []
+            for label, s in steps:
+                if task.stopped:
+                    break
+                rec = self._run_ours(task, s, yr, None, True, label=label)
+                recs.append(rec)
+                with self._lock:
+                    rows.append({"run": rec.run, "label": label, "status": rec.status,
+                                 **valid_mse_by_count(self.model, self.data, few)})  # fmt: skip
+            self.metadata_runs = rows
+            self._render_metadata()
+            return pd.DataFrame(rows)
+
+        recs: list[RunRecord] = []
+        result = self._start(run_all, plain.replace(metadata=True), wait)
+        if wait:
+            RunBook.outcome(recs, stacklevel=4)
+        return result if wait else None
+
+    def _render_metadata(self) -> None:
+        rows = self.metadata_runs
+        if not rows:
+            self.metadata_html.layout.display = "none"
+            return
+        few = rows[0]["few"]
+        self.metadata_html.value = caption(
+            f"Metadata: a learned embedding per genre (rarely rated: ≤ {few} training ratings)",
+            runs_table_html(rows, list(METADATA_COLUMNS)),
+        ) + (
+            '<div class="lab8-note">Each item\'s vector is its own factors plus the mean of its '
+            "genres' embeddings (and its bias gains theirs), so a film with few ratings starts "
+            "from what its genres learned from every film that shares them.</div>"
+        )
+        self.metadata_html.layout.display = ""
 
     @api_call
     def clear_runs(self) -> None:
         """Forget every run and its curves (lab.model stays as it is)."""
         if self.busy:
             raise LabInputError("A run is in progress: press Stop first.")
-        self.runs = []
-        self.panel.clear()
-        self._render_runs()
+        self.book.clear()
 
     # --- buttons ----------------------------------------------------------------------------------
     def _form_kwargs(self) -> dict:
@@ -524,7 +658,16 @@ class CollabLab(LabBase):
         )  # fmt: skip
 
     def _on_train(self) -> None:
-        self.fit(**self._form_kwargs(), bias=self.settings.bias, wait=False)
+        s = self.settings
+        self.fit(**self._form_kwargs(), bias=s.bias, metadata=s.metadata, wait=False)
+
+    def _on_metadata(self) -> None:
+        k = self._form_kwargs()
+        self.compare_metadata(k["epochs"], k["lr"], k["wd"], k["n_factors"], use_nn=k["use_nn"],
+                              bs=k["bs"], n_act=k["n_act"], wait=False)  # fmt: skip
+
+    def _projector_files(self) -> dict[str, str]:
+        return projector_texts(self._factors(), "collab")
 
     def _on_compare(self) -> None:
         self.compare_fastai(**self._form_kwargs(), wait=False)
@@ -553,10 +696,23 @@ class CollabLab(LabBase):
             return bias_table(self.model, self.data, "user", n, lowest, min_ratings)
 
     @api_call
-    def similar(self, title: str, k: int = 5, min_ratings: int = 1) -> pd.DataFrame:
-        """The k titles whose item factors are closest in direction (cosine) to ``title``'s."""
+    def similar(self, title: str, k: int = 5, min_ratings: int | None = None) -> pd.DataFrame:
+        """The k titles whose item factors are closest in direction (cosine) to ``title``'s,
+        among titles with at least ``min_ratings`` training ratings (None: the explorer's same
+        default, ``models.collab.default_min_ratings``); ``n_ratings`` says how many each has."""
         with self._lock:
             return similar_items(self.model, self.data, title, k, min_ratings)
+
+    def _factors(self):
+        with self._lock:
+            return from_collab(self.model, self.data, self.genres)
+
+    @api_call
+    def export_projector(self, folder: str | Path, name: str = "collab") -> list[Path]:
+        """Write the movie and user factors of ``lab.model`` for the Embedding Projector
+        (projector.tensorflow.org → Load): ``<name>_movies_vectors.tsv`` with its metadata (title,
+        n_ratings, genres) and ``<name>_users_…``; returns the four paths."""
+        return write_projector_sets(folder, self._factors(), name)
 
     def get_emb_sz(self) -> list[tuple[int, int]]:
         """fastai's embedding sizes for this data (what ``use_nn=True`` builds)."""
@@ -564,13 +720,32 @@ class CollabLab(LabBase):
 
     def runs_frame(self) -> pd.DataFrame:
         """The runs table as a DataFrame (settings, final valid MSE, seconds, status)."""
-        import pandas as pd
 
         keep = ["run", "engine", "model", "label", "size", "y_range", "bias", "wd", "lr", "epochs",
                 "epochs_done", "bs", "valid_mse", "seconds", "status"]  # fmt: skip
-        return pd.DataFrame([{k: r[k] for k in keep} for r in self.runs], columns=keep)
+        return self.book.frame(keep)
 
     def refresh(self) -> None:
         """Re-read ``lab.model`` into the views (cells are followed; this forces it)."""
         with self.guard(clear=False):
             self._model_changed()
+
+
+def _run_row(r: RunRecord) -> dict:
+    """A run's own cells in the runs table: model and size, bias, epochs done of planned."""
+    name = ("fastai " if r.engine == "fastai" else "") + (r.label or r["model"])
+    done = f"{r.epochs_done:.2f}" if r.status == "stopped" else f"{int(r.epochs_done)}"
+    return {
+        "model_html": html.escape(name)
+        + f'<br><small class="lab8-sub">{html.escape(r["size"])}</small>',
+        "bias_shown": "n/a" if r["use_nn"] else ("yes" if r["bias"] else "no"),
+        "epochs_shown": f"{done}/{r['epochs']}",
+    }
+
+
+def _genres_of(frame: Any, truth: Any) -> Any:
+    """Where a ratings table's genres are: its genres column (MovieLens), or the planted groups."""
+    if truth is not None:
+        return truth
+    cols = {str(c).lower() for c in getattr(frame, "columns", [])}
+    return frame if {"title", "genres"} <= cols else None

@@ -19,11 +19,14 @@ import ipywidgets as W
 import numpy as np
 import traitlets
 
-from ..models import explore as X
-from ..views import LinkedScatter, TableView, link_selection
-from ..views.layout import panel, row, section
-from ._base import LabBase, LabInputError
-from ._explorer_sources import source_reader
+from ...models import explore as X
+from ...models.explore import ExploreSettings
+from ...views import LinkedScatter, TableView, link_selection
+from ...views.controls import NumberField
+from ...views.download import DownloadPanel
+from ...views.layout import panel, row, section
+from .._base import LabBase, LabInputError
+from .sources import source_reader
 
 __all__ = ["EmbeddingExplorer"]
 
@@ -37,6 +40,13 @@ BOOTSTRAP_TEXT = (
     "to the answers. Rate a few titles: a user vector and bias are fitted with every item factor "
     "frozen, and the recommendations follow at once."
 )
+REGULARISATION_TEXT = (
+    "<b>Pulled toward the average user.</b> A few ratings cannot place a user far: the fit adds a "
+    "penalty on the distance from the average user, and doubles it until the vector is no "
+    "farther from the average user than {within:.0%} of real users are (here {radius:.2f}). "
+    "{metadata}Predictions are clipped to {lo:g}–{hi:g} stars on display: the model's "
+    "<code>y_range</code> reaches {top:g} so that {hi:g} stars can be predicted at all."
+)
 
 
 def _row(*children: W.Widget, **layout: Any) -> W.HBox:
@@ -46,9 +56,14 @@ def _row(*children: W.Widget, **layout: Any) -> W.HBox:
 class EmbeddingExplorer(LabBase):
     """Explore a trained collaborative-filtering model.
 
-    ``source``: a ``CollabLab`` (followed as its runs finish), a fastai collab ``Learner``, a
-    ``DotProductBias``/``CollabNN`` with ``data=`` its ``CollabData``, or ``None`` with ``names=``
-    and ``factors=`` (plus ``bias=``, ``counts=``). ``genres=`` maps titles to "A|B" genre strings.
+    ``source``: a ``CollabLab`` or anything else that satisfies ``models.explore.CollabSource``
+    (followed as its runs finish), a fastai collab ``Learner``, a ``DotProductBias``/``CollabNN``
+    with ``data=`` its ``CollabData``, or ``None`` with ``names=`` and ``factors=`` (plus
+    ``bias=``, ``counts=``). ``genres=`` maps titles to "A|B" genre strings.
+
+    Public state: ``explorer.model``, ``explorer.factors``, ``explorer.selected``,
+    ``explorer.recommendations``, ``explorer.user_vector`` (the new user's fitted vector and bias),
+    ``explorer.questionnaire`` (the titles offered for rating), ``explorer.lab`` (the followed lab).
     """
 
     selected = traitlets.List()
@@ -71,13 +86,13 @@ class EmbeddingExplorer(LabBase):
             title="EmbeddingExplorer · what a recommender learned (Lesson 8)", **kwargs
         )
         self.add_class("lab8-explorer")
-        self.lab = None
-        self._model = None
         self._keys: list = []  # all_keys; with each key's row of the table's frame (_render)
         self._row: dict = {}
-        self._genres = X.genre_map(genres)
-        self._read = source_reader(self, source, data, names, factors, bias, counts)
-        self.factors: X.Factors = self._read()
+        self._source = source_reader(source, data, names, factors, bias, counts, genres)
+        self.lab = self._source.lab
+        self.factors: X.Factors = self._source.read()
+        self.user_vector: tuple | None = None  # the new user's (vector, bias)
+        self.questionnaire: list[str] = []
         self.space = "items"
         self.n_top = X.check_whole("n_top", n_top, 3, 1 << 30)
         # the bias view's floor (None: 5 ratings, lowered until 500 titles pass)
@@ -92,43 +107,40 @@ class EmbeddingExplorer(LabBase):
         self._last_neighbours: tuple | None = None
         self._build()
         self._render()
-        if self.lab is not None:  # CollabLab's public hooks: a run finished, or lab.model changed
-            self.lab.observe(self._on_lab_changed, ["run_count", "model_version"])
+        if self.lab is not None:  # CollabSource's hook: a run finished, or lab.model changed
+            self.lab.on_change(self._on_lab_changed)
 
     @property
     def model(self):
         """The live torch module shown (None for a plain factor matrix)."""
-        return self._model
+        return self._source.model()
 
     @classmethod
     def default(cls, epochs: int = 15, **kwargs: Any) -> EmbeddingExplorer:
         """The served lab: MovieLens 100k (fastai cache or download) else labelled synthetic ratings,
         and a DotProductBias trained on start in the background, with progress."""
-        from ._explorer_sources import served_default
+        from .sources import served_default
 
         return served_default(cls, epochs, **kwargs)
 
     # --- the views -------------------------------------------------------------------------------
     def _build(self) -> None:
-        self._space = W.ToggleButtons(
+        self.space_toggle = W.ToggleButtons(
             options=[("Movies", "items"), ("Users", "users")], style={"button_width": "70px"}
         )
-        self._space.add_class("lab8-space")
-        self._n_top = W.BoundedIntText(
-            value=self.n_top, min=3, max=1_000_000, description="PCA over the most-rated",
-            style={"description_width": "initial"}, layout=W.Layout(width="240px"),
-        )  # fmt: skip
-        self._n_top.add_class("lab8-ntop")
-        self._pc_x = W.Dropdown(description="x", layout=W.Layout(width="120px"))
-        self._pc_y = W.Dropdown(description="y", layout=W.Layout(width="120px"))
-        for w in (self._pc_x, self._pc_y):
+        self.space_toggle.add_class("lab8-space")
+        self.n_top_field = self._field("n_top", self.n_top, "240px")
+        self.n_top_field.add_class("lab8-ntop")
+        self.pc_x = W.Dropdown(description="x", layout=W.Layout(width="120px"))
+        self.pc_y = W.Dropdown(description="y", layout=W.Layout(width="120px"))
+        for w in (self.pc_x, self.pc_y):
             w.style.description_width = "14px"
-        self._color = W.Dropdown(
+        self.color_menu = W.Dropdown(
             description="colour",
             layout=W.Layout(width="230px"),
             style={"description_width": "44px"},
         )
-        self._color.add_class("lab8-colour")
+        self.color_menu.add_class("lab8-colour")
         self.pca = LinkedScatter([], [], [], title="PCA of the factors", height="380px")
         self.pca.add_class("lab8-pca")
         self.bias_view = LinkedScatter(
@@ -136,22 +148,22 @@ class EmbeddingExplorer(LabBase):
             x_label="ratings in the training set (log)", y_label="learned bias", height="380px",
         )  # fmt: skip
         self.bias_view.add_class("lab8-biasview")
-        self._no_bias = W.HTML(layout=W.Layout(display="none"))
-        self._no_bias.add_class("lab8-nobias")
-        self._bias_min = W.BoundedIntText(
-            value=1, min=1, max=1_000_000, description="min ratings",
-            style={"description_width": "initial"}, layout=W.Layout(width="150px"),
-        )  # fmt: skip
-        self._bias_min.add_class("lab8-bias-min")
-        self._bias_note = W.HTML()
-        self._bias_note.add_class("lab8-bias-note")
+        # in a column a flex basis is a height: the view's own (toolbar + figure), or its x axis
+        # and label are cut off under the min-ratings field (issue 24 item 3)
+        self.bias_view.layout.flex = "0 0 auto"
+        self.no_bias_html = W.HTML(layout=W.Layout(display="none"))
+        self.no_bias_html.add_class("lab8-nobias")
+        self.bias_min_field = self._field("bias_min_ratings", 1, "150px")
+        self.bias_min_field.add_class("lab8-bias-min")
+        self.bias_note_html = W.HTML()
+        self.bias_note_html.add_class("lab8-bias-note")
         self._scree_scale = bq.OrdinalScale()
         ys = bq.LinearScale(min=0.0)
-        self._scree = bq.Bars(
+        self.scree_bars = bq.Bars(
             x=[], y=[], scales={"x": self._scree_scale, "y": ys}, colors=["#7f7f7f"]
         )
         self.scree = bq.Figure(
-            marks=[self._scree],
+            marks=[self.scree_bars],
             axes=[
                 bq.Axis(scale=self._scree_scale, label="component"),
                 bq.Axis(scale=ys, orientation="vertical", tick_format=".0%", num_ticks=4),
@@ -160,8 +172,8 @@ class EmbeddingExplorer(LabBase):
             fig_margin={"top": 36, "bottom": 40, "left": 46, "right": 8},
             layout=W.Layout(width="calc(100% - 4px)", height="220px", max_width="460px"),
         )
-        self._extremes = W.HTML()
-        self._extremes.add_class("lab8-extremes")
+        self.extremes_html = W.HTML()
+        self.extremes_html.add_class("lab8-extremes")
         # the selection's first 60 rows in the chosen order (the caption counts the rest): every
         # gesture rewrites the drawn rows, and 200 of them cost ~10 ms of layout per brush
         self.table = TableView(
@@ -171,64 +183,76 @@ class EmbeddingExplorer(LabBase):
         self.table.on_row_click(lambda key: self._click(lambda: self._show_neighbours(key)))
         self._link = link_selection(self.pca, self.bias_view, self)
 
-        self._nb_title = W.Combobox(
+        self.nb_title = W.Combobox(
             placeholder="a title", ensure_option=False, layout=W.Layout(width="260px")
         )
-        self._nb_title.add_class("lab8-nb-title")
-        self._nb_k = W.BoundedIntText(
-            value=10, min=1, max=100, description="k",
-            layout=W.Layout(width="100px"), style={"description_width": "14px"},
-        )  # fmt: skip
-        self._nb_min = W.BoundedIntText(
-            value=X.default_min_ratings(self.factors.item_counts), min=0, max=1_000_000,
-            description="min ratings", style={"description_width": "initial"}, layout=W.Layout(width="150px"),
-        )  # fmt: skip
-        self._nb_min.add_class("lab8-nb-min")
-        self._nb_button = W.Button(
+        self.nb_title.add_class("lab8-nb-title")
+        self.nb_k = self._field("k", 10, "100px")
+        self.nb_k.add_class("lab8-nb-k")
+        self.nb_min = self._field(
+            "min_ratings", X.default_min_ratings(self.factors.item_counts), "150px"
+        )
+        self.nb_min.add_class("lab8-nb-min")
+        self.nb_button = W.Button(
             description="Neighbours", button_style="info", layout=W.Layout(width="110px")
         )
-        self._nb_button.add_class("lab8-nb-button")
-        self._nb_button.on_click(
-            lambda _b: self._click(lambda: self._show_neighbours(self._nb_title.value))
+        self.nb_button.add_class("lab8-nb-button")
+        self.nb_button.on_click(
+            lambda _b: self._click(lambda: self._show_neighbours(self.nb_title.value))
         )
-        self._nb_title.on_submit(
-            lambda _w: self._click(lambda: self._show_neighbours(self._nb_title.value))
+        self.nb_title.on_submit(
+            lambda _w: self._click(lambda: self._show_neighbours(self.nb_title.value))
         )
         self.nb_table = TableView(
             key="title", caption="Nearest by cosine similarity", height="260px"
         )
         self.nb_table.add_class("lab8-neighbours")
 
-        self._rate_rows = W.VBox()
-        self._rate_rows.add_class("lab8-rate")
-        self._rate_title = W.Combobox(
+        self.rate_rows = W.VBox()
+        self.rate_rows.add_class("lab8-rate")
+        self.rate_title = W.Combobox(
             placeholder="another title", ensure_option=False, layout=W.Layout(width="230px")
         )
-        self._rate_title.add_class("lab8-rate-add")
-        self._rate_stars = W.FloatText(
+        self.rate_title.add_class("lab8-rate-add")
+        self.rate_stars = W.FloatText(
             value=4.0, description="stars",
             layout=W.Layout(width="130px"), style={"description_width": "36px"},
         )  # fmt: skip
-        self._rate_stars.add_class("lab8-rate-stars")
-        self._rate_button = W.Button(description="Rate", layout=W.Layout(width="60px"))
-        self._rate_button.add_class("lab8-rate-button")
-        self._rate_button.on_click(lambda _b: self._click(self._rate_typed))
-        self._reset = W.Button(description="Forget my ratings", layout=W.Layout(width="140px"))
-        self._reset.on_click(lambda _b: self._click(self.reset_user))
+        self.rate_stars.add_class("lab8-rate-stars")
+        self.rate_button = W.Button(description="Rate", layout=W.Layout(width="60px"))
+        self.rate_button.add_class("lab8-rate-button")
+        self.rate_button.on_click(lambda _b: self._click(self._rate_typed))
+        self.reset_button = W.Button(
+            description="Forget my ratings", layout=W.Layout(width="140px")
+        )
+        self.reset_button.on_click(lambda _b: self._click(self.reset_user))
         self.rec_table = TableView(key="title", caption="Recommended for you", height="300px")
         self.rec_table.add_class("lab8-recs")
         self.avg_table = TableView(key="title", caption="Average user (no ratings)", height="300px")
         self.avg_table.add_class("lab8-avg")
+        self.regularisation_html = W.HTML()
+        self.regularisation_html.add_class("lab8-regularisation")
+        self.projector = DownloadPanel(
+            "Embedding Projector files",
+            lambda: X.projector_texts(self.factors, "explorer"),
+            self._click,
+            tooltip="movie and user factors as TSV files for projector.tensorflow.org",
+            css="lab8-projector",
+        )
 
         for w, fn in (
-            (self._space, self._on_space),
-            (self._n_top, self._on_n_top),
-            (self._pc_x, self._on_axes),
-            (self._pc_y, self._on_axes),
-            (self._color, self._on_color),
-            (self._bias_min, self._on_bias_min),
+            (self.space_toggle, self._on_space),
+            (self.pc_x, self._on_axes),
+            (self.pc_y, self._on_axes),
+            (self.color_menu, self._on_color),
         ):
             w.observe(lambda _c, fn=fn: self._click(fn), "value")
+        for w, fn in (
+            (self.n_top_field, self._on_n_top),
+            (self.bias_min_field, self._on_bias_min),
+            (self.nb_min, lambda: self._check_floor(self.nb_min.number, self.factors.item_counts)),
+        ):
+            w.observe(lambda c, w=w, fn=fn: self._typed(w, c, fn), "number")
 
         self.body.children = [
             W.HTML(
@@ -236,21 +260,25 @@ class EmbeddingExplorer(LabBase):
                 "the selection is the same in every view and in <code>explorer.selected</code>. "
                 "Click a table row for its neighbours.</div>"
             ),
-            _row(self._space, self._n_top, self._pc_x, self._pc_y, self._color),
+            _row(self.space_toggle, self.n_top_field, self.pc_x, self.pc_y, self.color_menu),
             _row(
                 self.pca,
                 panel(
-                    self.bias_view, self._bias_min, self._bias_note, self._no_bias, basis="340px"
+                    self.bias_view,
+                    self.bias_min_field,
+                    self.bias_note_html,
+                    self.no_bias_html,
+                    basis="340px",
                 ),
                 panel(self.scree, basis="200px", min_width="200px"),
                 align_items="flex-start",
             ),
-            self._extremes,
+            self.extremes_html,
             _row(
                 panel(section("Selection"), self.table, basis="420px"),
                 panel(
                     section("Neighbours"),
-                    _row(self._nb_title, self._nb_k, self._nb_min, self._nb_button),
+                    _row(self.nb_title, self.nb_k, self.nb_min, self.nb_button),
                     self.nb_table,
                     basis="380px",
                 ),
@@ -258,16 +286,18 @@ class EmbeddingExplorer(LabBase):
             ),
             section("A new user"),
             W.HTML(f'<div class="lab8-note">{BOOTSTRAP_TEXT}</div>'),
+            self.regularisation_html,
             _row(
                 panel(
-                    self._rate_rows,
-                    _row(self._rate_title, self._rate_stars, self._rate_button, self._reset),
+                    self.rate_rows,
+                    _row(self.rate_title, self.rate_stars, self.rate_button, self.reset_button),
                     basis="420px",
                 ),
                 panel(self.rec_table, basis="260px", min_width="240px"),
                 panel(self.avg_table, basis="260px", min_width="240px"),
                 align_items="flex-start",
             ),
+            self.projector,
         ]
 
     def _click(self, fn) -> None:
@@ -275,6 +305,30 @@ class EmbeddingExplorer(LabBase):
             return
         with self.guard():
             fn()
+
+    def _field(self, name: str, value: int, width: str) -> NumberField:
+        """A typed field checked by ``ExploreSettings``: bad text is refused with field, value
+        and range in the banner, and the field shows its last good value again."""
+        w = NumberField(name, ExploreSettings.spec(name), value, self.fail)
+        w.layout.width = width
+        w.add_class(f"lab8-setting-{name}")
+        return w
+
+    def _typed(self, field: NumberField, change: dict, fn) -> None:
+        """An accepted number that the view still cannot use (more ratings than any title has)
+        is refused too, and the field goes back to the value in use."""
+        if getattr(self, "_rendering", False):
+            return
+        with self.guard():
+            try:
+                fn()
+            except (LabInputError, ValueError, KeyError, TypeError):
+                self._rendering = True
+                try:
+                    field.number = change["old"]
+                finally:
+                    self._rendering = False
+                raise
 
     # --- drawing -----------------------------------------------------------------------------------
     def _space_arrays(self):
@@ -306,24 +360,26 @@ class EmbeddingExplorer(LabBase):
                 color_opts[1:1] = [("main genre", "main")] + [(f"genre: {g}", f"g:{g}") for g in gs]
         self._rendering = True  # the controls' observers wait: one draw below
         try:
-            for w, v in ((self._pc_x, 0), (self._pc_y, 1)):
+            for w, v in ((self.pc_x, 0), (self.pc_y, 1)):
                 if [o[1] for o in w.options] != [o[1] for o in opts]:
                     w.options = opts
                 if w.value is None or w.value >= nc:
                     w.value = v
-            if [o[1] for o in self._color.options] != [o[1] for o in color_opts]:
-                self._color.options = color_opts
-                self._color.value = "main" if any(o[1] == "main" for o in color_opts) else "none"
+            if [o[1] for o in self.color_menu.options] != [o[1] for o in color_opts]:
+                self.color_menu.options = color_opts
+                self.color_menu.value = (
+                    "main" if any(o[1] == "main" for o in color_opts) else "none"
+                )
         finally:
             self._rendering = False
         self._draw_map()
         self._draw_bias(names, counts, bias)
         self._scree_scale.domain = [f"PC{i + 1}" for i in range(nc)]
-        with self._scree.hold_sync():
-            self._scree.x = [f"PC{i + 1}" for i in range(nc)]
-            self._scree.y = self._map.explained
-        self._nb_title.options = self._popular(600) if self.space == "items" else []
-        self._rate_title.options = self._nb_title.options
+        with self.scree_bars.hold_sync():
+            self.scree_bars.x = [f"PC{i + 1}" for i in range(nc)]
+            self.scree_bars.y = self._map.explained
+        self.nb_title.options = self._popular(600) if self.space == "items" else []
+        self.rate_title.options = self.nb_title.options
         if self.space == "items":
             self._build_questionnaire()
         self._update_table()
@@ -351,7 +407,7 @@ class EmbeddingExplorer(LabBase):
 
     def _draw_map(self) -> None:
         m, names = self._map, self._space_arrays()[0]
-        i, j = self._pc_x.value or 0, self._pc_y.value if self._pc_y.value is not None else 1
+        i, j = self.pc_x.value or 0, self.pc_y.value if self.pc_y.value is not None else 1
         keys = [names[r] for r in m.rows]
         self._frame["x"] = np.nan
         self._frame["y"] = np.nan
@@ -371,10 +427,10 @@ class EmbeddingExplorer(LabBase):
                 f"<span style='color:#999'>…</span> {html.escape('; '.join(map(str, high[:3])))} →"
             )
 
-        self._extremes.value = f'<div class="lab8-note">{ends(i)}<br>{ends(j)}</div>'
+        self.extremes_html.value = f'<div class="lab8-note">{ends(i)}<br>{ends(j)}</div>'
 
     def _colors(self, rows) -> list | None:
-        c = self._color.value or "none"
+        c = self.color_menu.value or "none"
         if c == "none":
             self.pca.legend.value = ""
             return None
@@ -389,18 +445,18 @@ class EmbeddingExplorer(LabBase):
 
     def _draw_bias(self, names, counts, bias) -> None:
         if bias is None or counts is None:
-            self._no_bias.value = (
+            self.no_bias_html.value = (
                 '<div class="lab8-note" style="padding:8px;border:1px dashed #ccc">This model has no '
                 "biases (a neural net, or DotProductBias with bias=False), so there is no bias view. "
                 "Every other view works.</div>"
             )
-            self._no_bias.layout.display = ""
-            for w in (self.bias_view, self._bias_min, self._bias_note):
+            self.no_bias_html.layout.display = ""
+            for w in (self.bias_view, self.bias_min_field, self.bias_note_html):
                 w.layout.display = "none"
             self.bias_view.set_data([], [], [])
             return
-        self._no_bias.layout.display = "none"
-        for w in (self.bias_view, self._bias_min, self._bias_note):
+        self.no_bias_html.layout.display = "none"
+        for w in (self.bias_view, self.bias_min_field, self.bias_note_html):
             w.layout.display = ""
         counts = np.asarray(counts)
         low = self.bias_min_ratings or X.default_min_ratings(counts, cap=5, keep=500)
@@ -410,9 +466,9 @@ class EmbeddingExplorer(LabBase):
         what = "movie" if self.space == "items" else "user"
         self.bias_view.y_axis.label = f"learned {what} bias"
         self._rendering = True  # the control shows the floor in use; its observer waits
-        self._bias_min.value = low
+        self.bias_min_field.number = low
         self._rendering = False
-        self._bias_note.value = (
+        self.bias_note_html.value = (
             f'<div class="lab8-note">{len(keep):,} of {int((counts > 0).sum()):,} {what}s, those '
             f"with at least {low} training ratings: a bias learned from one or two ratings says "
             "little, and every point drawn makes each brush slower.</div>"
@@ -426,7 +482,7 @@ class EmbeddingExplorer(LabBase):
     def _build_questionnaire(self) -> None:
         titles = self._popular(QUESTIONNAIRE)
         titles += [t for t in self.user_ratings if t not in titles]
-        if [r._title for r in self._rate_rows.children] == titles:
+        if self.questionnaire == titles and self.rate_rows.children:
             return
         rows = []
         for n, t in enumerate(titles):
@@ -439,10 +495,9 @@ class EmbeddingExplorer(LabBase):
                 f'<span class="lab8-note" title="{html.escape(t)}">{html.escape(t)}</span>'
             )
             label.add_class("lab8-rate-title")
-            row = _row(label, stars)
-            row._title = t
-            rows.append(row)
-        self._rate_rows.children = rows
+            rows.append(_row(label, stars))
+        self.questionnaire = titles
+        self.rate_rows.children = rows
 
     def _star_text(self, title: str) -> str:
         v = self.user_ratings.get(title)
@@ -450,24 +505,36 @@ class EmbeddingExplorer(LabBase):
 
     # --- events ------------------------------------------------------------------------------------
     def _on_space(self) -> None:
-        self.space = self._space.value
+        self.space = self.space_toggle.value
         self.selected = []
         self.table.key = "title" if self.space == "items" else "user"
         self._render()
 
     def _on_n_top(self) -> None:
-        self.n_top = X.check_whole("n_top", self._n_top.value, 3, 1 << 30)
+        self.n_top = X.check_whole("n_top", self.n_top_field.number, 3, 1 << 30)
         self._render()
 
     def _on_axes(self) -> None:
-        if self._pc_x.value is not None and self._pc_y.value is not None:
+        if self.pc_x.value is not None and self.pc_y.value is not None:
             self._draw_map()
             self._update_table()
 
     def _on_bias_min(self) -> None:
-        self.bias_min_ratings = X.check_whole("min ratings", self._bias_min.value, 1, 1 << 30)
+        low = X.check_whole("min ratings", self.bias_min_field.number, 1, 1 << 30)
         names, _, counts, bias = self._space_arrays()
+        self._check_floor(low, counts)
+        self.bias_min_ratings = low
         self._draw_bias(names, counts, bias)
+
+    def _check_floor(self, low: int, counts) -> None:
+        """A floor above every count would leave a view empty: say so instead."""
+        most = int(np.max(counts)) if counts is not None and len(counts) else 0
+        if counts is not None and low > most:
+            what = "movie" if self.space == "items" else "user"
+            raise LabInputError(
+                f"min ratings must be an integer from 1 to {most:,} (the most-rated {what} has "
+                f"{most:,} training ratings), got {low}"
+            )
 
     def _on_color(self) -> None:
         m = self._map
@@ -486,8 +553,8 @@ class EmbeddingExplorer(LabBase):
         self.new_user(ratings)
 
     def _rate_typed(self) -> None:
-        title = self.factors.items[X.find_name(self.factors, self._rate_title.value)]
-        self.new_user({**self.user_ratings, title: self._rate_stars.value})
+        title = self.factors.items[X.find_name(self.factors, self.rate_title.value)]
+        self.new_user({**self.user_ratings, title: self.rate_stars.value})
         self._build_questionnaire()
 
     # --- selection -----------------------------------------------------------------------------------
@@ -500,8 +567,7 @@ class EmbeddingExplorer(LabBase):
     def _valid_selected(self, proposal) -> list:
         want = list(proposal["value"])
         if self.space == "items" and want:
-            known = self.factors._lookup
-            bad = [t for t in want if str(t) not in known]
+            bad = [t for t in want if self.factors.row_of(t) is None]
             for t in bad:
                 try:
                     want[want.index(t)] = self.factors.items[X.find_name(self.factors, t)]
@@ -537,12 +603,14 @@ class EmbeddingExplorer(LabBase):
     # --- public API ----------------------------------------------------------------------------------
     def refresh(self) -> None:
         """Re-read the model (after a run, or after changing it in a notebook cell)."""
-        self.factors = self._read()
+        self.factors = self._source.read()
         self._render()
 
     def neighbours(self, title: str, k: int = 10, min_ratings: int | None = None):
         """The k nearest titles to ``title`` by cosine similarity of the item factors, among titles
-        with at least ``min_ratings`` training ratings; they are selected in every view."""
+        with at least ``min_ratings`` training ratings (None: CollabLab.similar's same default,
+        ``models.collab.default_min_ratings``); they are selected in every view. Each row
+        carries its ``n_ratings``."""
         try:
             nb = X.neighbours(self.factors, title, k, min_ratings)
         except (KeyError, ValueError) as e:
@@ -550,21 +618,40 @@ class EmbeddingExplorer(LabBase):
             raise
         found = self.factors.items[X.find_name(self.factors, title)]
         self._last_neighbours = (found, k, min_ratings)
+        floor = (
+            X.default_min_ratings(self.factors.item_counts) if min_ratings is None else min_ratings
+        )
         self.nb_table.set_frame(nb)
-        self.nb_table.caption = f"Nearest to {found} by cosine similarity"
+        self.nb_table.caption = (
+            f"Nearest to {found} by cosine similarity (films with ≥ {floor} training ratings)"
+        )
         if self.space == "items":
             self.selected = [found, *nb["title"]]
         return nb
 
     def _show_neighbours(self, title: str) -> None:
-        self._nb_title.value = str(title)
-        self.neighbours(title, self._nb_k.value, self._nb_min.value)
+        self.nb_title.value = str(title)
+        floor = int(self.nb_min.number)
+        self._check_floor(floor, self.factors.item_counts)
+        self.neighbours(title, self.nb_k.number, floor)
 
-    def new_user(self, ratings: Mapping, k: int = 10, min_ratings: int | None = None):
+    def new_user(
+        self,
+        ratings: Mapping,
+        k: int = 10,
+        min_ratings: int | None = None,
+        use_metadata: bool | None = None,
+    ):
         """Recommendations for a new user who gave ``ratings`` (title -> stars): a user vector and bias
-        fitted with the item factors frozen. Never includes a rated title."""
-        f = self.factors
+        fitted with the item factors frozen, pulled toward the average user and kept within the
+        distance of 95% of real users from it. Never includes a rated title.
+
+        ``use_metadata``: fit and score with the items' genre embeddings (a model trained with
+        ``CollabLab(metadata="genres")``), so rating three horror films speaks for every horror
+        film; False reads the same model with them switched off; None uses them when present.
+        ``predicted`` is clipped to the rating scale; ``model_output`` is the model's number."""
         try:
+            f = self._user_factors(use_metadata)
             user = X.fit_new_user(f, ratings)
             recs = X.recommend(f, ratings, k, min_ratings, user=user)
             avg = X.recommend(f, {}, k, min_ratings)
@@ -572,25 +659,73 @@ class EmbeddingExplorer(LabBase):
             self.fail(e.args[0] if isinstance(e, KeyError) else str(e))
             raise
         self.user_ratings = {f.items[X.find_name(f, t)]: float(s) for t, s in ratings.items()}
-        self._new_user_args = (k, min_ratings)
+        self._new_user_args = (k, min_ratings, use_metadata)
+        self.user_vector = user
         self.recommendations, self.average_recommendations = recs, avg
-        self.rec_table.set_frame(recs)
+        self._render_regularisation(f)
+        self.rec_table.set_frame(recs.drop(columns="model_output"))
         self.rec_table.caption = (
             f"Recommended for you ({len(self.user_ratings)} rated)"
             if self.user_ratings
             else "Recommended for you (rate something)"
         )
-        self.avg_table.set_frame(avg)
+        self.avg_table.set_frame(avg.drop(columns="model_output"))
         self.clear_error()
         return recs
+
+    def _user_factors(self, use_metadata: bool | None) -> X.Factors:
+        f = self.factors
+        if use_metadata and not f.has_metadata:
+            raise ValueError(
+                "use_metadata=True needs a model trained with genres: "
+                'CollabLab(..., metadata="genres"), then lab.fit() or explorer.lab.fit()'
+            )
+        return f if use_metadata or use_metadata is None else f.without_metadata()
+
+    def _render_regularisation(self, f: X.Factors) -> None:
+        lo, hi = f.rating_range
+        top = f.y_range[1] if f.y_range is not None else hi
+        meta = (
+            "Each film's vector includes its genres' learned embeddings, so your ratings of a few "
+            "films speak for the others of their genres. "
+            if f.has_metadata
+            else ""
+        )
+        self.regularisation_html.value = (
+            '<div class="lab8-note">'
+            + REGULARISATION_TEXT.format(
+                within=X.NEW_USER_WITHIN,
+                radius=X.user_spread(f),
+                metadata=meta,
+                lo=lo,
+                hi=hi,
+                top=top,
+            )
+            + "</div>"
+        )
+
+    @property
+    def user_distance(self) -> float:
+        """How far the new user's fitted vector lies from the average user's."""
+        u0, _ = X.average_user(self.factors)
+        return 0.0 if self.user_vector is None else float((self.user_vector[0] - u0).norm())
+
+    def export_projector(self, folder, name: str = "explorer") -> list:
+        """Write the shown model's movie (and user) factors for the Embedding Projector
+        (projector.tensorflow.org → Load): ``<name>_movies_vectors.tsv`` with
+        ``<name>_movies_metadata.tsv`` (title, n_ratings, genres), and the same for users;
+        returns the paths."""
+        return X.write_projector_sets(folder, self.factors, name)
 
     def reset_user(self) -> None:
         """Forget the new user's ratings (back to the average user)."""
         self.new_user({})
-        self._rate_rows.children = []
+        self.rate_rows.children = []
         self._build_questionnaire()
 
     def _redo_user(self) -> None:
-        k, mr = getattr(self, "_new_user_args", (10, None))
-        keep = {t: s for t, s in self.user_ratings.items() if t in self.factors._lookup}
-        self.new_user(keep, k, mr)
+        k, mr, meta = getattr(self, "_new_user_args", (10, None, None))
+        if meta and not self.factors.has_metadata:
+            meta = None
+        keep = {t: s for t, s in self.user_ratings.items() if self.factors.row_of(t) is not None}
+        self.new_user(keep, k, mr, meta)
