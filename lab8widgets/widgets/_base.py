@@ -139,12 +139,12 @@ class LabBase(W.VBox):
         super().__init__()
         self.add_class("lab8-lab")
         self._task: BackgroundTask | None = None
-        self._header = W.HTML(layout=W.Layout(flex="1 1 auto", min_width="0"))
-        self._header.add_class("lab8-header")
+        self.header = W.HTML(layout=W.Layout(flex="1 1 auto", min_width="0"))
+        self.header.add_class("lab8-header")
         # The banner's row is always there, so showing a message never moves or hides the views
         # (a drawing stroke or a drag in progress must keep landing on the same cells).
-        self._banner = W.HTML(layout=W.Layout(min_height="32px", margin="0"))
-        self._banner.add_class("lab8-error")
+        self.banner = W.HTML(layout=W.Layout(min_height="32px", margin="0"))
+        self.banner.add_class("lab8-error")
         self._progress_bar = W.FloatProgress(
             value=0.0, min=0.0, max=1.0, layout=W.Layout(width="160px")
         )
@@ -156,7 +156,7 @@ class LabBase(W.VBox):
         )
         self.stop_button.add_class("lab8-stop")
         self.stop_button.on_click(lambda _b: self.stop())
-        self._busy_row = W.HBox(
+        self.busy_row = W.HBox(
             [self._progress_bar, self.stop_button, self._status_label],
             # always laid out, only hidden: showing it never moves the controls under the pointer
             layout=W.Layout(
@@ -167,11 +167,11 @@ class LabBase(W.VBox):
         # room the title leaves free); only the banner's row (reserved, one line) stays between
         # header and body: two reserved rows under the header made an empty band of ~80 px.
         # Its width is fixed, so a changing status text never moves anything.
-        self._busy_row.add_class("lab8-busy")
-        self._busy_row.layout.width = "360px"
+        self.busy_row.add_class("lab8-busy")
+        self.busy_row.layout.width = "360px"
         self._status_label.layout = W.Layout(flex="1 1 0", min_width="0")
         self.header_row = W.HBox(
-            [self._header, self._busy_row],
+            [self.header, self.busy_row],
             layout=W.Layout(flex_flow="row nowrap", align_items="flex-start", margin="0"),
         )
         self.header_row.add_class("lab8-header-row")
@@ -180,7 +180,7 @@ class LabBase(W.VBox):
         self._style = W.HTML(f"<style>{_stylesheet()}</style>", layout=W.Layout(display="none"))
         # named sections (the lesson map links to them as #lab8-<name>); hidden, it only routes
         self.router = SectionRouter()
-        self.children = [self._style, self.router, self.header_row, self._banner, self.body]
+        self.children = [self._style, self.router, self.header_row, self.banner, self.body]
         self.title = title
         self._render_header()
         self._render_banner()
@@ -191,10 +191,10 @@ class LabBase(W.VBox):
         self._render_header()
 
     def _render_header(self) -> None:
-        if not hasattr(self, "_header"):
+        if not hasattr(self, "header"):
             return
         src = f'<div class="lab8-source" style="color:#555;font-size:12px">Data: {html.escape(self.source)}</div>'
-        self._header.value = (
+        self.header.value = (
             self._index_link()
             + f'<h3 style="margin:4px 0">{html.escape(self.title)}</h3>'
             + (src if self.source else "")
@@ -253,21 +253,21 @@ class LabBase(W.VBox):
         self._render_banner()
 
     def _render_banner(self) -> None:
-        if not hasattr(self, "_banner"):
+        if not hasattr(self, "banner"):
             return
         if self.error:
-            self._banner.value = (
+            self.banner.value = (
                 '<div role="alert" style="background:#fdecea;color:#8a1c1c;'
                 "border:1px solid #f5c2c0;padding:3px 10px;border-radius:4px;font-size:13px;"
                 'line-height:22px">'
                 f"⚠ {html.escape(self.error)}</div>"
             )
         else:
-            self._banner.value = ""
+            self.banner.value = ""
 
     @traitlets.observe("busy", "progress", "status")
     def _on_busy(self, _change=None) -> None:
-        self._busy_row.layout.visibility = "visible" if self.busy else "hidden"
+        self.busy_row.layout.visibility = "visible" if self.busy else "hidden"
         self._progress_bar.value = self.progress
         self._status_label.value = self.status
 

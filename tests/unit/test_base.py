@@ -26,10 +26,10 @@ def test_guard_turns_bad_input_into_a_banner_and_keeps_working():
     with lab.guard():
         raise LabInputError("Kernel values must be finite")
     assert lab.error == "Kernel values must be finite"
-    assert 'role="alert"' in lab._banner.value and "finite" in lab._banner.value
+    assert 'role="alert"' in lab.banner.value and "finite" in lab.banner.value
     with lab.guard():
         pass
-    assert lab.error == "" and lab._banner.value == ""
+    assert lab.error == "" and lab.banner.value == ""
     with lab.guard():
         raise RuntimeError("boom")
     assert lab.error == "RuntimeError: boom"  # a bug becomes a message, never a traceback
@@ -51,14 +51,14 @@ def test_background_task_reports_progress_and_stops():
         return "finished"
 
     task = lab.run_task(work)
-    assert lab.busy and lab._busy_row.layout.visibility == "visible"
+    assert lab.busy and lab.busy_row.layout.visibility == "visible"
     started.wait(5)
     with pytest.raises(LabInputError, match="Still busy"):
         lab.run_task(work)
     lab.stop_button.click()
     assert lab.wait(5)
     assert task.result == "stopped" and 0 < len(steps) < 1000
-    assert not lab.busy and lab._busy_row.layout.visibility == "hidden"
+    assert not lab.busy and lab.busy_row.layout.visibility == "hidden"
     assert 0 < lab.progress < 1
 
 
@@ -167,14 +167,20 @@ def test_no_empty_band_under_the_header():
     reserved row lies between the header and the body; the busy row's width is fixed, so showing
     it or changing its text never moves the title or the views."""
     lab = LabBase(title="t")
-    assert [type(c).__name__ for c in lab.children] == ["HTML", "HBox", "HTML", "VBox"]
+    assert [type(c).__name__ for c in lab.children] == [
+        "HTML",
+        "SectionRouter",
+        "HBox",
+        "HTML",
+        "VBox",
+    ]
     header, busy = lab.header_row.children
 
     def classes(w):
         return w.get_state()["_dom_classes"]
 
     assert "lab8-header" in classes(header) and "lab8-busy" in classes(busy)
-    assert list(classes(lab.children[2])) == ["lab8-error"] and lab.children[3] is lab.body
+    assert list(classes(lab.children[3])) == ["lab8-error"] and lab.children[4] is lab.body
     assert busy.layout.width == "360px" and busy.layout.visibility == "hidden"
     lab.busy = True
     assert busy.layout.visibility == "visible" and busy.layout.display is None

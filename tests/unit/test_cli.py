@@ -194,7 +194,8 @@ def test_nodelay_connection_sets_tcp_nodelay(monkeypatch):
     monkeypatch.setattr(ZMQChannelsWebsocketConnection, "connect", lambda self: called.append(True))
     conn = server.NoDelayKernelWebsocketConnection.__new__(server.NoDelayKernelWebsocketConnection)
     handler = FakeHandler()
-    conn._trait_values = {"websocket_handler": handler}  # a bare instance: no server behind it
+    # a bare instance with no server behind it: traitlets would validate a real handler
+    conn._trait_values = {"websocket_handler": handler}  # noqa: SLF001
     conn.connect()
     assert handler.nodelay is True and called == [True]
 
@@ -213,11 +214,9 @@ def test_jupyterlab_can_opt_in_by_config():
     c = Config()
     c.ServerApp.kernel_websocket_connection_class = server.NODELAY_CLASS
     app = ServerApp(config=c)  # the trait's dynamic default needs a started app; read the set value
-    assert (
-        app._trait_values["kernel_websocket_connection_class"]
-        is server.NoDelayKernelWebsocketConnection
-    )
-    assert "kernel_websocket_connection_class" not in ServerApp()._trait_values  # off by default
+    assert app.trait_has_value("kernel_websocket_connection_class")
+    assert app.kernel_websocket_connection_class is server.NoDelayKernelWebsocketConnection
+    assert not ServerApp().trait_has_value("kernel_websocket_connection_class")  # off by default
 
 
 def test_serve_finds_the_offline_template(monkeypatch):
@@ -364,11 +363,11 @@ def test_served_labs_link_back_to_the_index(monkeypatch):
     from lab8widgets.widgets.index import LabIndex
 
     monkeypatch.delenv(server.INDEX_ENV, raising=False)
-    assert "lab8-back" not in LabBase(title="t")._header.value
+    assert "lab8-back" not in LabBase(title="t").header.value
     monkeypatch.setenv(server.INDEX_ENV, "index.ipynb")
-    header = LabBase(title="t")._header.value
+    header = LabBase(title="t").header.value
     assert 'class="lab8-back" href="index.ipynb"' in header and "← all labs" in header
-    assert "lab8-back" not in LabIndex()._header.value
+    assert "lab8-back" not in LabIndex().header.value
 
 
 class FakeKernel:
@@ -388,16 +387,17 @@ def test_culler_frees_kernels_no_page_holds(monkeypatch):
 
     km = server.Lab8KernelManager(disconnected_grace=30, cull_idle_timeout=0)
     shut: list[str] = []
+    # jupyter_server keeps its kernels and their page counts only in these two dicts (the culler
+    # reads them): the test fills them with fakes instead of starting kernels
+    kernels, connections = km._kernels, km._kernel_connections  # noqa: SLF001
 
     async def fake_shutdown(kernel_id, *a, **k):
         shut.append(kernel_id)
-        km._kernels.pop(kernel_id)
+        kernels.pop(kernel_id)
 
     monkeypatch.setattr(km, "shutdown_kernel", fake_shutdown)
-    km._kernels.update(
-        gone=FakeKernel(0), open=FakeKernel(3600), busy=FakeKernel(3600, state="busy")
-    )
-    km._kernel_connections.update(gone=0, open=1, busy=0)
+    kernels.update(gone=FakeKernel(0), open=FakeKernel(3600), busy=FakeKernel(3600, state="busy"))
+    connections.update(gone=0, open=1, busy=0)
     clock = [time.time()]  # the kernels' last_activity is real time
     monkeypatch.setattr(server.kernels.time, "time", lambda: clock[0])
 
@@ -408,9 +408,9 @@ def test_culler_frees_kernels_no_page_holds(monkeypatch):
     clock[0] += 20
     check()
     assert shut == []
-    km._kernel_connections["gone"] = 1  # the page reconnected...
+    connections["gone"] = 1  # the page reconnected...
     check()
-    km._kernel_connections["gone"] = 0  # ...and went away again: a new grace period
+    connections["gone"] = 0  # ...and went away again: a new grace period
     check()
     clock[0] += 25
     check()
@@ -418,7 +418,7 @@ def test_culler_frees_kernels_no_page_holds(monkeypatch):
     clock[0] += 10
     check()
     assert shut == ["gone"]  # the connected and the busy kernel stay
-    assert set(km._kernels) == {"open", "busy"}
+    assert set(kernels) == {"open", "busy"}
 
 
 def test_class_size_forks_and_keeps_that_many_ready(launched, monkeypatch):

@@ -48,7 +48,7 @@ def test_default_falls_back_to_labelled_synthetic_ratings(offline):
     lab = CollabLab()
     assert "synthetic" in lab.source.lower() and "not real data" in lab.source
     assert "MovieLens 100k" in lab.source and "LAB8WIDGETS_OFFLINE" in lab.source
-    header = lab.children[1]  # LabBase's header row, under the stylesheet
+    header = lab.header  # LabBase's header (title, data source, lesson parts)
     assert "synthetic" in header.value.lower()  # the page says which data it shows
     # in plain words, where it looked and the one fix; never an errno
     assert "was not found in the fastai cache" in lab.source and "Errno" not in lab.source

@@ -111,7 +111,7 @@ def test_busy_row_is_reserved_so_controls_never_move():
     before = list(lab.children)
     lab.busy = True
     assert list(lab.children) == before
-    assert lab._busy_row.layout.display != "none"
-    assert lab._busy_row.layout.visibility == "visible"
+    assert lab.busy_row.layout.display != "none"
+    assert lab.busy_row.layout.visibility == "visible"
     lab.busy = False
-    assert lab._busy_row.layout.visibility == "hidden"
+    assert lab.busy_row.layout.visibility == "hidden"

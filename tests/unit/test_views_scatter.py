@@ -6,6 +6,7 @@ import bqplot as bq
 import numpy as np
 import pytest
 
+from lab8widgets.testing import send_custom
 from lab8widgets.views import LinkedScatter, link_selection
 from lab8widgets.views.scatter import CHUNK, PALETTE
 
@@ -119,7 +120,7 @@ def test_lasso_joins_the_marks_answers():
 
 
 def click(mark, index) -> None:
-    mark._handle_custom_msgs(None, {"event": "element_click", "data": {"index": index}})
+    send_custom(mark, {"event": "element_click", "data": {"index": index}})
 
 
 def test_click_adds_and_drops_points_and_empty_space_clears():
@@ -135,7 +136,7 @@ def test_click_adds_and_drops_points_and_empty_space_clears():
     click(s.marks[1], 2)  # the selection's dots let clicks through to the point
     assert s.selected == []
     s.selected = [1, 2]
-    s.mark._handle_custom_msgs(None, {"event": "background_click", "data": None})
+    send_custom(s.mark, {"event": "background_click", "data": None})
     assert s.selected == []
 
 
@@ -299,7 +300,7 @@ def test_the_brush_gesture_is_not_echoed_back_to_the_page():
     mouse move and one more message before the selection's at mouse-up."""
     s = scatter(list(range(5)))
     sent = []
-    s.brush._send = lambda msg, buffers=None: sent.append(msg)
+    s.brush.comm.send = lambda data=None, buffers=None, **_: sent.append(data)  # what goes out
     brush(s, (0.5, 2.5), (0, 10))
     assert s.selected == [1, 2]
     assert not [m for m in sent if m.get("method") == "echo_update"]
