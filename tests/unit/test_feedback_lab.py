@@ -54,6 +54,10 @@ def test_run_fills_history_runs_and_the_rounds_views(lab):
     assert rec["rise"] == pytest.approx(
         np.mean([r["group_share"] for r in h[1:]]) - h[0]["group_share"]
     )
+    # the group's part of each round's new ratings (ratings missing not at random, few by others)
+    assert rec["group_part"] == pytest.approx(np.mean([r["group_part"] for r in h[1:]]))
+    assert 0 < rec["group_part"] < 1
+    assert "group part of new ratings" in lab.runs_html.value
     share = lab.rounds_panel.views["group_share"]
     assert share.all_keys == [0, 1, 2, 3]
     assert list(share.y) == [r["group_share"] for r in h]
@@ -95,12 +99,16 @@ def test_page_controls_change_the_settings_and_refuse_bad_text(lab):
     assert lab.settings.epsilon == pytest.approx(0.2)
     lab.form.controls["k"].value = "5"
     assert lab.settings.k == 5
+    lab.form.controls["others_watch"].value = "0"  # ordinary users silent: the group takes over
+    assert lab.settings.others_watch == 0.0
+    lab.form.controls["choosiness"].value = "-1"
+    assert "choosiness must be" in lab.error and lab.settings.choosiness == 0.3
     lab.form.controls["cap"].value = "0"
     assert "cap must be an integer from 1 to 1000, got 0" in lab.error
     assert lab.settings.cap is None  # the last good value stays
     lab.genre_box.value = lab.truth.all_genres()[0]
     assert lab.settings.group_genre == lab.truth.all_genres()[0]
-    lab.configure(epsilon=0.0, k=10, group_genre=lab.truth.all_genres()[-1])
+    lab.configure(epsilon=0.0, k=10, others_watch=0.25, group_genre=lab.truth.all_genres()[-1])
     assert lab.settings.epsilon == 0.0 and lab.settings.k == 10
     assert lab.form.controls["k"].value == "10"
 

@@ -2,13 +2,14 @@
 feedback loop), in plain torch and numpy, no widgets:
 
 - ``truth``: every user's true taste from a ``DotProductBias`` trained on real ratings;
-- ``loop``: the rounds (train, recommend top k, rate by taste plus noise, add) and their settings;
+- ``loop``: the rounds (train, recommend top k, rate some of it by taste plus noise, add), their
+  settings, and ``rate_chance`` (ratings missing not at random);
 - ``interventions``: a cap on ratings per user per round, equal user weights, ε-exploration;
 - ``metrics``: the genre's share, catalogue coverage, item exposure and its Gini coefficient.
 """
 
 from .interventions import cap_ratings, explore, user_weights
-from .loop import FeedbackLoop, FeedbackSettings, weighted_mse
+from .loop import FeedbackLoop, FeedbackSettings, rate_chance, weighted_mse
 from .metrics import coverage, exposure, genre_share, gini
 from .truth import GROUP_DISLIKE, GroundTruth, TruthSettings, ground_truth, group_taste
 
@@ -26,6 +27,7 @@ __all__ = [
     "gini",
     "ground_truth",
     "group_taste",
+    "rate_chance",
     "user_weights",
     "weighted_mse",
 ]

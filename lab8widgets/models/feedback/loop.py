@@ -2,9 +2,15 @@
 
 round 0: train ``DotProductBias`` on a few real ratings per user and recommend each user their
 top k (the group has arrived but rated nothing yet: this is the start line). Then in every
-round: each user rates what they were shown (true taste plus noise), the group's heavy raters
-also look up and rate ``activity`` films, mostly of their genre, the model is trained
-again on everything observed so far, and the new top k are measured.
+round: each user looks at what they were shown and rates some of it, the group's heavy raters
+also look up ``activity`` films, mostly of their genre, the model is trained again on everything
+observed so far, and the new top k are measured.
+
+Ratings are missing not at random (Marlin et al. 2007; Chaney et al. 2018): a user rates a shown
+film with a chance that rises with how much they truly like it compared with their own average
+(``rate_chance``), so dislikes mostly go unrecorded, and an ordinary user rates only a few films
+a round (``others_watch``) while the group rates every film of its genre it is shown. What a
+user rates is their true taste plus noise.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from .interventions import cap_ratings, explore, user_weights
 from .metrics import coverage, exposure, genre_share, gini
 from .truth import GroundTruth, group_taste
 
-__all__ = ["FeedbackLoop", "FeedbackSettings", "weighted_mse"]
+__all__ = ["FeedbackLoop", "FeedbackSettings", "rate_chance", "weighted_mse"]
 
 SEEK = 20.0
 # round 0 trains on a few ratings a user: as many epochs again as a later round's steps need
@@ -36,12 +42,17 @@ FIRST_EPOCHS = 5
 class FeedbackSettings(Settings):
     """One run of the loop: the group, the interventions, the users and the recommender.
 
-    ``activity``: films each group member looks up and rates per round, on top of the ``k`` they
-    are shown (a film of their genre is ``SEEK`` times likelier to be picked than another)."""
+    ``activity``: films each group member looks up per round, on top of the ``k`` they are shown
+    (a film of their genre is ``SEEK`` times likelier to be picked than another); the default
+    leaves the group unrated films of its genre for every round of a 10-round run.
+    ``choosiness``: in stars, how sharply the chance of rating a shown film rises with the user's
+    true rating above their own average (0: every shown film is equally likely to be rated,
+    missing at random). ``others_watch``: the chance an ordinary user rates a shown film they
+    like (the group: 1)."""
 
     group_size: int = setting(30, lo=0, hi=1000, label="group size")
     group_genre: str = setting("Animation", label="group genre")
-    activity: int = setting(60, lo=0, hi=1000, label="group films/round")
+    activity: int = setting(10, lo=0, hi=1000, label="group films/round")
     cap: int | None = setting(None, kind=int, lo=1, hi=1000, optional=True, label="cap/round")
     equal_weight: bool = setting(False, label="equal user weight")
     epsilon: float = setting(0.0, lo=0, hi=1, label="ε explore")
@@ -49,6 +60,8 @@ class FeedbackSettings(Settings):
     k: int = setting(10, lo=1, hi=100, label="top k")
     start_ratings: int = setting(20, lo=1, hi=10_000, label="start ratings/user")
     noise: float = setting(0.5, lo=0, hi=5, label="rating noise")
+    choosiness: float = setting(0.3, lo=0, hi=5, label="choosiness (stars)")
+    others_watch: float = setting(0.25, lo=0, hi=1, label="others' watch rate")
     n_factors: int = setting(32, lo=1, hi=500, label="n_factors")
     epochs: int = setting(2, lo=1, hi=100, label="epochs/round")
     lr: float = setting(1e-2, lo=0, hi=1, lo_open=True, log=True, label="lr")
@@ -60,6 +73,17 @@ def weighted_mse(pred: torch.Tensor, yw: torch.Tensor) -> torch.Tensor:
     """MSE with a weight per rating: ``yw[:, 0]`` the rating, ``yw[:, 1]`` its weight (mean 1)."""
     d = pred - yw[:, 0]
     return (yw[:, 1] * d * d).mean()
+
+
+def rate_chance(taste: np.ndarray, average: np.ndarray, choosiness: float) -> np.ndarray:
+    """The chance a user rates a film they were shown: a logistic curve in their true rating
+    above their own ``average``, ``choosiness`` stars wide; 1/2 at their average, near 1 for
+    a film they love, near 0 for one they dislike (people rarely finish what they dislike).
+    ``choosiness`` 0: one chance for every film (ratings missing at random)."""
+    taste = np.asarray(taste, dtype=np.float64)
+    if choosiness <= 0:
+        return np.ones_like(taste)
+    return 1.0 / (1.0 + np.exp(-(taste - np.asarray(average)) / choosiness))
 
 
 class FeedbackLoop:
@@ -86,6 +110,7 @@ class FeedbackLoop:
         self.true = np.concatenate(
             [truth.true[self.real], group_taste(truth, s.group_genre, s.group_size)]
         )
+        self.average = self.true.mean(axis=1)  # each user's own bar for "worth rating"
         self.lo, self.hi = truth.rating_range
         self.rated = np.zeros((self.n_users, self.n_items), bool)
         self.obs_users, self.obs_items, self.obs_ratings = self._start_ratings()
@@ -96,6 +121,7 @@ class FeedbackLoop:
         self.exposures: list[np.ndarray] = []
         self.shown: np.ndarray | None = None  # the last round's recommendations (users, k)
         self.stopped = False
+        self._group_part = math.nan  # the share of the last round's new ratings from the group
 
     @property
     def group(self) -> np.ndarray:
@@ -142,6 +168,7 @@ class FeedbackLoop:
             if self.n_users > self.n_real
             else math.nan,
             "ratings": len(self.obs_ratings),
+            "group_part": self._group_part,
             "train_loss": run.history[-1]["train_loss"] if run.history else math.nan,
             "status": run.status,
             "seconds": time.perf_counter() - t0,
@@ -162,8 +189,10 @@ class FeedbackLoop:
         return explore(top, self.rated, self.settings.epsilon, self.rng)
 
     def _rate(self, shown: np.ndarray) -> None:
-        """Everyone rates what they were shown; each group member also looks up ``activity``
-        films, mostly of the genre; the cap drops a user's ratings past ``cap``; the rest is kept."""
+        """Everyone looks at what they were shown; each group member also looks up ``activity``
+        films, mostly of the genre. A film is rated with ``rate_chance`` (times ``others_watch``
+        outside the group), by true taste plus noise; the cap drops a user's ratings past
+        ``cap``; the rest is kept."""
         s = self.settings
         users = np.repeat(np.arange(self.n_users), shown.shape[1])
         items = shown.ravel()
@@ -180,9 +209,15 @@ class FeedbackLoop:
                 extra_i.append(pick)
             users = np.concatenate([users, *extra_u])
             items = np.concatenate([items, *extra_i]).astype(np.int64)
-        noisy = self.true[users, items] + self.rng.normal(0.0, s.noise, len(users))
+        taste = self.true[users, items]
+        chance = rate_chance(taste, self.average[users], s.choosiness)
+        chance *= np.where(users < self.n_real, s.others_watch, 1.0)
+        chose = self.rng.random(len(users)) < chance
+        users, items, taste = users[chose], items[chose], taste[chose]
+        noisy = taste + self.rng.normal(0.0, s.noise, len(users))
         keep = cap_ratings(users, s.cap, self.rng)
         users, items, noisy = users[keep], items[keep], noisy[keep]
+        self._group_part = float(np.mean(users >= self.n_real)) if len(users) else 0.0
         stars = np.clip(np.round(noisy * 2) / 2, self.lo, self.hi).astype(np.float32)
         self.rated[users, items] = True
         self.obs_users = np.concatenate([self.obs_users, users])
