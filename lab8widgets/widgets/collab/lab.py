@@ -333,6 +333,10 @@ class CollabLab(LabBase):
             self.panel,
             self.readers,
         ]
+        self.add_section("training", self.panel)
+        self.add_section("metadata", self.metadata_button)
+        self.add_section("biases", self.readers.bias_box)
+        self.add_section("similar", self.readers.similar_box)
 
     @property
     def titles(self) -> list[str]:

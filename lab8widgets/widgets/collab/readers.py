@@ -105,6 +105,7 @@ class ReadersView(W.HBox):
         super().__init__(
             [bias_col, similar_col], layout=W.Layout(gap="16px", align_items="flex-start")
         )
+        self.bias_box, self.similar_box = bias_col, similar_col  # where the lesson map lands
 
     def _gesture(self, fn: Callable[[], Any]) -> None:
         with self.guard():

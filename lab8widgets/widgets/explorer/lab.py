@@ -277,14 +277,14 @@ class EmbeddingExplorer(LabBase):
             _row(
                 panel(section("Selection"), self.table, basis="420px"),
                 panel(
-                    section("Neighbours"),
+                    neighbours := section("Neighbours"),
                     _row(self.nb_title, self.nb_k, self.nb_min, self.nb_button),
                     self.nb_table,
                     basis="380px",
                 ),
                 align_items="flex-start",
             ),
-            section("A new user"),
+            new_user := section("A new user"),
             W.HTML(f'<div class="lab8-note">{BOOTSTRAP_TEXT}</div>'),
             self.regularisation_html,
             _row(
@@ -299,6 +299,9 @@ class EmbeddingExplorer(LabBase):
             ),
             self.projector,
         ]
+        self.add_section("pca", self.pca)
+        self.add_section("neighbours", neighbours)
+        self.add_section("new-user", new_user)
 
     def _click(self, fn) -> None:
         if getattr(self, "_rendering", False):
