@@ -278,13 +278,22 @@ class TrainingPanel(W.VBox):
         else:
             common = dict(scales={"x": self._x, "y": self.y_scale}, colors=[color])
             train = bq.Lines(
-                x=np.zeros(0), y=np.zeros(0), line_style="dashed", opacities=[0.7],
-                labels=[f"{label} train"], **common,
-            )  # fmt: skip
+                x=np.zeros(0),
+                y=np.zeros(0),
+                line_style="dashed",
+                opacities=[0.7],
+                labels=[f"{label} train"],
+                **common,
+            )
             valid = bq.Lines(
-                x=np.zeros(0), y=np.zeros(0), marker="circle", marker_size=24, stroke_width=2.5,
-                labels=[f"{label} valid"], **common,
-            )  # fmt: skip
+                x=np.zeros(0),
+                y=np.zeros(0),
+                marker="circle",
+                marker_size=24,
+                stroke_width=2.5,
+                labels=[f"{label} valid"],
+                **common,
+            )
             with self._lock:
                 self.curves[key] = _Curves(train, valid)
             self.chart.marks = [*self.chart.marks, train, valid]
@@ -494,9 +503,14 @@ class RunBook:
         it finishes."""
         n = (self.runs[-1].run + 1) if self.runs else 1
         rec = RunRecord(
-            run=n, label=label, color=COLORS[(n - 1) % len(COLORS)], engine=engine,
-            settings=dict(settings or {}), extra=dict(extra), score=self.score,
-        )  # fmt: skip
+            run=n,
+            label=label,
+            color=COLORS[(n - 1) % len(COLORS)],
+            engine=engine,
+            settings=dict(settings or {}),
+            extra=dict(extra),
+            score=self.score,
+        )
         planned = epochs or rec.settings.get("epochs", 0)
         self.panel.add_run(n, f"#{n} {label or engine}", rec.color, epochs=planned)
         return rec

@@ -76,6 +76,7 @@ os.environ["LAB8WIDGETS_OFFLINE"] = "1"                     # offline, as on a p
 os.environ["FASTAI_HOME"] = tempfile.mkdtemp()              # an empty fastai cache
 import numpy as np
 my_array = np.random.default_rng(0).random((28, 28))      # "your own image"
+folder = tempfile.mkdtemp()                                 # "a folder of yours"
 _ran = set()
 def _run_tests():
     for name, fn in list(globals().items()):
@@ -122,7 +123,7 @@ def test_readme_python_blocks_run_in_order_offline():
 
 
 def test_lab_guide_python_blocks_run_in_order_offline():
-    assert len(blocks(DOCS / "labs.md", "python")) == 6
+    assert len(blocks(DOCS / "labs.md", "python")) == 7
     run_blocks(DOCS / "labs.md", timeout=1200)
 
 

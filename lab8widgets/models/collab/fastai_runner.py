@@ -66,7 +66,15 @@ def fit_fastai(
         return collab_learner(d, n_factors=n_factors, use_nn=use_nn, layers=layers, y_range=y_range)
 
     return fit_one_cycle_fastai(
-        make_learner, epochs, lr, wd, result=FitResult(bs=bs), seed=seed, callback=callback,
-        should_stop=should_stop, reports_per_epoch=reports_per_epoch, valid_as="valid_mse",
+        make_learner,
+        epochs,
+        lr,
+        wd,
+        result=FitResult(bs=bs),
+        seed=seed,
+        callback=callback,
+        should_stop=should_stop,
+        reports_per_epoch=reports_per_epoch,
+        valid_as="valid_mse",
         unit="ratings",
-    )  # fmt: skip
+    )

@@ -83,8 +83,14 @@ class Factors:
         and bias alone (what the ratings taught about the film itself)."""
         if not self.has_metadata:
             return self
-        return replace(self, item_factors=self.own_factors, item_bias=self.own_bias,
-                       own_factors=None, own_bias=None, tag_names=None)  # fmt: skip
+        return replace(
+            self,
+            item_factors=self.own_factors,
+            item_bias=self.own_bias,
+            own_factors=None,
+            own_bias=None,
+            tag_names=None,
+        )
 
     @property
     def years(self) -> np.ndarray:

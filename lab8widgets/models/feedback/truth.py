@@ -103,8 +103,12 @@ def ground_truth(frame: Any, settings: TruthSettings | None = None, seed: int = 
 
     s = settings or TruthSettings()
     user, item, rating = _columns(frame)
-    key = (int(pd.util.hash_pandas_object(frame[[user, item, rating]], index=False).sum()),
-           len(frame), s, seed)  # fmt: skip
+    key = (
+        int(pd.util.hash_pandas_object(frame[[user, item, rating]], index=False).sum()),
+        len(frame),
+        s,
+        seed,
+    )
     if key in _CACHE:
         return _CACHE[key]
     counts = frame[item].value_counts()

@@ -422,7 +422,15 @@ def compare_fastai(
         )
 
     return fit_one_cycle_fastai(
-        make_learner, s.epochs, s.lr, s.wd, result=FitResult(bs=s.bs), seed=seed,
-        callback=callback, should_stop=should_stop, reports_per_epoch=reports_per_epoch,
-        valid_as="valid_mse", single_thread=single_thread,
-    )  # fmt: skip
+        make_learner,
+        s.epochs,
+        s.lr,
+        s.wd,
+        result=FitResult(bs=s.bs),
+        seed=seed,
+        callback=callback,
+        should_stop=should_stop,
+        reports_per_epoch=reports_per_epoch,
+        valid_as="valid_mse",
+        single_thread=single_thread,
+    )

@@ -172,10 +172,17 @@ class RunRecord(Mapping):
         if self.score not in last:
             last[self.score] = math.nan
         own = dict(
-            run=self.run, label=self.label, color=self.color, engine=self.engine,
-            status=self.status, message=self.message, history=self.history,
-            seconds=self.seconds, steps=self.steps, epochs_done=self.epochs_done,
-        )  # fmt: skip
+            run=self.run,
+            label=self.label,
+            color=self.color,
+            engine=self.engine,
+            status=self.status,
+            message=self.message,
+            history=self.history,
+            seconds=self.seconds,
+            steps=self.steps,
+            epochs_done=self.epochs_done,
+        )
         return {**self.settings, **last, **self.extra, **own}
 
     def __getitem__(self, key: str) -> Any:

@@ -178,9 +178,15 @@ def fit_one_cycle_fastai(
                     if valid_as:
                         metrics[valid_as] = found[0]
                     res.history.append(
-                        dict(epoch=round(done, 3), train_loss=float("nan"), valid_loss=found[0],
-                             seconds=0.0, **metrics, partial=True)
-                    )  # fmt: skip
+                        dict(
+                            epoch=round(done, 3),
+                            train_loss=float("nan"),
+                            valid_loss=found[0],
+                            seconds=0.0,
+                            **metrics,
+                            partial=True,
+                        )
+                    )
     finally:
         np.random.set_state(np_state)
         random.setstate(py_state)
@@ -189,6 +195,14 @@ def fit_one_cycle_fastai(
         if res.status == "stopped"
         else f"fastai trained {epochs} epoch(s), {total} steps of {res.bs} {unit}."
     )
-    emit(TrainEvent(res.status, epoch=res.epochs_done, step=res.steps, total=total,
-                    seconds=res.seconds, message=res.message))  # fmt: skip
+    emit(
+        TrainEvent(
+            res.status,
+            epoch=res.epochs_done,
+            step=res.steps,
+            total=total,
+            seconds=res.seconds,
+            message=res.message,
+        )
+    )
     return res

@@ -241,9 +241,20 @@ class RowAdamW:
                 vs.append(v)
             if ps:
                 torch._fused_adamw_(
-                    ps, gs, ms, vs, [], [self._step_t] * len(ps), lr=lr, beta1=b1, beta2=b2,
-                    weight_decay=wd, eps=self.eps, amsgrad=False, maximize=False,
-                )  # fmt: skip
+                    ps,
+                    gs,
+                    ms,
+                    vs,
+                    [],
+                    [self._step_t] * len(ps),
+                    lr=lr,
+                    beta1=b1,
+                    beta2=b2,
+                    weight_decay=wd,
+                    eps=self.eps,
+                    amsgrad=False,
+                    maximize=False,
+                )
 
     def catch_up(self) -> None:
         """Bring every row to the current step, so the model's tensors are what dense AdamW holds."""

@@ -412,9 +412,18 @@ class CollabLab(LabBase):
                 'metadata=True needs genres: build the lab with CollabLab(..., metadata="genres")'
             )
         return run_settings(
-            self.data, epochs=epochs, lr=lr, wd=wd, bs=bs, n_factors=n_factors, n_act=n_act,
-            y_range=y_range, bias=bias, use_nn=use_nn, metadata=bool(metadata),
-        )  # fmt: skip
+            self.data,
+            epochs=epochs,
+            lr=lr,
+            wd=wd,
+            bs=bs,
+            n_factors=n_factors,
+            n_act=n_act,
+            y_range=y_range,
+            bias=bias,
+            use_nn=use_nn,
+            metadata=bool(metadata),
+        )
 
     def _show(self, s: CollabSettings) -> None:
         """Mirror a run's settings in the controls, so the page shows what ran."""
@@ -498,10 +507,14 @@ class CollabLab(LabBase):
         rec = self._record("lab8widgets", s, yr, label)
         task.report(0.0, f"run #{rec.run}: training {type(model).__name__}…")
         res = fit_collab(
-            model, self.data, settings=s, seed=run_seed,
+            model,
+            self.data,
+            settings=s,
+            seed=run_seed,
             callback=lambda ev: self.book.event(rec, ev, task.report),
-            should_stop=lambda: task.stopped, lock=self._lock,
-        )  # fmt: skip
+            should_stop=lambda: task.stopped,
+            lock=self._lock,
+        )
         self._finish(rec, res)
         self._model_changed()
         return rec
@@ -540,11 +553,19 @@ class CollabLab(LabBase):
         rec = self._record("fastai", s, yr)
         task.report(0.0, f"run #{rec.run}: importing fastai and building its DataLoaders…")
         res = fit_fastai(
-            self.data, s.epochs, s.lr, s.wd, s.n_factors, yr, s.use_nn, s.n_act, s.bs,
+            self.data,
+            s.epochs,
+            s.lr,
+            s.wd,
+            s.n_factors,
+            yr,
+            s.use_nn,
+            s.n_act,
+            s.bs,
             seed=self._run_seed(seed),
             callback=lambda ev: self.book.event(rec, ev, task.report),
             should_stop=lambda: task.stopped,
-        )  # fmt: skip
+        )
         self.fastai_learner = res.learner
         return self._finish(rec, res)
 
@@ -618,8 +639,14 @@ class CollabLab(LabBase):
                 rec = self._run_ours(task, s, yr, None, True, label=label)
                 recs.append(rec)
                 with self._lock:
-                    rows.append({"run": rec.run, "label": label, "status": rec.status,
-                                 **valid_mse_by_count(self.model, self.data, few)})  # fmt: skip
+                    rows.append(
+                        {
+                            "run": rec.run,
+                            "label": label,
+                            "status": rec.status,
+                            **valid_mse_by_count(self.model, self.data, few),
+                        }
+                    )
             self.metadata_runs = rows
             self._render_metadata()
             return pd.DataFrame(rows)
@@ -657,9 +684,15 @@ class CollabLab(LabBase):
     def _form_kwargs(self) -> dict:
         s = self.settings
         return dict(
-            epochs=s.epochs, lr=s.lr, wd=s.wd, n_factors=s.n_factors, n_act=s.n_act, bs=s.bs,
-            y_range="auto" if s.y_range else None, use_nn=s.use_nn,
-        )  # fmt: skip
+            epochs=s.epochs,
+            lr=s.lr,
+            wd=s.wd,
+            n_factors=s.n_factors,
+            n_act=s.n_act,
+            bs=s.bs,
+            y_range="auto" if s.y_range else None,
+            use_nn=s.use_nn,
+        )
 
     def _on_train(self) -> None:
         s = self.settings
@@ -667,8 +700,16 @@ class CollabLab(LabBase):
 
     def _on_metadata(self) -> None:
         k = self._form_kwargs()
-        self.compare_metadata(k["epochs"], k["lr"], k["wd"], k["n_factors"], use_nn=k["use_nn"],
-                              bs=k["bs"], n_act=k["n_act"], wait=False)  # fmt: skip
+        self.compare_metadata(
+            k["epochs"],
+            k["lr"],
+            k["wd"],
+            k["n_factors"],
+            use_nn=k["use_nn"],
+            bs=k["bs"],
+            n_act=k["n_act"],
+            wait=False,
+        )
 
     def _projector_files(self) -> dict[str, str]:
         return projector_texts(self._factors(), "collab")
@@ -678,8 +719,9 @@ class CollabLab(LabBase):
 
     def _on_ablation(self) -> None:
         k = self._form_kwargs()
-        self.ablation(k["epochs"], k["lr"], k["wd"], k["n_factors"], bs=k["bs"],
-                      n_act=k["n_act"], wait=False)  # fmt: skip
+        self.ablation(
+            k["epochs"], k["lr"], k["wd"], k["n_factors"], bs=k["bs"], n_act=k["n_act"], wait=False
+        )
 
     # --- reading the model ------------------------------------------------------------------------
     @property
@@ -725,8 +767,23 @@ class CollabLab(LabBase):
     def runs_frame(self) -> pd.DataFrame:
         """The runs table as a DataFrame (settings, final valid MSE, seconds, status)."""
 
-        keep = ["run", "engine", "model", "label", "size", "y_range", "bias", "wd", "lr", "epochs",
-                "epochs_done", "bs", "valid_mse", "seconds", "status"]  # fmt: skip
+        keep = [
+            "run",
+            "engine",
+            "model",
+            "label",
+            "size",
+            "y_range",
+            "bias",
+            "wd",
+            "lr",
+            "epochs",
+            "epochs_done",
+            "bs",
+            "valid_mse",
+            "seconds",
+            "status",
+        ]
         return self.book.frame(keep)
 
     def refresh(self) -> None:

@@ -144,9 +144,15 @@ class EmbeddingExplorer(LabBase):
         self.pca = LinkedScatter([], [], [], title="PCA of the factors", height="380px")
         self.pca.add_class("lab8-pca")
         self.bias_view = LinkedScatter(
-            [1.0], [0.0], ["_"], title="Bias vs number of ratings", x_log=True,
-            x_label="ratings in the training set (log)", y_label="learned bias", height="380px",
-        )  # fmt: skip
+            [1.0],
+            [0.0],
+            ["_"],
+            title="Bias vs number of ratings",
+            x_log=True,
+            x_label="ratings in the training set (log)",
+            y_label="learned bias",
+            height="380px",
+        )
         self.bias_view.add_class("lab8-biasview")
         # in a column a flex basis is a height: the view's own (toolbar + figure), or its x axis
         # and label are cut off under the min-ratings field (issue 24 item 3)
@@ -215,9 +221,11 @@ class EmbeddingExplorer(LabBase):
         )
         self.rate_title.add_class("lab8-rate-add")
         self.rate_stars = W.FloatText(
-            value=4.0, description="stars",
-            layout=W.Layout(width="130px"), style={"description_width": "36px"},
-        )  # fmt: skip
+            value=4.0,
+            description="stars",
+            layout=W.Layout(width="130px"),
+            style={"description_width": "36px"},
+        )
         self.rate_stars.add_class("lab8-rate-stars")
         self.rate_button = W.Button(description="Rate", layout=W.Layout(width="60px"))
         self.rate_button.add_class("lab8-rate-button")

@@ -35,16 +35,26 @@ class ItemsPanel(W.VBox):
         self.genre = genre
         labels = np.where(np.asarray(in_genre, bool), genre, "other films")
         self.scatter = LinkedScatter(
-            self.mean_true, np.zeros(len(self.titles)), self.titles, color=labels,
-            title="exposure against true mean rating", x_label="true mean rating",
-            y_label="times recommended", height="320px", size=16,
-        )  # fmt: skip
+            self.mean_true,
+            np.zeros(len(self.titles)),
+            self.titles,
+            color=labels,
+            title="exposure against true mean rating",
+            x_label="true mean rating",
+            y_label="times recommended",
+            height="320px",
+            size=16,
+        )
         self.scatter.add_class("lab8-feedback-exposure")
         self.table = TableView(
-            pd.DataFrame({"title": self.titles, "genre": labels, "true mean": self.mean_true,
-                          "exposure": 0}),
-            key="title", caption="films (click a header to sort)", height="320px", max_rows=300,
-        )  # fmt: skip
+            pd.DataFrame(
+                {"title": self.titles, "genre": labels, "true mean": self.mean_true, "exposure": 0}
+            ),
+            key="title",
+            caption="films (click a header to sort)",
+            height="320px",
+            max_rows=300,
+        )
         self.table.add_class("lab8-feedback-films")
         self.caption = W.HTML()
         self.link = link_selection(self.scatter, self.table)

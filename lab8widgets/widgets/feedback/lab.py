@@ -39,8 +39,17 @@ from .rounds import RoundsPanel
 __all__ = ["FeedbackLab"]
 
 DEFAULT_GENRE = "Animation"  # the lesson's anime fans
-FORM_FIELDS = ("group_size", "activity", "cap", "equal_weight", "epsilon", "k", "n_users",
-               "others_watch", "choosiness")  # fmt: skip
+FORM_FIELDS = (
+    "group_size",
+    "activity",
+    "cap",
+    "equal_weight",
+    "epsilon",
+    "k",
+    "n_users",
+    "others_watch",
+    "choosiness",
+)
 INTERVENTIONS = ("cap", "equal_weight", "epsilon")
 
 
@@ -120,15 +129,25 @@ class FeedbackLab(LabBase):
         **kwargs: Any,
     ):
         more = {f.name for f in dataclasses.fields(FeedbackSettings)} - {
-            "group_size", "group_genre", "cap", "equal_weight", "epsilon", "seed"
-        }  # fmt: skip
+            "group_size",
+            "group_genre",
+            "cap",
+            "equal_weight",
+            "epsilon",
+            "seed",
+        }
         reject_unknown(type(self).__name__, kwargs, more)
         super().__init__(title="FeedbackLab · feedback loops in recommenders (Lesson 8)")
         self.add_class("lab8-feedback")
         checked = FeedbackSettings(
-            group_size=group_size, group_genre=group_genre or DEFAULT_GENRE, cap=cap,
-            equal_weight=equal_weight, epsilon=epsilon, seed=seed, **kwargs,
-        )  # fmt: skip
+            group_size=group_size,
+            group_genre=group_genre or DEFAULT_GENRE,
+            cap=cap,
+            equal_weight=equal_weight,
+            epsilon=epsilon,
+            seed=seed,
+            **kwargs,
+        )
         loaded, note = self._load(ratings, path)
         self.truth: GroundTruth = ground_truth(loaded.frame)  # the world: the same for every seed
         genres = self.truth.all_genres()
@@ -235,8 +254,12 @@ class FeedbackLab(LabBase):
         plain = self._settings.replace(cap=None, equal_weight=False, epsilon=0.0)
         cap = self._settings.cap or self._settings.k
         eps = self._settings.epsilon or 0.1
-        plan = [plain, plain.replace(cap=cap), plain.replace(equal_weight=True),
-                plain.replace(epsilon=eps)]  # fmt: skip
+        plan = [
+            plain,
+            plain.replace(cap=cap),
+            plain.replace(equal_weight=True),
+            plain.replace(epsilon=eps),
+        ]
         task = self.run_and_wait(lambda t: self._play(t, [(s, rounds) for s in plan]), wait)
         return task.result if wait else None
 
@@ -274,10 +297,13 @@ class FeedbackLab(LabBase):
         done = []
         for n, (s, rounds) in enumerate(plan):
             rec = RunRecord(
-                run=len(self.runs) + 1, label=_label(s), color=COLORS[len(self.runs) % len(COLORS)],
-                settings=s.asdict(), extra={"group": f"{s.group_size} × {s.group_genre}"},
+                run=len(self.runs) + 1,
+                label=_label(s),
+                color=COLORS[len(self.runs) % len(COLORS)],
+                settings=s.asdict(),
+                extra={"group": f"{s.group_size} × {s.group_genre}"},
                 score="group_share",
-            )  # fmt: skip
+            )
             self.runs.append(rec)
             loop = FeedbackLoop(self.truth, s)
             self.items_panel.set_genre(loop.in_genre, s.group_genre)
@@ -291,9 +317,11 @@ class FeedbackLab(LabBase):
                 rec.history = [dict(h) for h in loop.history]
                 rec.seconds += entry["seconds"]
                 rec.extra.update(self._summary(rec))
-                task.report((n + (r + 1) / (rounds + 1)) / len(plan),
-                            f"run {rec.run} ({rec.label}): round {r} of {rounds}, "
-                            f"share {entry['group_share']:.1%}")  # fmt: skip
+                task.report(
+                    (n + (r + 1) / (rounds + 1)) / len(plan),
+                    f"run {rec.run} ({rec.label}): round {r} of {rounds}, "
+                    f"share {entry['group_share']:.1%}",
+                )
                 self._on_round()
             rec.status = "stopped" if task.stopped else "done"
             rec.extra.update(self._summary(rec))
@@ -307,22 +335,37 @@ class FeedbackLab(LabBase):
     def _summary(rec: RunRecord) -> dict[str, Any]:
         share = [h["group_share"] for h in rec.history]
         if not share:
-            return {"share_0": float("nan"), "share_peak": float("nan"), "rise": float("nan"),
-                    "group_part": float("nan"), "rounds": 0}  # fmt: skip
+            return {
+                "share_0": float("nan"),
+                "share_peak": float("nan"),
+                "rise": float("nan"),
+                "group_part": float("nan"),
+                "rounds": 0,
+            }
         rise = float(np.mean(share[1:]) - share[0]) if len(share) > 1 else 0.0
         parts = [h["group_part"] for h in rec.history[1:]]
         part = float(np.mean(parts)) if parts else float("nan")
-        return {"share_0": share[0], "share_peak": max(share), "rise": rise,
-                "group_part": part, "rounds": len(share) - 1}  # fmt: skip
+        return {
+            "share_0": share[0],
+            "share_peak": max(share),
+            "rise": rise,
+            "group_part": part,
+            "rounds": len(share) - 1,
+        }
 
     def _baseline(self, rec: RunRecord) -> RunRecord | None:
         """The latest finished run with the same settings but no intervention (rec's reference)."""
         plain = {k: v for k, v in rec.settings.items() if k not in INTERVENTIONS}
         for other in reversed(self.runs):
             s = other.settings
-            if (other.status == "done" and s.get("cap") is None and not s.get("equal_weight")
-                    and not s.get("epsilon") and {k: v for k, v in s.items() if k not in INTERVENTIONS} == plain
-                    and len(other.history) == len(rec.history)):  # fmt: skip
+            if (
+                other.status == "done"
+                and s.get("cap") is None
+                and not s.get("equal_weight")
+                and not s.get("epsilon")
+                and {k: v for k, v in s.items() if k not in INTERVENTIONS} == plain
+                and len(other.history) == len(rec.history)
+            ):
                 return other
         return None
 
@@ -333,44 +376,59 @@ class FeedbackLab(LabBase):
             base = self._baseline(rec)
             row_ = rec.as_dict()
             row_["vs_none"] = (
-                None if base is None or base is rec or "rise" not in base.extra
+                None
+                if base is None or base is rec or "rise" not in base.extra
                 else rec.extra.get("rise", float("nan")) - base.extra["rise"]
-            )  # fmt: skip
+            )
             rows.append(row_)
         return rows
 
     # --- views -------------------------------------------------------------------------------
     def _build(self) -> None:
         s = self._settings
-        self.genre_box = W.Dropdown(options=self.truth.all_genres(), value=s.group_genre,
-                                    description="group genre", style={"description_width": "initial"})  # fmt: skip
+        self.genre_box = W.Dropdown(
+            options=self.truth.all_genres(),
+            value=s.group_genre,
+            description="group genre",
+            style={"description_width": "initial"},
+        )
         self.genre_box.add_class("lab8-setting-group_genre")
         self.genre_box.observe(lambda c: self._on_form("group_genre", c["new"]), "value")
-        self.form = SettingsForm(FeedbackSettings, FORM_FIELDS, base=s,
-                                 on_change=self._on_form, on_error=self.fail)  # fmt: skip
+        self.form = SettingsForm(
+            FeedbackSettings, FORM_FIELDS, base=s, on_change=self._on_form, on_error=self.fail
+        )
         for w in self.form.controls.values():  # each control keeps its width as the row wraps
             w.layout.flex = "0 0 auto"
         self.form.controls["equal_weight"].layout.width = "170px"  # the label fits, no overlap
         for name in ("activity", "others_watch", "choosiness"):  # long labels inside the width
             self.form.controls[name].layout.width = "230px"
-        self.rounds_box = W.BoundedIntText(value=10, min=1, max=100, description="rounds",
-                                           layout=W.Layout(width="140px"))  # fmt: skip
+        self.rounds_box = W.BoundedIntText(
+            value=10, min=1, max=100, description="rounds", layout=W.Layout(width="140px")
+        )
         self.rounds_box.add_class("lab8-feedback-nrounds")
         self.run_button = W.Button(description="Run", button_style="primary", icon="play")
         self.run_button.add_class("lab8-feedback-run")
         self.run_button.on_click(lambda _b: self._click(self._start_run))
-        self.compare_button = W.Button(description="Compare interventions", layout=W.Layout(width="190px"),
-                                       tooltip="the plain loop, then cap, equal weight and ε alone")  # fmt: skip
+        self.compare_button = W.Button(
+            description="Compare interventions",
+            layout=W.Layout(width="190px"),
+            tooltip="the plain loop, then cap, equal weight and ε alone",
+        )
         self.compare_button.add_class("lab8-feedback-compare")
         self.compare_button.on_click(lambda _b: self._click(self._start_compare))
-        self.export_button = W.Button(description="Embedding Projector files", icon="download",
-                                      layout=W.Layout(width="220px"))  # fmt: skip
+        self.export_button = W.Button(
+            description="Embedding Projector files", icon="download", layout=W.Layout(width="220px")
+        )
         self.export_button.add_class("lab8-feedback-export")
         self.export_button.on_click(lambda _b: self._click(self._offer_files))
         self.downloads = W.HTML()
         self.rounds_panel = RoundsPanel()
-        self.items_panel = ItemsPanel(self.truth.titles, self.truth.mean_true(),
-                                      self.truth.in_genre(s.group_genre), s.group_genre)  # fmt: skip
+        self.items_panel = ItemsPanel(
+            self.truth.titles,
+            self.truth.mean_true(),
+            self.truth.in_genre(s.group_genre),
+            s.group_genre,
+        )
         self.rounds_panel.observe(lambda _c: self._click(self._on_rounds), "selected")
         self.items_panel.observe(lambda _c: self._click(self._on_items), "selected")
         self.runs_html = W.HTML()
@@ -397,7 +455,7 @@ class FeedbackLab(LabBase):
                 self.compare_button,
                 self.export_button,
                 align_items="center",
-            ),  # fmt: skip
+            ),
             self.downloads,
             rounds_heading := section(
                 "Rounds: the group's genre in everyone else's recommendations"

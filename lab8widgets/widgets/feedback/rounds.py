@@ -36,8 +36,17 @@ class RoundsPanel(W.VBox):
         self.add_class("lab8-feedback-rounds")
         self.views: dict[str, LinkedScatter] = {}
         for key, title, y_label in METRICS:
-            v = LinkedScatter([], [], [], title=title, x_label="round", y_label=y_label,
-                              height="260px", min_width="260px", size=40)  # fmt: skip
+            v = LinkedScatter(
+                [],
+                [],
+                [],
+                title=title,
+                x_label="round",
+                y_label=y_label,
+                height="260px",
+                min_width="260px",
+                size=40,
+            )
             v.add_class(f"lab8-feedback-{key.replace('_', '-')}")
             v.x_axis.tick_format = "d"  # whole rounds
             v.x_axis.tick_values = np.arange(0, 2)
@@ -45,9 +54,13 @@ class RoundsPanel(W.VBox):
         self.lines: dict[tuple, bq.Lines] = {}
         share = self.views["group_share"]
         self.highlight_line = bq.Lines(
-            x=np.zeros(0), y=np.zeros(0), scales={"x": share.x_scale, "y": share.y_scale},
-            colors=["#d62728"], line_style="dashed", labels=["selected films"],
-        )  # fmt: skip
+            x=np.zeros(0),
+            y=np.zeros(0),
+            scales={"x": share.x_scale, "y": share.y_scale},
+            colors=["#d62728"],
+            line_style="dashed",
+            labels=["selected films"],
+        )
         share.figure.marks = [self.highlight_line, *share.figure.marks]
         self.link = link_selection(*self.views.values())
         share.observe(self._on_selected, "selected")
@@ -83,8 +96,14 @@ class RoundsPanel(W.VBox):
         for key, v in self.views.items():
             line = self.lines.get((run, key))
             if line is None:
-                line = bq.Lines(x=x, y=x, scales={"x": v.x_scale, "y": v.y_scale},
-                                colors=[color], stroke_width=2, opacities=[0.8])  # fmt: skip
+                line = bq.Lines(
+                    x=x,
+                    y=x,
+                    scales={"x": v.x_scale, "y": v.y_scale},
+                    colors=[color],
+                    stroke_width=2,
+                    opacities=[0.8],
+                )
                 self.lines[(run, key)] = line
                 v.figure.marks = [line, *v.figure.marks]
             with line.hold_sync():
