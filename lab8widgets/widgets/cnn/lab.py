@@ -320,6 +320,9 @@ class CNNLab(LabBase):
             model, data, s, callback=on_event, should_stop=lambda: task.stopped, lock=self._lock
         )
         self.history = [dict(h) for h in run.history]
+        # the epoch line is too long for the status row once training ends (its numbers are in
+        # the runs table): leave a short one, so the hidden row holds no cut label
+        task.report(1.0, f"run #{rec.run}: {run.status}")
         self.book.finish(rec, run)  # the table, the best run, the summary; diverged: the banner
         self._model_changed()
         return rec
