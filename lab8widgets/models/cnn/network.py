@@ -11,8 +11,8 @@ four ways to get from feature maps to class scores (the "head").
   features side by side) and a linear layer.
 
 Dropout (``nn.Dropout``, inverted scaling by ``1/(1-p)``) sits before the last linear layer
-("head"), after the first conv activation only ("conv1": on the 8×28×28 maps of strokes, the
-position the preset uses for the global-pool heads), after every conv activation ("conv", the
+("head"), after the first conv activation only ("conv1": on the first maps of strokes, where the
+preset puts it for the global-pool heads), after every conv activation ("conv", the
 spreadsheet's masked activations) or both "head" and "conv".
 The modules are named (``conv1``, ``act1``, ``pool1``, ``drop``, ``fc`` …) so a notebook can reach
 ``lab.model.conv1.weight``. Pure torch.

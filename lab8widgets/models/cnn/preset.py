@@ -34,10 +34,11 @@ _WHERE = {
     "conv1": "on the first conv layer's feature maps",
 }
 _WHY = {
-    "head": "this head's last layer reads every position of the last feature maps, many values "
-    "to drop",
-    "conv1": "this head's last layer reads only one pooled number per channel, and dropping half "
-    "of so few costs accuracy; on the first maps dropout hides random bits of every stroke",
+    "head": "this head's last layer reads every position of the last feature maps, so dropping "
+    "half still leaves it plenty",
+    "conv1": "this head's last layer reads only pooled summaries (one or two numbers per channel) "
+    "and dropping half of so few cost accuracy in our runs, while on the first maps dropout hides "
+    "random bits of every stroke",
 }
 
 
