@@ -102,6 +102,15 @@ def test_dropout_position_and_scaling():
     conv = make_cnn(s, dropout_at="conv")
     assert all(conv.get_submodule(f"drop{i}").p == 0.25 for i in (1, 2, 3))
     assert not hasattr(conv, "drop")
+    first = make_cnn(s, dropout_at="conv1", head="avgpool")  # the first conv layer's maps only
+    names = [n for n, m in first.named_children() if isinstance(m, nn.Dropout)]
+    assert names == ["drop1"] and list(first.named_children())[2][0] == "drop1"
+    x = torch.rand(4, 1, 28, 28)
+    torch.manual_seed(5)
+    y = first.train()(x)
+    torch.manual_seed(5)  # the same mask drawn by hand on act1's maps
+    h = F.dropout(first.act1(first.conv1(x)), 0.25, training=True)
+    torch.testing.assert_close(y, first.fc(first.flatten(first.pool(first[3:7](h)))))
     both = make_cnn(s, dropout_at="both")
     assert hasattr(both, "drop1") and hasattr(both, "drop")
     assert not any(isinstance(m, nn.Dropout) for m in make_cnn(dropout=0.0).modules())

@@ -5,13 +5,13 @@ four heads (max-pool, stride 2, average pool, concat pool).
 - ``network``: ``make_cnn`` (the four heads, dropout, activations) and ``AdaptiveConcatPool2d``.
 - ``data``: ``cnn_data``, a stratified, seeded split of real MNIST digits.
 - ``fit``: ``evaluate``, ``misclassified`` and the fit (ours, and fastai's on the same rows).
-- ``preset``: the "dropout off vs on" preset's settings and text.
+- ``preset``: the "dropout off vs on" preset's settings, its dropout position per head, and text.
 """
 
 from .data import CNNData, cnn_data
 from .fit import accuracy, evaluate, fit_cnn, fit_fastai, misclassified
 from .network import AdaptiveConcatPool2d, make_cnn
-from .preset import OVERFIT, OVERFIT_DROPOUT, PER_CLASS, dropout_pair, preset_text
+from .preset import OVERFIT, PER_CLASS, PRESET_AT, dropout_pair, preset_text, preset_where
 from .settings import ACTIVATIONS, DIGIT_SETS, DROPOUT_AT, HEADS, CNNSettings
 
 __all__ = [
@@ -20,8 +20,8 @@ __all__ = [
     "DROPOUT_AT",
     "HEADS",
     "OVERFIT",
-    "OVERFIT_DROPOUT",
     "PER_CLASS",
+    "PRESET_AT",
     "AdaptiveConcatPool2d",
     "CNNData",
     "CNNSettings",
@@ -34,4 +34,5 @@ __all__ = [
     "make_cnn",
     "misclassified",
     "preset_text",
+    "preset_where",
 ]

@@ -11,7 +11,9 @@ four ways to get from feature maps to class scores (the "head").
   features side by side) and a linear layer.
 
 Dropout (``nn.Dropout``, inverted scaling by ``1/(1-p)``) sits before the last linear layer
-("head"), after every conv activation ("conv", the spreadsheet's masked activations) or both.
+("head"), after the first conv activation only ("conv1": on the first maps of strokes, where the
+preset puts it for the global-pool heads), after every conv activation ("conv", the
+spreadsheet's masked activations) or both "head" and "conv".
 The modules are named (``conv1``, ``act1``, ``pool1``, ``drop``, ``fc`` …) so a notebook can reach
 ``lab.model.conv1.weight``. Pure torch.
 """
@@ -66,6 +68,7 @@ def make_cnn(
 
 def _build(s: CNNSettings, n_classes: int) -> nn.Sequential:
     conv_drop = s.dropout > 0 and s.dropout_at in ("conv", "both")
+    conv1_drop = s.dropout > 0 and s.dropout_at == "conv1"
     head_drop = s.dropout > 0 and s.dropout_at in ("head", "both")
     stride = 1 if s.head == "maxpool" else 2
     widths = [1] + [s.channels * 2**i for i in range(N_CONV)]
@@ -75,7 +78,7 @@ def _build(s: CNNSettings, n_classes: int) -> nn.Sequential:
         n = i + 1
         layers[f"conv{n}"] = nn.Conv2d(widths[i], widths[i + 1], 3, stride=stride, padding=1)
         layers[f"act{n}"] = make_activation(s.activation)  # models.layers, shared with ConvLab
-        if conv_drop:
+        if conv_drop or (conv1_drop and n == 1):
             layers[f"drop{n}"] = nn.Dropout(s.dropout)
         if s.head == "maxpool":
             layers[f"pool{n}"] = nn.MaxPool2d(2)

@@ -12,7 +12,7 @@ __all__ = ["ACTIVATIONS", "DIGIT_SETS", "DROPOUT_AT", "HEADS", "N_CONV", "CNNSet
 
 HEADS = ("maxpool", "stride2", "avgpool", "concatpool")
 ACTIVATIONS = ACTIVATION_NAMES  # relu, leaky_relu, gelu, silu, mish, sigmoid, tanh
-DROPOUT_AT = ("head", "conv", "both")
+DROPOUT_AT = ("head", "conv1", "conv", "both")
 DIGIT_SETS = ("3 vs 7", "0-9")
 N_CONV = 3  # three conv layers: 28 → 14 → 7 → 3 (max-pool) or 4 (stride 2)
 
