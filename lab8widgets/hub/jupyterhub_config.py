@@ -85,4 +85,4 @@ def copy_labs(spawner) -> None:
 
 c.Spawner.pre_spawn_hook = copy_labs
 # the hub stops a learner's whole server after an hour without activity (jupyterhub-idle-culler
-# does it for a hub of any size: `pip install jupyterhub-idle-culler`, see the README)
+# does it for a hub of any size: `pip install jupyterhub-idle-culler`, see docs/classroom.md)

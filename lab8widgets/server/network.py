@@ -40,7 +40,7 @@ def exposure_warning(ip: str) -> str | None:
         f"lab8widgets: WARNING: serving on {ip}: anyone who can reach this port can open the labs "
         "and run code in their kernels, with no password. For a class on a network, give each "
         "learner a server of their own behind a login with JupyterHub "
-        "(https://jupyterhub.readthedocs.io; see the README); use --ip 127.0.0.1 (the default) "
+        "(https://jupyterhub.readthedocs.io; see docs/classroom.md in lab8widgets); use --ip 127.0.0.1 (the default) "
         "to serve this machine only."
     )
 

@@ -1,7 +1,7 @@
 """LinkedScatter: a bqplot scatter whose selection is a list of keys.
 
 Why it is built this way (profiled in Chromium on the EmbeddingExplorer, 9,391 points; see
-``benchmarks/explorer_latency.py`` and the README for the numbers):
+``benchmarks/explorer_latency.py`` and docs/performance.md for the numbers):
 
 - bqplot's SVG ``Scatter`` restyles *every* point of a mark whenever its ``selected`` or
   ``hovered_point`` changes (``apply_styles``: fill, stroke, opacity and width rewritten per point,
@@ -34,7 +34,7 @@ in ``link_selection``'s order (a lab's tables last, whose layout would delay the
 and the brush's own state is not echoed back to the page (one redraw less per mouse move).
 A small view keeps bqplot's own per-point selection styles and click-select (ctrl-click adds).
 Measured on a quiet 2-core machine (``benchmarks/explorer_latency.py``, ``scatter_latency.py``):
-see the README's performance table.
+see docs/performance.md.
 
 ``link_selection`` (views/link.py) keeps several views' selections in step.
 bqplot's WebGL ``ScatterGL`` moved to the bqplot-gl package in bqplot 0.13, and installing

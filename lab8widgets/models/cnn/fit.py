@@ -133,6 +133,14 @@ def fit_fastai(
         return Learner(dls, model, loss_func=CrossEntropyLossFlat(), metrics=fastai_accuracy)
 
     return fit_one_cycle_fastai(
-        make_learner, s.epochs, s.lr, s.wd, result=Run(bs=bs), seed=s.seed, callback=callback,
-        should_stop=should_stop, single_thread=single_thread, unit="images",
-    )  # fmt: skip
+        make_learner,
+        s.epochs,
+        s.lr,
+        s.wd,
+        result=Run(bs=bs),
+        seed=s.seed,
+        callback=callback,
+        should_stop=should_stop,
+        single_thread=single_thread,
+        unit="images",
+    )
