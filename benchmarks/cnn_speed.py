@@ -65,7 +65,7 @@ def main() -> int:
         s = lab.settings.replace(**RECIPE)
         twin = make_cnn(s, lab.data.n_classes)  # the weights lab.fit starts from
         t0 = time.perf_counter()
-        hist = lab.fit(**RECIPE)
+        hist = lab.fit(**RECIPE)["history"]  # fit returns the run's RunRecord
         ours_t.append(time.perf_counter() - t0)
         ours_acc.append(hist[-1]["accuracy"])
         fa = fit_fastai(copy.deepcopy(twin), lab.data, s, single_thread=args.fastai_one_thread)

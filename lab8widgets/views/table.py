@@ -30,7 +30,10 @@ function fmtHead(c, sortBy, asc) {  // a long name may wrap after its underscore
 const ROW_H = 19;
 const EAGER = 20;
 const TD = "display:block;padding:1px 6px;border-top:1px solid #eee;white-space:nowrap;overflow:hidden;text-overflow:ellipsis;box-sizing:border-box;height:" + ROW_H + "px;line-height:16px;";
-const cellFlex = (j, n) => (j === 0 && n > 1 ? "flex:0 0 40%;" : "flex:1 1 0;") + "min-width:0;";
+// a column is never narrower than its header's longest word (words break at spaces and after
+// underscores, never inside: "ratin/gs" was unreadable); where they do not all fit, the box scrolls
+const minCh = (c) => Math.max(...String(c).split(/[\s_]+/).map((w) => w.length)) + 2;
+const cellFlex = (j, n, c) => (j === 0 && n > 1 ? "flex:0 0 40%;" : "flex:1 1 0;") + "min-width:calc(" + minCh(c) + "ch + 12px);";
 function render({ model, el }) {
   el.classList.add("lab8-tableview");
   // a fixed box that contains its own layout and paint, so new rows re-lay out the table alone,
@@ -61,7 +64,7 @@ function render({ model, el }) {
         const th = document.createElement("th");
         th.dataset.col = c;
         th.title = "sort by " + c;
-        th.style.cssText = "display:flex;align-items:flex-end;box-sizing:border-box;cursor:pointer;padding:3px 6px;user-select:none;overflow-wrap:anywhere;" + cellFlex(j, cols.length) + "justify-content:" + (num[j] ? "flex-end;text-align:right" : "flex-start;text-align:left");
+        th.style.cssText = "display:flex;align-items:flex-end;box-sizing:border-box;cursor:pointer;padding:3px 6px;user-select:none;overflow-wrap:normal;word-break:normal;" + cellFlex(j, cols.length, c) + "justify-content:" + (num[j] ? "flex-end;text-align:right" : "flex-start;text-align:left");
         th.addEventListener("click", () => model.send({ event: "sort", column: c }));
         return th;
       }));
@@ -87,7 +90,7 @@ function render({ model, el }) {
       tr.dataset.row = i;
       tr.style.cssText = "display:flex";
       tr.addEventListener("click", () => { if (model.get("clickable")) model.send({ event: "row", row: i }); });
-      cols.forEach((_c, j) => { tr.insertCell().style.cssText = TD + cellFlex(j, cols.length) + (num[j] ? "text-align:right;font-variant-numeric:tabular-nums" : ""); });
+      cols.forEach((c, j) => { tr.insertCell().style.cssText = TD + cellFlex(j, cols.length, c) + (num[j] ? "text-align:right;font-variant-numeric:tabular-nums" : ""); });
     }
     rows.forEach((r, i) => {
       const tr = body.rows[i], on = sel.has(i);

@@ -37,7 +37,15 @@ from ..models.train import Run, RunRecord, TrainEvent
 from .controls import SettingsForm
 from .scatter import PALETTE
 
-__all__ = ["COLORS", "Column", "RunBook", "TrainingPanel", "best_run", "runs_table_html"]
+__all__ = [
+    "COLORS",
+    "Column",
+    "RunBook",
+    "TrainingPanel",
+    "best_run",
+    "log_ticks",
+    "runs_table_html",
+]
 
 COLORS = PALETTE[:10]  # the runs take the scatter's first ten colours
 DRAW_EVERY_S = 0.15  # streaming redraws at most this often (epochs and run ends always draw)
@@ -81,6 +89,27 @@ def runs_table_html(
             cells.append(f'<td class="{"num" if num else ""}">{text}</td>')
         body.append(f'<tr class="{"best" if i == best else ""}">{"".join(cells)}</tr>')
     return f'<table class="lab8-table {cls}"><tr>{head}</tr>{"".join(body)}</table>'
+
+
+def log_ticks(lo: float, hi: float, most: int = 6) -> list[float]:
+    """Tick values for a log axis from ``lo`` to ``hi``: round numbers at least a ``most``-th of the
+    axis apart, so labels never pile up (d3's own log ticks crowd 0.8, 0.9, 1.00 together on a
+    short axis). Coarse steps first (1, 1.5, 2, 3, 5, 7 × 10ⁿ), finer ones on a short axis; at
+    least two ticks."""
+    if not (0 < lo < hi and math.isfinite(hi)):
+        return []
+    span = math.log10(hi) - math.log10(lo)
+    for steps in ((1, 1.5, 2, 3, 5, 7), (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 7, 8, 9)):
+        ticks: list[float] = []
+        for e in range(math.floor(math.log10(lo)) - 1, math.ceil(math.log10(hi)) + 1):
+            for m in steps:
+                v = float(f"{m * 10.0**e:.6g}")
+                if lo <= v <= hi and (not ticks or math.log10(v / ticks[-1]) >= span / most):
+                    ticks.append(v)
+        if len(ticks) >= 2:
+            return ticks
+    inner = 10 ** (span * 0.1)  # a very short axis: near its two ends, to three digits
+    return [float(f"{lo * inner:.3g}"), float(f"{hi / inner:.3g}")]
 
 
 def _domain(values: Iterable[float], log: bool) -> tuple[float, float]:
@@ -368,6 +397,8 @@ class TrainingPanel(W.VBox):
             self._x.min, self._x.max = 0.0, float(xmax)
             y = self.y_scale
             y.min, y.max = float(lo), float(hi)
+            log = self.yscale == "log"
+            self._ax_y.tick_values = np.asarray(log_ticks(lo, hi) if log else [], dtype=float)
 
     @traitlets.observe("yscale")
     def _on_yscale(self, _change=None) -> None:

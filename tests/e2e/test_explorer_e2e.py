@@ -69,6 +69,25 @@ def wait_overlay(page, n: int) -> None:
         raise AssertionError(f"map draws {page.evaluate(PAINTED_STATE, n)}") from e
 
 
+# the header words of every table on the page that the browser drew over more than one line
+BROKEN_HEADER_WORDS = """() => {
+  const broken = [];
+  for (const th of document.querySelectorAll('.lab8-tableview th')) {
+    const node = th.firstChild;
+    if (!node || node.nodeType !== Node.TEXT_NODE) continue;
+    const text = node.textContent;
+    for (const m of text.matchAll(/[^\\s_\u200b]+/g)) {
+      const r = document.createRange();
+      r.setStart(node, m.index);
+      r.setEnd(node, m.index + m[0].length);
+      const tops = new Set(Array.from(r.getClientRects()).map((b) => Math.round(b.top)));
+      if (tops.size > 1) broken.push(m[0]);
+    }
+  }
+  return broken;
+}"""
+
+
 def test_brush_on_the_map_fills_the_table_and_selected(open_lab):
     lab = open_lab("explorer", timeout=240_000)
     page = lab.page
@@ -133,6 +152,9 @@ def test_brush_on_the_map_fills_the_table_and_selected(open_lab):
         if n_rows == lab.kernel("explorer.table.max_rows")
         else "explorer.table.frame['title'].iloc[-1]"
     )
+    # every header word stays whole: a word split over two lines has two boxes ("ratin/gs" was)
+    broken = page.evaluate(BROKEN_HEADER_WORDS)
+    assert broken == [], broken
     # a header click sorts the page's table by bias, largest first (Python sorts, the page shows it)
     page.locator(".lab8-selection th", has_text="bias").click()
     lab.wait_kernel("explorer.table.sort_by", until=lambda v: v == "bias", timeout=10)
@@ -182,6 +204,11 @@ def test_brush_on_the_map_fills_the_table_and_selected(open_lab):
         page.wait_for_timeout(200)
     assert all(c[3] == 255 for c in again["covered"]), "the dots did not follow a resize"
     assert page.evaluate(where, {"n": len(keys), "i": on[0]}) != before  # the points did move
+    # JupyterLab's column (850 px): the tables' columns narrow, their header words stay whole
+    page.set_viewport_size({"width": 850, "height": 900})
+    page.wait_for_timeout(300)
+    broken = page.evaluate(BROKEN_HEADER_WORDS)
+    assert broken == [], broken
     page.set_viewport_size({"width": 1280, "height": 900})
     # one point alone: one dot
     one = lab.kernel("explorer.pca.all_keys[0]")

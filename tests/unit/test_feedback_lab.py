@@ -26,7 +26,7 @@ def test_unknown_keyword_is_a_type_error_naming_it():
 def test_bad_values_name_field_value_and_range():
     with pytest.raises(ValueError, match=r"epsilon must be a number in \[0, 1\], got 2"):
         FeedbackLab("synthetic", epsilon=2)
-    with pytest.raises(ValueError, match="seed must be an integer from 0 to 99999, got -1"):
+    with pytest.raises(ValueError, match="seed must be an integer from 0 to 99,999, got -1"):
         FeedbackLab("synthetic", seed=-1)
     with pytest.raises(ValueError, match="group_genre must be one of the catalogue's genres"):
         FeedbackLab("synthetic", group_genre="Anime")

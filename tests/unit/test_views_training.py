@@ -13,7 +13,7 @@ import traitlets
 
 from lab8widgets.models.train import FitSettings, TrainEvent
 from lab8widgets.views.controls import NumberField
-from lab8widgets.views.training import COLORS, Column, TrainingPanel, runs_table_html
+from lab8widgets.views.training import COLORS, Column, TrainingPanel, log_ticks, runs_table_html
 
 
 def step(epoch, loss):
@@ -184,3 +184,26 @@ def test_cleared_lines_are_reused_for_the_next_runs():
     assert first[0].colors == [color] and first[1].labels == ["#2 valid"] and len(first[1].y) == 0
     panel.add_run(3, "#3")
     assert len(panel.chart.marks) == 4 and len(panel.visible_marks) == 4
+
+
+def test_log_axis_ticks_are_few_round_and_apart():
+    """After several runs of close losses (0.75–1.25) d3's own log ticks piled up as
+    1.00/0.900/0.800…; the axis gets a few round values, each a sixth of the axis apart."""
+    panel = TrainingPanel(FitSettings)
+    for i, (train, valid) in enumerate([(1.2, 0.95), (0.8, 0.9), (0.76, 0.88), (1.1, 1.0)]):
+        key = f"run{i}"
+        panel.add_run(key, f"#{i}", epochs=1)
+        panel.on_event(key, epoch(1, train, valid))
+    panel.draw("run3", force=True)
+    lo, hi = finite_domain(panel)
+    ticks = list(panel.chart.axes[1].tick_values)
+    assert ticks == log_ticks(lo, hi) and 2 <= len(ticks) <= 6
+    assert all(lo <= t <= hi for t in ticks)
+    assert all(float(f"{t:.2g}") == t for t in ticks)  # round numbers, not 0.722
+    span = math.log10(hi / lo)
+    assert all(
+        math.log10(b / a) >= span / 6 - 1e-12 for a, b in zip(ticks[:-1], ticks[1:], strict=True)
+    )
+    panel.yscale = "linear"  # a linear axis lets bqplot choose its ticks
+    assert len(panel.chart.axes[1].tick_values) == 0
+    assert log_ticks(0.7, 0.95) == [0.7, 0.8, 0.9] and log_ticks(0.01, 10)[0] == 0.01
