@@ -390,3 +390,18 @@ def test_every_panel_is_a_whole_widget(lab):
     for panel in (lab.states_panel, lab.calendars, lab.sizes_panel, lab.data_panel, lab.use_panel):
         state = panel.get_state()
         assert state["_model_module"] == "@jupyter-widgets/controls" and state["children"]
+
+
+def test_state_and_calendar_views_tick_at_round_steps(lab):
+    """Left to the page, bqplot spaced the map's ticks by pixels (433.25, 216.62): every view
+    that EntityLab scales now ticks at each multiple of a 1, 2 or 5 × 10^k step of its domain."""
+    views = [lab.states_panel.state_map, lab.states_panel.state_emb, *lab.calendars.rings.values()]
+    for view in views:
+        for axis, scale in ((view.x_axis, view.x_scale), (view.y_axis, view.y_scale)):
+            ticks = np.asarray(axis.tick_values, dtype=float)
+            assert len(ticks) >= 2, view.figure.title
+            step = ticks[1] - ticks[0]
+            mantissa = step / 10 ** np.floor(np.log10(step))
+            assert min(abs(mantissa - m) for m in (1, 2, 5, 10)) < 1e-9
+            np.testing.assert_allclose(np.diff(ticks), step)
+            assert ticks[0] == scale.min and ticks[-1] == pytest.approx(scale.max)
