@@ -92,6 +92,8 @@ WATCH = """() => {
 LEARNER_TIMEOUT = 300  # seconds one learner may take in all (its widget, then its drag steps)
 ACK_TIMEOUT = 30  # seconds a light client waits for one drag step's answer before counting it lost
 PROTOCOL = "v1.kernel.websocket.jupyter.org"  # what JupyterLab's and Voila's pages speak
+CONTROL_TARGET = "jupyter.widget.control"  # ipywidgets 8's comm for every widget's state at once
+CONTROL_VERSION = "1.0.0"  # its protocol version (ipywidgets' __control_protocol_version__)
 CHAIN_PREFIX = (
     "lab8-conv-"  # ConvLab's chain (a HeatmapStack); its first kernel grid is key ("kernel", 0)
 )
@@ -116,8 +118,9 @@ class Light:
     browser (learners' browsers run on their own machines, not the server's).
 
     It opens the lab's page (``GET``, which takes a preheated kernel or starts one), connects to that
-    kernel's websocket as the page does, loads the widgets' state as ipywidgets' manager does at start
-    (``comm_info_request``, then ``request_state`` to every widget), finds ConvLab's chain and sends the
+    kernel's websocket as the page does, loads the widgets' state as ipywidgets 8's manager in the
+    page does at start (a ``jupyter.widget.control`` comm, ``request_states``, one ``update_states``
+    reply with every widget), finds ConvLab's chain and sends the
     same custom message a drag step on its first kernel grid sends (``{"event": "edit", "key":
     ["kernel", 0], ..., "seq": n}``), one every ``step_ms``; a round trip ends when the chain's ``ack``
     comes back with that ``seq`` (the repaint's data rides on the same message).
@@ -127,7 +130,9 @@ class Light:
         self.url = url
         self.session = uuid.uuid4().hex
 
-    def msg(self, msg_type: str, content: dict, channel: str = "shell") -> bytes:
+    def msg(
+        self, msg_type: str, content: dict, channel: str = "shell", metadata: dict | None = None
+    ) -> bytes:
         """A message in the page's websocket protocol (Voila's handler reads every binary
         message as that protocol: the legacy framing would make it parse garbage)."""
         from jupyter_server.services.kernels.connection.base import serialize_msg_to_ws_v1
@@ -143,7 +148,7 @@ class Light:
                     "date": "",
                 },
                 "parent_header": {},
-                "metadata": {},
+                "metadata": metadata or {},
                 "content": content,
             },
             channel,
@@ -184,27 +189,28 @@ class Light:
             subprotocols=[PROTOCOL],
         )
         try:
-            ws.write_message(
-                self.msg("comm_info_request", {"target_name": "jupyter.widget"}), binary=True
+            # as ipywidgets 8's manager in the page: one control comm, every widget's state in
+            # one reply (``request_states`` -> ``update_states``)
+            control = uuid.uuid4().hex
+            opened = {"comm_id": control, "target_name": CONTROL_TARGET, "data": {}}
+            meta = {"version": CONTROL_VERSION}
+            ws.write_message(self.msg("comm_open", opened, metadata=meta), binary=True)
+            data = {"method": "request_states"}
+            ws.write_message(self.msg("comm_msg", {"comm_id": control, "data": data}), binary=True)
+            states = None
+            while states is None:
+                frame = await ws.read_message()
+                if frame is None:
+                    raise RuntimeError("the kernel websocket closed")
+                m = unpack(frame)
+                c = m["content"]
+                if m["msg_type"] == "comm_msg" and c.get("comm_id") == control:
+                    states = c["data"].get("states", {})
+            grid = next(
+                (k for k, v in states.items() if v["state"].get("css_prefix") == CHAIN_PREFIX), None
             )
-            comms = None
-            while comms is None:
-                m = unpack(await ws.read_message())
-                if m["msg_type"] == "comm_info_reply":
-                    comms = list(m["content"]["comms"])
-            for cid in comms:
-                data = {"method": "request_state"}
-                ws.write_message(self.msg("comm_msg", {"comm_id": cid, "data": data}), binary=True)
-            grid, seen = None, 0
-            while seen < len(comms):
-                m = unpack(await ws.read_message())
-                if m["msg_type"] == "comm_msg" and m["content"]["data"].get("method") == "update":
-                    seen += 1
-                    state = m["content"]["data"].get("state", {})
-                    if state.get("css_prefix") == CHAIN_PREFIX:
-                        grid = m["content"]["comm_id"]
             if grid is None:
-                raise RuntimeError(f"no ConvLab chain among the page's {len(comms)} widgets")
+                raise RuntimeError(f"no ConvLab chain among the page's {len(states)} widgets")
             first = time.perf_counter() - t0
             if member is not None:
                 await member.arrive()
