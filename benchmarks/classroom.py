@@ -632,7 +632,10 @@ def main() -> None:
                 # each learner's kernel, the pool and its refills must fit beside what runs already
                 kept = n if mode == "fork" else pool
                 per = FORKED_GB if mode == "fork" else KERNEL_GB
-                need = (n + 2 * kept) * per + HEADROOM_GB
+                # forked: the class, its refilled pool (one refill at a time) and the template
+                need = (
+                    (n + kept) * per + 0.5 if mode == "fork" else (n + 2 * kept) * per
+                ) + HEADROOM_GB
                 if need > mem_available_gb():
                     print(
                         f"skip N={n} {mode}: needs ~{need:.0f} GB, "
