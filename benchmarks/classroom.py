@@ -9,9 +9,11 @@ which is which. The JSON line carries ``max_learners_p95_50ms``, ``first_widget_
 ``pss_mb_per_learner`` (proportional set size, shared pages divided among their sharers) and
 ``fork``, and the same figures without forking under ``without_fork``.
 
-For each N (1, 5, 10, 20 by default, capped by the memory a kernel needs) a fresh ``serve conv``
-starts and fills its preheated-kernel pool; then N Chromium pages open together, each drags a
-layer-1 kernel cell step by step (one 4-px step = one new value), and we time
+It prints an estimate of its run time first. For each N (``--rounds``, 1,5,10,20,30 by default,
+capped by the memory a kernel needs) a fresh ``serve conv`` starts and fills its preheated-kernel
+pool; then N learners open the page (at once, or spread over ``--arrive-within`` seconds), and once
+every one has its widget they all drag a layer-1 kernel cell together, step by step (one 4-px step
+= one new value, every 150 ms), and we time
 
 - time to first widget: navigation start -> ConvLab's kernel grid on screen;
 - round trip under load: the grid's edit message (``performance.mark('lab8-edit')``) -> conv1's
@@ -30,8 +32,9 @@ Ends with one JSON line (``first_widget_p50_s``, ``first_widget_p95_s`` with pre
 ``first_widget_no_preheat_p50_s``, ``max_learners_p95_50ms``, ``kernel_mb``, the load average
 and the rows).
 
-    python benchmarks/classroom.py [--learners 1 5 10 20 30] [--browsers 3] [--steps 12] [--repeat 3]
-    python benchmarks/classroom.py --learners 5 --repeat 1    # a small round
+    python benchmarks/classroom.py [--rounds 1,5,10,20,30] [--browsers 3] [--steps 40] [--repeat 3]
+    python benchmarks/classroom.py --rounds 1,5,10,20,30 --repeat 1 --arrive-within 10  # issue 22
+    python benchmarks/classroom.py --rounds 5 --repeat 1    # a small round
     python benchmarks/classroom.py --pool n    # a pool as large as the class (serve --pool N)
     python benchmarks/classroom.py --modes preheat      # only one mode (or: --no-preheat)
     python benchmarks/classroom.py --learners 1 --repeat 5 --modes preheat no-bundle no-preheat
@@ -62,6 +65,11 @@ FORKED_GB = 0.2  # PSS of a forked ConvLab kernel (the template's pages are shar
 TEMPLATE_CMD = b"lab8widgets.server.template"
 HEADROOM_GB = 4.0  # left to the rest of the machine (a shared box: others work on it too)
 STEP_MS = 150  # one drag step every 150 ms: a learner exploring, not a stress test
+STEPS = 40  # drag steps per learner: 6 s of the whole class dragging together
+# the run time estimate (seconds, quiet 2-core machine): a server start with its template, a
+# kernel of the pool forked and its notebook run, one launched (torch and fastai imported), the
+# first widgets, per learner (pages, light clients, PSS read), the shutdown
+SERVER_S, FORK_KERNEL_S, LAUNCH_KERNEL_S, FIRST_S, PER_LEARNER_S, STOP_S = 15, 1.5, 4, 5, 0.5, 8
 # when the page's first kernel websocket opens (the page's scripts are loaded and the kernel found)
 WS_OPEN = """(() => {
   const W = globalThis.WebSocket;
@@ -84,6 +92,8 @@ WATCH = """() => {
 LEARNER_TIMEOUT = 300  # seconds one learner may take in all (its widget, then its drag steps)
 ACK_TIMEOUT = 30  # seconds a light client waits for one drag step's answer before counting it lost
 PROTOCOL = "v1.kernel.websocket.jupyter.org"  # what JupyterLab's and Voila's pages speak
+CONTROL_TARGET = "jupyter.widget.control"  # ipywidgets 8's comm for every widget's state at once
+CONTROL_VERSION = "1.0.0"  # its protocol version (ipywidgets' __control_protocol_version__)
 CHAIN_PREFIX = (
     "lab8-conv-"  # ConvLab's chain (a HeatmapStack); its first kernel grid is key ("kernel", 0)
 )
@@ -108,8 +118,9 @@ class Light:
     browser (learners' browsers run on their own machines, not the server's).
 
     It opens the lab's page (``GET``, which takes a preheated kernel or starts one), connects to that
-    kernel's websocket as the page does, loads the widgets' state as ipywidgets' manager does at start
-    (``comm_info_request``, then ``request_state`` to every widget), finds ConvLab's chain and sends the
+    kernel's websocket as the page does, loads the widgets' state as ipywidgets 8's manager in the
+    page does at start (a ``jupyter.widget.control`` comm, ``request_states``, one ``update_states``
+    reply with every widget), finds ConvLab's chain and sends the
     same custom message a drag step on its first kernel grid sends (``{"event": "edit", "key":
     ["kernel", 0], ..., "seq": n}``), one every ``step_ms``; a round trip ends when the chain's ``ack``
     comes back with that ``seq`` (the repaint's data rides on the same message).
@@ -119,7 +130,9 @@ class Light:
         self.url = url
         self.session = uuid.uuid4().hex
 
-    def msg(self, msg_type: str, content: dict, channel: str = "shell") -> bytes:
+    def msg(
+        self, msg_type: str, content: dict, channel: str = "shell", metadata: dict | None = None
+    ) -> bytes:
         """A message in the page's websocket protocol (Voila's handler reads every binary
         message as that protocol: the legacy framing would make it parse garbage)."""
         from jupyter_server.services.kernels.connection.base import serialize_msg_to_ws_v1
@@ -135,7 +148,7 @@ class Light:
                     "date": "",
                 },
                 "parent_header": {},
-                "metadata": {},
+                "metadata": metadata or {},
                 "content": content,
             },
             channel,
@@ -164,7 +177,7 @@ class Light:
                 if isinstance(ack, int) and ack >= seq:
                     return
 
-    async def run(self, path: str, steps: int, step_ms: int) -> dict:
+    async def run(self, path: str, steps: int, step_ms: int, member: Member | None = None) -> dict:
         from tornado.websocket import websocket_connect
 
         t0 = time.perf_counter()
@@ -176,28 +189,31 @@ class Light:
             subprotocols=[PROTOCOL],
         )
         try:
-            ws.write_message(
-                self.msg("comm_info_request", {"target_name": "jupyter.widget"}), binary=True
+            # as ipywidgets 8's manager in the page: one control comm, every widget's state in
+            # one reply (``request_states`` -> ``update_states``)
+            control = uuid.uuid4().hex
+            opened = {"comm_id": control, "target_name": CONTROL_TARGET, "data": {}}
+            meta = {"version": CONTROL_VERSION}
+            ws.write_message(self.msg("comm_open", opened, metadata=meta), binary=True)
+            data = {"method": "request_states"}
+            ws.write_message(self.msg("comm_msg", {"comm_id": control, "data": data}), binary=True)
+            states = None
+            while states is None:
+                frame = await ws.read_message()
+                if frame is None:
+                    raise RuntimeError("the kernel websocket closed")
+                m = unpack(frame)
+                c = m["content"]
+                if m["msg_type"] == "comm_msg" and c.get("comm_id") == control:
+                    states = c["data"].get("states", {})
+            grid = next(
+                (k for k, v in states.items() if v["state"].get("css_prefix") == CHAIN_PREFIX), None
             )
-            comms = None
-            while comms is None:
-                m = unpack(await ws.read_message())
-                if m["msg_type"] == "comm_info_reply":
-                    comms = list(m["content"]["comms"])
-            for cid in comms:
-                data = {"method": "request_state"}
-                ws.write_message(self.msg("comm_msg", {"comm_id": cid, "data": data}), binary=True)
-            grid, seen = None, 0
-            while seen < len(comms):
-                m = unpack(await ws.read_message())
-                if m["msg_type"] == "comm_msg" and m["content"]["data"].get("method") == "update":
-                    seen += 1
-                    state = m["content"]["data"].get("state", {})
-                    if state.get("css_prefix") == CHAIN_PREFIX:
-                        grid = m["content"]["comm_id"]
             if grid is None:
-                raise RuntimeError(f"no ConvLab chain among the page's {len(comms)} widgets")
+                raise RuntimeError(f"no ConvLab chain among the page's {len(states)} widgets")
             first = time.perf_counter() - t0
+            if member is not None:
+                await member.arrive()
             rt = []
             seq, lost = 1000, 0
             for s in range(1, steps + 1):
@@ -307,7 +323,40 @@ def wait_preheated(server: Server, timeout: float = 300) -> None:
         time.sleep(1)
 
 
-async def learner(browser, url: str, steps: int) -> dict:
+class Together:
+    """The class drags at once: each learner, once its widget is shown, waits until every learner
+    has its widget (or gave up), so all N drag together, as the issue's target says."""
+
+    def __init__(self, n: int):
+        self.left = n
+        self.go = asyncio.Event()
+        if n <= 0:
+            self.go.set()
+
+    def member(self) -> Member:
+        return Member(self)
+
+
+class Member:
+    """One learner of a ``Together``: ``arrive`` (then wait for the rest) or ``leave``."""
+
+    def __init__(self, together: Together):
+        self.together = together
+        self.counted = False
+
+    def leave(self) -> None:
+        if not self.counted:
+            self.counted = True
+            self.together.left -= 1
+            if self.together.left <= 0:
+                self.together.go.set()
+
+    async def arrive(self) -> None:
+        self.leave()
+        await self.together.go.wait()
+
+
+async def learner(browser, url: str, steps: int, member: Member | None = None) -> dict:
     context = await browser.new_context(viewport={"width": 1280, "height": 800})
     await context.add_init_script(WS_OPEN)
     page = await context.new_page()
@@ -325,6 +374,8 @@ async def learner(browser, url: str, steps: int) -> dict:
         )
         await page.wait_for_selector(".lab8-conv-conv1-0 .lab8-grid", timeout=600_000)
         await page.evaluate(WATCH)
+        if member is not None:
+            await member.arrive()
         canvas = page.locator(".lab8-conv-kernel-0 canvas")
         box = await canvas.bounding_box()
         cell = (box["width"] - 2) / 3
@@ -352,9 +403,13 @@ async def learner(browser, url: str, steps: int) -> dict:
         await context.close()
 
 
-async def round_for(n: int, steps: int, mode: str, pool: int, browsers: int) -> dict:
+async def round_for(
+    n: int, steps: int, mode: str, pool: int, browsers: int, arrive_within: float = 0.0
+) -> dict:
     """One class of ``n``: ``browsers`` of them real Chromium pages (measured in the page), the
-    rest light websocket clients (``Light``) sending the same comm messages at the same rate."""
+    rest light websocket clients (``Light``) sending the same comm messages at the same rate.
+    Learner i opens the page at ``i * arrive_within / n`` s; all start dragging together once
+    every one has its widget (``Together``)."""
     from playwright.async_api import async_playwright
 
     preheat = mode != "no-preheat"
@@ -374,13 +429,29 @@ async def round_for(n: int, steps: int, mode: str, pool: int, browsers: int) -> 
         async with async_playwright() as pw:
             browser = await launch_chromium(pw) if n_browsers else None
             try:
-                jobs = [("browser", learner(browser, server.url, steps)) for _ in range(n_browsers)]
-                jobs += [
-                    ("light", Light(server.url).run("", steps, STEP_MS))  # `serve conv`: at /
-                    for _ in range(n - n_browsers)
+                together = Together(n)
+                members = [together.member() for _ in range(n)]
+                jobs = [
+                    ("browser", learner(browser, server.url, steps, members[i]))
+                    for i in range(n_browsers)
                 ]
+                jobs += [
+                    ("light", Light(server.url).run("", steps, STEP_MS, members[i]))  # at /
+                    for i in range(n_browsers, n)
+                ]
+                # arrival slots: the measured browsers spread among the light clients
+                slots = [i * n // n_browsers for i in range(n_browsers)]
+                slots += [k for k in range(n) if k not in slots]
+
+                async def arrive(i: int, job):
+                    try:
+                        await asyncio.sleep(slots[i] * arrive_within / n)
+                        return await asyncio.wait_for(job, LEARNER_TIMEOUT)
+                    finally:
+                        members[i].leave()  # one that failed before its widget: not waited for
+
                 done = await asyncio.gather(
-                    *[asyncio.wait_for(job, LEARNER_TIMEOUT) for _, job in jobs],
+                    *[arrive(i, job) for i, (_, job) in enumerate(jobs)],
                     return_exceptions=True,
                 )
                 results = [r for r in done if isinstance(r, dict)]
@@ -459,9 +530,52 @@ def merge(runs: list[dict]) -> dict:
     return row
 
 
+def rounds_arg(text: str) -> list[int]:
+    """``--rounds 1,5,10,20,30``: class sizes, each a whole number >= 1."""
+    try:
+        sizes = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        sizes = []
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"expected class sizes like 1,5,10,20,30, got {text!r}")
+    return sizes
+
+
+def estimate_s(learners: list[int], modes: list[str], repeat: int, steps: int, args) -> float:
+    """Seconds the run should take on a quiet 2-core machine (measured per round: a server start
+    and its pool, the class arriving and dragging, the shutdown). Launched kernels cost ~3 CPU-s
+    each to start (torch and fastai), forked ones ~1 s of notebook each, one at a time."""
+    total = 0.0
+    for n in learners:
+        for mode in modes:
+            pool = n if args.pool == "n" else int(args.pool)
+            kept = n if mode == "fork" else (0 if mode == "no-preheat" else pool)
+            per_kernel = FORK_KERNEL_S if mode == "fork" else LAUNCH_KERNEL_S
+            start = SERVER_S + kept * per_kernel  # serve, the template, the pool run one by one
+            on_demand = max(n - kept, 0) * LAUNCH_KERNEL_S  # learners beyond the pool
+            run = args.arrive_within + on_demand + FIRST_S + steps * STEP_MS / 1000 + STOP_S
+            total += (start + run + n * PER_LEARNER_S) * (repeat if n == 1 else 1)
+    return total
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument(
+        "--rounds",
+        type=rounds_arg,
+        default=None,
+        metavar="1,5,10,20,30",
+        help="class sizes, one round each (default 1,5,10,20,30; same as --learners 1 5 10 20 30)",
+    )
     ap.add_argument("--learners", type=int, nargs="+", default=[1, 5, 10, 20, 30])
+    ap.add_argument(
+        "--arrive-within",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="learners open the page spread evenly over S seconds (default 0: all at once; the "
+        "issue's class opens within 10 s)",
+    )
     ap.add_argument(
         "--browsers",
         type=int,
@@ -469,7 +583,13 @@ def main() -> None:
         help="learners per round that are real Chromium pages (default 3); the rest are light "
         "websocket clients sending the same comm messages at the same rate",
     )
-    ap.add_argument("--steps", type=int, default=12, help="drag steps per learner (default 12)")
+    ap.add_argument(
+        "--steps",
+        type=int,
+        default=STEPS,
+        help=f"drag steps per learner, all learners together (default {STEPS}: "
+        f"{STEPS * STEP_MS / 1000:.0f} s of dragging)",
+    )
     ap.add_argument(
         "--pool",
         default="1",
@@ -490,8 +610,17 @@ def main() -> None:
     args = ap.parse_args()
     if args.no_preheat:
         args.modes = ["no-preheat"]
+    if args.rounds:
+        args.learners = args.rounds
     if args.quick:
         args.learners, args.steps, args.repeat, args.modes = [1], 3, 1, ["fork"]
+    minutes = estimate_s(args.learners, args.modes, args.repeat, args.steps, args) / 60
+    print(
+        f"estimated run time: ~{minutes:.0f} min on a quiet 2-core machine (rounds "
+        f"{','.join(map(str, args.learners))}, modes {' '.join(args.modes)}; a loaded machine "
+        "takes longer)",
+        flush=True,
+    )
 
     where = machine()  # before the rounds: the load they add is not the machine's
     rows = []
@@ -503,14 +632,21 @@ def main() -> None:
                 # each learner's kernel, the pool and its refills must fit beside what runs already
                 kept = n if mode == "fork" else pool
                 per = FORKED_GB if mode == "fork" else KERNEL_GB
-                need = (n + 2 * kept) * per + HEADROOM_GB
+                # forked: the class, its refilled pool (one refill at a time) and the template
+                need = (
+                    (n + kept) * per + 0.5 if mode == "fork" else (n + 2 * kept) * per
+                ) + HEADROOM_GB
                 if need > mem_available_gb():
                     print(
                         f"skip N={n} {mode}: needs ~{need:.0f} GB, "
                         f"{mem_available_gb():.1f} GB available"
                     )
                     continue
-                rows.append(asyncio.run(round_for(n, args.steps, mode, pool, args.browsers)))
+                rows.append(
+                    asyncio.run(
+                        round_for(n, args.steps, mode, pool, args.browsers, args.arrive_within)
+                    )
+                )
                 load.append(os.getloadavg()[0])
                 print(json.dumps(rows[-1]), flush=True)
     rows = [
@@ -578,6 +714,9 @@ def main() -> None:
         "first_widget_no_bundle_p50_s": unbundled[0]["first_widget_p50_s"] if unbundled else None,
         "kernel_mb": max((r["kernel_mb"] for r in rows), default=None),
         "browsers": args.browsers,
+        "rounds": args.learners,
+        "arrive_within_s": args.arrive_within,
+        "steps": args.steps,
         "load": [round(min(load), 1), round(max(load), 1)],
         "rows": rows,
         "quick": args.quick,

@@ -33,7 +33,7 @@ tests import them from here).
 
 from __future__ import annotations
 
-from .app import INDEX_ENV, IOPUB_TIMEOUT, make_app_class, serve, voila_argv
+from .app import INDEX_ENV, IOPUB_TIMEOUT, class_threads, make_app_class, serve, voila_argv
 from .chunks import CHUNKS_MANIFEST, CHUNKS_URL, chunk_files, chunks_argv, chunks_bundle
 from .kernels import (
     CULL_IDLE,
@@ -77,6 +77,7 @@ __all__ = [
     "NoDelayKernelWebsocketConnection",
     "QuietFilter",
     "chunk_files",
+    "class_threads",
     "chunks_argv",
     "chunks_bundle",
     "exposure_warning",

@@ -77,6 +77,17 @@ def voila_argv(
     return [a for a in argv if a.split("=", 1)[0] not in given] + extra
 
 
+def class_threads(kept: int, env) -> dict[str, str]:
+    """What the kernels' environment gets when ``kept`` of them (a class) share the machine: one
+    torch (OpenMP) thread each, unless ``env`` already says how many. A second thread in every
+    learner's kernel only contends for the same cores: small torch ops that start it turn a step
+    of a millisecond into tens on a busy 2-core machine. Launched and forked kernels read it alike
+    (the template imports torch under it, and each child applies its own environment)."""
+    if kept > 1 and not env.get("OMP_NUM_THREADS"):
+        return {"OMP_NUM_THREADS": "1"}
+    return {}
+
+
 def make_app_class():
     """Voila that sets the page's ``_xsrf`` cookie, logs quietly, and redirects ``/`` to the index
     notebook when a whole folder is served."""
@@ -152,6 +163,7 @@ def serve(
         )
         fork = False
     use_templates()
+    os.environ.update(class_threads(class_size or (pool if preheat else 1), os.environ))
     # the kernels inherit it: in the lab folder each lab links back to the index
     if notebook is None:
         os.environ[INDEX_ENV] = "index.ipynb"

@@ -130,7 +130,21 @@ def become_kernel(req: dict) -> None:
     sys.argv = [req["argv"][0], *args]
     from ipykernel import kernelapp
 
-    kernelapp.launch_new_instance(argv=args)
+    app = kernelapp.IPKernelApp.instance()
+    app.initialize(args)
+    import_time_hooks()
+    app.start()
+
+
+def import_time_hooks() -> None:
+    """What the template's imports would have done inside a kernel: ipywidgets registers its comm
+    targets (``jupyter.widget`` and ``jupyter.widget.control``) at import when it finds a running
+    IPython, which the template has not. Without them the page's widget manager cannot ask for
+    every widget's state in one message (``request_states``) and falls back to one request per
+    widget, and a widget opened from the front end finds no target."""
+    import ipywidgets
+
+    ipywidgets.register_comm_target()
 
 
 def reseed() -> None:

@@ -186,6 +186,32 @@ def test_widget_comm_updates_reach_python(kernels, mode):
         time.sleep(0.2)
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_the_page_gets_every_widget_state_in_one_message(kernels, mode):
+    """ipywidgets 8's page opens a ``jupyter.widget.control`` comm and asks ``request_states``:
+    one ``update_states`` reply with every widget. ipywidgets registers that target at import
+    inside a kernel; the template imported it before there was one, so a forked kernel must
+    register it itself (without it the page asked each widget in turn)."""
+    _, kc = kernels[mode]
+    model_id = value(
+        kc, "(globals().__setitem__('v', __import__('ipywidgets').IntSlider(3)), v.model_id)[1]"
+    )
+    comm_id = f"control-{mode}"
+    opened = {"comm_id": comm_id, "target_name": "jupyter.widget.control", "data": {}}
+    kc.shell_channel.send(kc.session.msg("comm_open", opened, metadata={"version": "1.0.0"}))
+    ask = {"comm_id": comm_id, "data": {"method": "request_states"}}
+    kc.shell_channel.send(kc.session.msg("comm_msg", ask))
+    deadline = time.monotonic() + 30
+    while True:
+        msg = kc.get_iopub_msg(timeout=max(deadline - time.monotonic(), 0.1))
+        content = msg["content"]
+        assert msg["msg_type"] != "comm_close", "the kernel has no widget control target"
+        if msg["msg_type"] == "comm_msg" and content.get("comm_id") == comm_id:
+            break
+    assert content["data"]["method"] == "update_states"
+    assert content["data"]["states"][model_id]["state"]["value"] == 3
+
+
 def test_forked_kernels_draw_their_own_random_numbers(kernels, registered):
     km, kc = start("forked")
     try:

@@ -94,6 +94,7 @@ def launched(monkeypatch):
 
     monkeypatch.setattr(server.app, "make_app_class", lambda: FakeApp)
     monkeypatch.delenv(server.INDEX_ENV, raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)  # serve sets it for a class
 
     def run(*args: str) -> list[str]:
         with pytest.raises(Launched):
@@ -430,8 +431,27 @@ def test_class_size_forks_and_keeps_that_many_ready(launched, monkeypatch):
     assert FORK_SETTING in argv
     assert "--VoilaConfiguration.default_pool_size=30" in argv
     assert "--Lab8KernelManager.class_size=30" in argv
+    assert os.environ["OMP_NUM_THREADS"] == "1"  # one torch thread a kernel: a class shares cores
     assert FORK_SETTING in launched("conv", "--fork")
     assert FORK_SETTING not in launched("conv")  # off unless asked
+
+
+def test_a_class_gets_one_torch_thread_a_kernel(launched, monkeypatch):
+    """Kernels that share the cores get ``OMP_NUM_THREADS=1`` (the template and every launched or
+    forked kernel read it); one learner's kernel keeps torch's default; the teacher's own setting
+    wins."""
+    monkeypatch.setattr(server.app, "registered", lambda: True)
+    launched("conv")
+    assert "OMP_NUM_THREADS" not in os.environ
+    launched("conv", "--fork")
+    assert "OMP_NUM_THREADS" not in os.environ
+    launched("conv", "--pool", "5")
+    assert os.environ["OMP_NUM_THREADS"] == "1"
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    launched("conv", "--class-size", "30")
+    assert os.environ["OMP_NUM_THREADS"] == "2"
+    assert server.class_threads(30, {}) == {"OMP_NUM_THREADS": "1"}
+    assert server.class_threads(1, {}) == {}
 
 
 def test_unregistered_provisioner_falls_back_to_launching(launched, monkeypatch, capsys):
@@ -450,3 +470,55 @@ def test_unregistered_provisioner_falls_back_to_launching(launched, monkeypatch,
 def test_class_size_refuses_a_pool_of_its_own(extra, capsys):
     assert cli.main(["serve", "conv", "--no-browser", "--class-size", "5", *extra]) == 2
     assert "--class-size" in capsys.readouterr().err
+
+
+def test_preheated_kernels_start_one_at_a_time_once_learners_are_quiet(monkeypatch):
+    """Voila refills a whole pool at once; ``Lab8KernelManager`` starts a preheated kernel only
+    when the last one's notebook has run and no learner's kernel has spoken for ``refill_quiet``
+    seconds (a pooled kernel running its notebook does not count). A learner's own kernel never
+    waits."""
+    import asyncio
+
+    from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
+
+    km = server.Lab8KernelManager(refill_quiet=0.6, refill_max_wait=30)
+    kernels = {"learner": FakeKernel(0)}  # a learner dragging right now
+    renders: dict[str, asyncio.Future] = {}
+    started: dict[str, float] = {}
+
+    async def fake_start(self, *args, env=None, **kwargs):
+        preheat = (env or {}).get("VOILA_PREHEAT") == "True"
+        kid = f"pre{len(renders)}" if preheat else "own"
+        if preheat:  # it runs its notebook: busy, but in the pool
+            renders[kid] = asyncio.get_running_loop().create_future()
+        kernels[kid] = FakeKernel(0)
+        started[kid] = time.monotonic()
+        return kid
+
+    monkeypatch.setattr(AsyncMappingKernelManager, "start_kernel", fake_start)
+    monkeypatch.setattr(km, "list_kernel_ids", lambda: list(kernels))
+    monkeypatch.setattr(km, "get_kernel", kernels.__getitem__)
+    monkeypatch.setattr(
+        km,
+        "pooled",
+        lambda: {"conv.ipynb": [{"kernel_id": k, "task": t} for k, t in renders.items()]},
+    )
+    preheat = {"env": {"VOILA_PREHEAT": "True"}}
+
+    async def scenario():
+        t0 = time.monotonic()
+        first = asyncio.ensure_future(km.start_kernel(**preheat))
+        second = asyncio.ensure_future(km.start_kernel(**preheat))
+        assert await km.start_kernel(env={}) == "own"  # not a preheat: at once
+        assert started["own"] - t0 < 0.3
+        assert await first == "pre0"
+        assert started["pre0"] - t0 >= 0.5  # waited for the learner to be quiet
+        await asyncio.sleep(1.0)  # "own" is quiet by now, "pre0" runs its notebook (pooled)
+        assert "pre1" not in started  # its turn comes after pre0's notebook has run
+        kernels["learner"] = FakeKernel(0)  # the learner drags again
+        done = time.monotonic()
+        renders["pre0"].set_result(None)
+        assert await second == "pre1"
+        assert started["pre1"] - done >= 0.5  # the turn, then the quiet
+
+    asyncio.run(scenario())
