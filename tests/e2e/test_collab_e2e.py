@@ -78,7 +78,10 @@ def test_stop_mid_run_keeps_the_finished_steps(open_lab):
     )
     assert run["status"] == "stopped"
     assert 0 < run["epochs_done"] < 500
-    assert run["partial"] is True
+    # a Stop inside an epoch records the cut epoch as partial; one that lands just as an epoch ends
+    # has nothing to cut, and the last entry is that whole epoch (the offline set's epochs are short)
+    last_epoch = lab.kernel("lab.history[-1]['epoch']")
+    assert run["partial"] is True or float(last_epoch).is_integer(), (run, last_epoch)
     # the model holds the weights of the last finished step: its valid MSE is the one recorded
     assert lab.kernel(
         "abs(__import__('lab8widgets.models.collab', fromlist=['x']).valid_mse("
