@@ -6,7 +6,6 @@ carry the lesson are checked on the real ml-latest-small."""
 from __future__ import annotations
 
 import csv
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -28,11 +27,7 @@ from lab8widgets.models.collab import (
     make_model,
     sigmoid_range,
 )
-
-LATEST_SMALL = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "ml-latest-small"
-needs_latest_small = pytest.mark.skipif(
-    not LATEST_SMALL.is_dir(), reason=f"reference data not at {LATEST_SMALL}"
-)  # as tests/unit/test_data.py: the data lives beside the repository, not in it
+from tests.reference_data import shared_file
 
 HORROR = ["Scream (1996)", "Shining, The (1980)", "Nightmare on Elm Street, A (1984)"]
 ROMANCE = ["Notting Hill (1999)", "Sleepless in Seattle (1993)", "Pretty Woman (1990)"]
@@ -112,7 +107,9 @@ def test_collab_nn_adds_the_mean_genre_embedding_and_trains(small):
 
 @pytest.fixture(scope="module")
 def lab():
-    lab = CollabLab("ml-latest-small", path=LATEST_SMALL, metadata="genres")
+    # the real data beside the repository: skips on a clone, fails in CI (tests/reference_data.py)
+    path = shared_file("ml-latest-small", "ratings.csv").parent
+    lab = CollabLab("ml-latest-small", path=path, metadata="genres")
     lab.comparison = lab.compare_metadata(epochs=5)
     return lab
 
@@ -121,7 +118,6 @@ def share(lab, titles, genre: str) -> float:
     return float(np.mean([genre in lab.genres[t].split("|") for t in titles]))
 
 
-@needs_latest_small
 def test_genres_lower_valid_mse_overall_and_for_rarely_rated_films(lab):
     table = lab.comparison
     assert list(table["label"]) == ["without genres", "with genres"]
@@ -142,7 +138,6 @@ def test_genres_lower_valid_mse_overall_and_for_rarely_rated_films(lab):
     assert lab.runs[-1]["size"].endswith("+ genres") and lab.settings.metadata
 
 
-@needs_latest_small
 @pytest.mark.parametrize(
     ("genre", "likes", "hates"),
     [
@@ -169,7 +164,6 @@ def test_a_new_user_who_loves_a_genre_gets_it(lab, genre, likes, hates):
     assert ex.user_distance <= float(torch.quantile(dist.double(), 0.95)) * 1.001
 
 
-@needs_latest_small
 def test_predictions_shown_stay_on_the_star_scale(lab):
     ex = lab.explore()
     fans = {t: 5 for t in ex.questionnaire[:8]}
@@ -183,7 +177,6 @@ def test_predictions_shown_stay_on_the_star_scale(lab):
     assert "reaches 5.5" in lab.model_info.value
 
 
-@needs_latest_small
 def test_similar_and_neighbours_share_one_default_floor(lab):
     title = "Silence of the Lambs, The (1991)"
     floor = default_min_ratings(lab.data.item_counts[1:])
@@ -202,7 +195,6 @@ def test_similar_and_neighbours_share_one_default_floor(lab):
     assert lab.similar(title, k=3, min_ratings=1)["n_ratings"].min() >= 1  # still adjustable
 
 
-@needs_latest_small
 def test_export_projector_reads_back(lab, tmp_path):
     paths = lab.export_projector(tmp_path, "ml")
     assert [p.name for p in paths] == [

@@ -3,7 +3,13 @@ trained on real ratings (MovieLens, or the labelled synthetic set offline).
 
 The simulated users rate what they are shown by this model's prediction plus noise, so what the
 loop does can be compared with what they really like. The added group's taste is written down
-instead (every film of its genre is loved), since no real user holds it."""
+instead (every film of its genre is loved), since no real user holds it.
+
+The model has the films' genres as metadata (``DotProductBias(item_tags=...)``): without them its
+weight decay shrinks every user toward the same taste (on ml-latest-small the spread of users'
+liking for Animation over other films is 0.09 stars, where their real ratings, split in halves,
+put it near 0.35), and a loop among near-identical users cannot show a taste spreading. With
+genres the spread is about 0.27 stars and the held-out error is lower too."""
 
 from __future__ import annotations
 
@@ -13,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..collab import DotProductBias, collab_data, fit_collab
+from ..collab import DotProductBias, collab_data, fit_collab, item_tags
 from ..settings import Settings, setting
 
 __all__ = ["GROUP_DISLIKE", "GroundTruth", "TruthSettings", "ground_truth", "group_taste"]
@@ -27,7 +33,8 @@ class TruthSettings(Settings):
 
     min_ratings: int = setting(10, lo=1, hi=10_000, label="min ratings per film")
     n_factors: int = setting(50, lo=1, hi=500)
-    epochs: int = setting(5, lo=1, hi=100)
+    epochs: int = setting(8, lo=1, hi=100)
+    genres: bool = setting(True, label="genre metadata")
 
 
 @dataclass(eq=False)
@@ -119,15 +126,25 @@ def ground_truth(frame: Any, settings: TruthSettings | None = None, seed: int = 
             f"{keep[user].nunique()} users; need at least 20 films and 10 users"
         )
     data = collab_data(keep, user_name=user, item_name=item, rating_name=rating, seed=seed)
+    first = keep.drop_duplicates(item)
+    tags = None
+    if s.genres:  # a film's vector gains its genres' mean vector: tastes for a genre spread
+        tags = item_tags(data, dict(zip(first[item].astype(str), first["genres"], strict=True)))
     torch.manual_seed(seed)
-    model = DotProductBias(data.n_users, data.n_items, s.n_factors, data.default_y_range())
+    model = DotProductBias(
+        data.n_users,
+        data.n_items,
+        s.n_factors,
+        data.default_y_range(),
+        item_tags=None if tags is None else tags.weights,
+    )
     res = fit_collab(model, data, epochs=s.epochs, lr=5e-3, wd=0.1, bs=512, seed=seed)
     with torch.no_grad():  # every real user × every film, #na# (row and column 0) dropped
         u = torch.arange(1, data.n_users)
         i = torch.arange(1, data.n_items)
         x = torch.stack(torch.meshgrid(u, i, indexing="ij"), -1).reshape(-1, 2)
         true = model(x).reshape(len(u), len(i)).numpy().astype(np.float32)
-    first = keep.drop_duplicates(item).set_index(item)
+    first = first.set_index(item)
     items = list(data.items[1:])
     titles = [str(first.at[m, "title"]) if "title" in first else str(m) for m in items]
     genres = [frozenset(str(first.at[m, "genres"]).split("|")) - {""} for m in items]

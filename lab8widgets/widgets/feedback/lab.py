@@ -156,7 +156,7 @@ class FeedbackLab(LabBase):
         self._settings = checked.replace(group_genre=group_genre)
         self._check_genre(self._settings)
         self.source = (
-            f"{loaded.source.replace('CollabLab(', 'FeedbackLab(')}{note} · true tastes: a DotProductBias trained on its ratings of "
+            f"{loaded.source.replace('CollabLab(', 'FeedbackLab(')}{note} · true tastes: a DotProductBias with genres trained on its ratings of "
             f"{self.truth.n_users:,} users × {self.truth.n_items:,} films with ≥10 ratings "
             f"(valid MSE {self.truth.valid_mse:.3f})"
         )
