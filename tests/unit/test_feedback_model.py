@@ -100,6 +100,7 @@ RUNS = {
     "cap": {"cap": 10},
     "equal weight": {"equal_weight": True},
     "silent others": {"others_watch": 0.0},  # ordinary users never rate after round 0
+    "no anchoring": {"anchor": 0.0},  # ratings are true taste plus noise only
 }
 
 
@@ -198,15 +199,15 @@ def test_ratings_are_missing_not_at_random(truth):
 
 
 def test_the_group_raises_its_genre_share_for_everyone_else(shares):
-    """Over three seeds the group's genre climbs to over 3.5× its round-0 share in everyone
-    else's top 10, then settles (ordinary users' own ratings correct some of it) well above
-    round 0: every round from 2 on at least 3 points up, the last at least 1.5×."""
+    """Over three seeds the group's genre climbs to over 3× its round-0 share in everyone
+    else's top 10; ordinary users' ratings correct part of it, but anchored ratings keep the
+    rest: every round from 2 on at least 5 points up, and after ten rounds over 2.2× round 0."""
     for seed in SEEDS:
         s = shares["group", seed]
-        assert s.max() >= 3.5 * s[0]
-        assert s[2:].min() >= s[0] + 0.03
-        assert s[-1] >= 1.5 * s[0]
-        assert s[1:].mean() >= 2 * s[0]
+        assert s.max() >= 3 * s[0]
+        assert s[2:].min() >= s[0] + 0.05
+        assert s[-1] >= 2.2 * s[0]
+        assert s[1:].mean() >= 2.2 * s[0]
 
 
 def test_without_the_group_the_share_does_not_rise(shares):
@@ -217,12 +218,24 @@ def test_without_the_group_the_share_does_not_rise(shares):
 
 
 def test_cap_and_equal_weight_reduce_the_rise(shares):
-    """Each intervention lowers the peak in every seed, and the final share on average."""
+    """Each intervention lowers the peak, the mean share over the rounds and the final share in
+    every seed."""
     for name in ("cap", "equal weight"):
         for seed in SEEDS:
-            assert shares[name, seed].max() <= shares["group", seed].max() - 0.03
-        final = np.mean([shares[name, seed][-1] for seed in SEEDS])
-        assert final < np.mean([shares["group", seed][-1] for seed in SEEDS])
+            s, g = shares[name, seed], shares["group", seed]
+            assert s.max() <= g.max() - 0.02
+            assert s[1:].mean() < g[1:].mean()
+            assert s[-1] < g[-1]
+
+
+def test_anchoring_keeps_what_the_group_set_going(shares):
+    """Without anchoring, ordinary users' ratings correct more: the final share is lower on
+    average, though still above round 0."""
+    anchored = np.mean([shares["group", seed][-1] for seed in SEEDS])
+    plain = np.mean([shares["no anchoring", seed][-1] for seed in SEEDS])
+    assert plain < anchored - 0.02
+    for seed in SEEDS:
+        assert shares["no anchoring", seed][-1] > shares["no anchoring", seed][0]
 
 
 def test_when_the_others_stay_silent_the_group_takes_over(shares):

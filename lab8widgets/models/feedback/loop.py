@@ -9,8 +9,15 @@ observed so far, and the new top k are measured.
 Ratings are missing not at random (Marlin et al. 2007; Chaney et al. 2018): a user rates a shown
 film with a chance that rises with how much they truly like it compared with their own average
 (``rate_chance``), so dislikes mostly go unrecorded, and an ordinary user rates only a few films
-a round (``others_watch``) while the group rates every film of its genre it is shown. What a
-user rates is their true taste plus noise.
+a round (``others_watch``) while the group rates every film of its genre it is shown.
+
+What a user rates is their true taste plus noise, anchored toward the rating the site predicted
+for them: ``anchor`` of the way from their taste to the prediction. Users' ratings lean toward
+a recommender's shown predictions in controlled experiments (Adomavicius, Bockstedt, Curley and
+Zhang 2013, "Do recommender systems manipulate consumer preferences? A study of anchoring
+effects", who draw it as the link that closes the loop from recommendations back to ratings).
+Its size is a setting; with ``anchor=0`` ordinary users' ratings correct more of what the group
+set going.
 """
 
 from __future__ import annotations
@@ -48,7 +55,8 @@ class FeedbackSettings(Settings):
     ``choosiness``: in stars, how sharply the chance of rating a shown film rises with the user's
     true rating above their own average (0: every shown film is equally likely to be rated,
     missing at random). ``others_watch``: the chance an ordinary user rates a shown film they
-    like (the group: 1)."""
+    like (the group: 1). ``anchor``: how far a rating leans from the user's true taste toward
+    the site's prediction for them (0: not at all, 1: they rate what they were told)."""
 
     group_size: int = setting(30, lo=0, hi=1000, label="group size")
     group_genre: str = setting("Animation", label="group genre")
@@ -62,6 +70,7 @@ class FeedbackSettings(Settings):
     noise: float = setting(0.5, lo=0, hi=5, label="rating noise")
     choosiness: float = setting(0.3, lo=0, hi=5, label="choosiness (stars)")
     others_watch: float = setting(0.25, lo=0, hi=1, label="others' watch rate")
+    anchor: float = setting(0.4, lo=0, hi=1, label="anchoring")
     n_factors: int = setting(32, lo=1, hi=500, label="n_factors")
     epochs: int = setting(2, lo=1, hi=100, label="epochs/round")
     lr: float = setting(1e-2, lo=0, hi=1, lo_open=True, log=True, label="lr")
@@ -188,11 +197,18 @@ class FeedbackLoop:
             top = torch.topk(scores, self.settings.k, dim=1).indices.numpy()
         return explore(top, self.rated, self.settings.epsilon, self.rng)
 
+    def predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """The live model's predicted stars for (user, film) pairs, within the rating scale."""
+        with torch.no_grad():
+            x = torch.from_numpy(np.stack([users, items], 1).astype(np.int64))
+            pred = self.model(x).numpy().astype(np.float64)
+        return np.clip(pred, self.lo, self.hi)
+
     def _rate(self, shown: np.ndarray) -> None:
         """Everyone looks at what they were shown; each group member also looks up ``activity``
         films, mostly of the genre. A film is rated with ``rate_chance`` (times ``others_watch``
-        outside the group), by true taste plus noise; the cap drops a user's ratings past
-        ``cap``; the rest is kept."""
+        outside the group), by true taste anchored toward the live model's prediction, plus
+        noise; the cap drops a user's ratings past ``cap``; the rest is kept."""
         s = self.settings
         users = np.repeat(np.arange(self.n_users), shown.shape[1])
         items = shown.ravel()
@@ -214,6 +230,8 @@ class FeedbackLoop:
         chance *= np.where(users < self.n_real, s.others_watch, 1.0)
         chose = self.rng.random(len(users)) < chance
         users, items, taste = users[chose], items[chose], taste[chose]
+        if s.anchor:  # the rating leans toward what the site predicted for this user
+            taste = (1 - s.anchor) * taste + s.anchor * self.predict(users, items)
         noisy = taste + self.rng.normal(0.0, s.noise, len(users))
         keep = cap_ratings(users, s.cap, self.rng)
         users, items, noisy = users[keep], items[keep], noisy[keep]
