@@ -36,6 +36,7 @@ from ..models.settings import Settings
 from ..models.train import Run, RunRecord, TrainEvent
 from .controls import SettingsForm
 from .scatter import PALETTE
+from .ticks import log_ticks
 
 __all__ = [
     "COLORS",
@@ -43,7 +44,6 @@ __all__ = [
     "RunBook",
     "TrainingPanel",
     "best_run",
-    "log_ticks",
     "runs_table_html",
 ]
 
@@ -89,27 +89,6 @@ def runs_table_html(
             cells.append(f'<td class="{"num" if num else ""}">{text}</td>')
         body.append(f'<tr class="{"best" if i == best else ""}">{"".join(cells)}</tr>')
     return f'<table class="lab8-table {cls}"><tr>{head}</tr>{"".join(body)}</table>'
-
-
-def log_ticks(lo: float, hi: float, most: int = 6) -> list[float]:
-    """Tick values for a log axis from ``lo`` to ``hi``: round numbers at least a ``most``-th of the
-    axis apart, so labels never pile up (d3's own log ticks crowd 0.8, 0.9, 1.00 together on a
-    short axis). Coarse steps first (1, 1.5, 2, 3, 5, 7 × 10ⁿ), finer ones on a short axis; at
-    least two ticks."""
-    if not (0 < lo < hi and math.isfinite(hi)):
-        return []
-    span = math.log10(hi) - math.log10(lo)
-    for steps in ((1, 1.5, 2, 3, 5, 7), (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 7, 8, 9)):
-        ticks: list[float] = []
-        for e in range(math.floor(math.log10(lo)) - 1, math.ceil(math.log10(hi)) + 1):
-            for m in steps:
-                v = float(f"{m * 10.0**e:.6g}")
-                if lo <= v <= hi and (not ticks or math.log10(v / ticks[-1]) >= span / most):
-                    ticks.append(v)
-        if len(ticks) >= 2:
-            return ticks
-    inner = 10 ** (span * 0.1)  # a very short axis: near its two ends, to three digits
-    return [float(f"{lo * inner:.3g}"), float(f"{hi / inner:.3g}")]
 
 
 def _domain(values: Iterable[float], log: bool) -> tuple[float, float]:

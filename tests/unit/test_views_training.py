@@ -13,7 +13,8 @@ import traitlets
 
 from lab8widgets.models.train import FitSettings, TrainEvent
 from lab8widgets.views.controls import NumberField
-from lab8widgets.views.training import COLORS, Column, TrainingPanel, log_ticks, runs_table_html
+from lab8widgets.views.ticks import log_ticks
+from lab8widgets.views.training import COLORS, Column, TrainingPanel, runs_table_html
 
 
 def step(epoch, loss):

@@ -8,6 +8,7 @@ import ipywidgets as W
 import numpy as np
 
 from ...views import LinkedScatter
+from ...views.ticks import linear_ticks, nice_range
 
 __all__ = ["fit_domain", "labelled", "note", "vec", "wrap"]
 
@@ -30,31 +31,15 @@ def fit_domain(view: LinkedScatter, x, y, label_room: float = 0.22, pad: float =
     if not len(x) or not (np.isfinite(x).all() and np.isfinite(y).all()):
         return
     xs, ys = float(np.ptp(x)) or 1.0, float(np.ptp(y)) or 1.0
-    x_lo, x_hi, x_step = _nice(x.min() - pad * xs, x.max() + label_room * xs)
-    y_lo, y_hi, y_step = _nice(y.min() - pad * ys, y.max() + pad * ys)
+    x_lo, x_hi, x_step = nice_range(x.min() - pad * xs, x.max() + label_room * xs)
+    y_lo, y_hi, y_step = nice_range(y.min() - pad * ys, y.max() + pad * ys)
     with view.x_scale.hold_sync():
         view.x_scale.min, view.x_scale.max = x_lo, x_hi
     with view.y_scale.hold_sync():
         view.y_scale.min, view.y_scale.max = y_lo, y_hi
     # the ticks themselves: left to the page, bqplot spaced them by pixels (433.25, 216.62)
-    view.x_axis.tick_values = _ticks(x_lo, x_hi, x_step)
-    view.y_axis.tick_values = _ticks(y_lo, y_hi, y_step)
-
-
-def _nice(lo: float, hi: float, n: int = 4) -> tuple[float, float, float]:
-    """``lo``..``hi`` widened to multiples of a round step (1, 2 or 5 × 10^k), and that step, so the
-    axis's ticks read 0, 100, 200 rather than -1.62, 195.03."""
-    raw = (hi - lo) / n
-    mag = 10 ** np.floor(np.log10(raw))
-    step = next(m * mag for m in (1, 2, 5, 10) if m * mag >= raw)
-    lo_n, hi_n = np.floor(lo / step) * step, np.ceil(hi / step) * step
-    return float(lo_n), float(hi_n), float(step)
-
-
-def _ticks(lo: float, hi: float, step: float) -> np.ndarray:
-    """Every multiple of ``step`` from ``lo`` to ``hi`` (both round), as the axis's tick values."""
-    n = int(round((hi - lo) / step))
-    return np.round(lo + step * np.arange(n + 1), 10)
+    view.x_axis.tick_values = linear_ticks(x_lo, x_hi, x_step)
+    view.y_axis.tick_values = linear_ticks(y_lo, y_hi, y_step)
 
 
 def wrap() -> W.Layout:

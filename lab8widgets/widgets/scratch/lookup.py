@@ -4,7 +4,6 @@ table picked, the indices typed and the timing button."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import bqplot as bq
@@ -12,15 +11,10 @@ import ipywidgets as W
 
 from ...models import embedding as M
 from ...views.layout import row, section
+from ...views.ticks import decades
 from . import views as V
 
-__all__ = ["LookupView", "decades"]
-
-
-def decades(lo: float, hi: float) -> list[float]:
-    """The powers of ten from the one at or below ``lo`` to the one at or above ``hi``."""
-    a, b = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
-    return [10.0**k for k in range(a, max(b, a + 1) + 1)]
+__all__ = ["LookupView"]
 
 
 class LookupView(W.VBox):
