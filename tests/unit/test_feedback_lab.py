@@ -160,9 +160,9 @@ def test_export_projector_writes_the_film_factors_in_order(lab, tmp_path):
     assert lines[0].split("\t") == ["title", "genres", "true_mean", "exposure"]
     assert [ln.split("\t")[0] for ln in lines[1:]] == lab.truth.titles
     assert [int(ln.split("\t")[3]) for ln in lines[1:]] == lab.exposure.sum(axis=0).tolist()
-    lab.export_button.click()
-    assert "feedback_films_vectors.tsv" in lab.downloads.value
-    assert "feedback_films_metadata.tsv" in lab.downloads.value
+    lab.projector.button.click()
+    assert "feedback_films_vectors.tsv" in lab.projector.links.value
+    assert "feedback_films_metadata.tsv" in lab.projector.links.value
 
 
 def test_the_model_is_the_live_recommender(lab):

@@ -31,7 +31,7 @@ from ...models.feedback import FeedbackLoop, FeedbackSettings, GroundTruth, grou
 from ...models.projector import projector_files, write_projector
 from ...models.train import RunRecord
 from ...views.controls import SettingsForm
-from ...views.download import download_links
+from ...views.download import DownloadPanel
 from ...views.layout import row, section
 from ...views.training import COLORS, Column, runs_table_html
 from .._base import LabBase, LabInputError, api_call, reject_unknown
@@ -419,12 +419,13 @@ class FeedbackLab(LabBase):
         )
         self.compare_button.add_class("lab8-feedback-compare")
         self.compare_button.on_click(lambda _b: self._click(self._start_compare))
-        self.export_button = W.Button(
-            description="Embedding Projector files", icon="download", layout=W.Layout(width="220px")
+        self.projector = DownloadPanel(
+            "Embedding Projector files",
+            self._projector_files,
+            self._click,
+            tooltip="the last run's film factors as TSV files for projector.tensorflow.org",
+            css="lab8-feedback-export",
         )
-        self.export_button.add_class("lab8-feedback-export")
-        self.export_button.on_click(lambda _b: self._click(self._offer_files))
-        self.downloads = W.HTML()
         self.rounds_panel = RoundsPanel()
         self.items_panel = ItemsPanel(
             self.truth.titles,
@@ -459,10 +460,9 @@ class FeedbackLab(LabBase):
                 self.rounds_box,
                 self.run_button,
                 self.compare_button,
-                self.export_button,
+                self.projector,
                 align_items="center",
             ),
-            self.downloads,
             rounds_heading := section(
                 "Rounds: the group's genre in everyone else's recommendations"
             ),
@@ -503,11 +503,8 @@ class FeedbackLab(LabBase):
             if b is not None:
                 b.disabled = bool(change["new"])
 
-    def _offer_files(self) -> None:
-        vectors, meta = self._projector_data()
-        self.downloads.value = download_links(
-            projector_files("feedback_films", vectors, meta)
-        ).value
+    def _projector_files(self) -> dict[str, str]:
+        return projector_files("feedback_films", *self._projector_data())
 
     def _on_round(self) -> None:
         loop = self._loop
