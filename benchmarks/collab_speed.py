@@ -62,9 +62,9 @@ def bench(ratings: str, path: Path | None, quick: bool, repeats: int) -> dict:
 
     times, mses = [], []
     for _ in range(repeats):
-        hist = lab.fit(**RECIPE)  # the lab's default batch size for this data
-        times.append(lab.runs[-1]["seconds"])
-        mses.append(hist[-1]["valid_mse"])
+        rec = lab.fit(**RECIPE)  # the lab's default batch size for this data; its run's record
+        times.append(rec["seconds"])
+        mses.append(rec["valid_mse"])
     ours_bs = lab.runs[-1]["bs"]
     ours_s = statistics.median(times)
     ours_mse = mses[times.index(ours_s)]
@@ -72,9 +72,8 @@ def bench(ratings: str, path: Path | None, quick: bool, repeats: int) -> dict:
     print(row("lab.fit (DotProductBias, RowAdamW)", ours_bs, ours_mse, ours_s, note))
 
     if not quick:
-        h64 = lab.fit(**RECIPE, bs=64)
-        secs = lab.runs[-1]["seconds"]
-        print(row("lab.fit at fastai's batch size", 64, h64[-1]["valid_mse"], secs))
+        r64 = lab.fit(**RECIPE, bs=64)
+        print(row("lab.fit at fastai's batch size", 64, r64["valid_mse"], r64["seconds"]))
         fb = fit_fastai(d, **RECIPE, bs=ours_bs, seed=0)
         print(row("fastai at lab.fit's batch size", ours_bs, fb.valid_mse, fb.seconds))
 

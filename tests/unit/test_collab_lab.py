@@ -92,8 +92,9 @@ def test_any_ratings_dataframe_works():
     assert "your DataFrame" in lab.source
     lo, hi = lab.data.default_y_range()
     assert lo < 1 and hi > 10  # y_range follows the data's scale
-    hist = lab.fit(epochs=2)
-    assert len(hist) == 2 and lab.runs[-1]["y_range"] == (lo, hi)
+    rec = lab.fit(epochs=2)
+    assert rec is lab.runs[-1] and rec["status"] == "done"  # the run's record, as CNNLab's fit
+    assert len(rec["history"]) == 2 and rec["y_range"] == (lo, hi)
 
 
 @pytest.mark.parametrize(
@@ -228,7 +229,7 @@ def test_compare_fastai_really_trains_fastai_on_the_same_split():
     from fastai.collab import EmbeddingDotBias
 
     lab = CollabLab("synthetic")
-    hist = lab.compare_fastai(epochs=1, lr=5e-3, wd=0.1, n_factors=10)
+    hist = lab.compare_fastai(epochs=1, lr=5e-3, wd=0.1, n_factors=10)["history"]
     learn = lab.fastai_learner
     assert isinstance(learn.model, EmbeddingDotBias)
     assert learn.model.u_weight.weight.shape == (lab.data.n_users, 10)
@@ -272,8 +273,8 @@ def test_nan_guard_stops_says_so_and_restores(recwarn):
     """lr 10 with wd 100 (both in range, so the page can ask for them): the weights flip and
     overflow within a few steps; the run stops, says so and brings the initial weights back."""
     lab = CollabLab("synthetic")
-    hist = lab.fit(epochs=1, lr=10, wd=100)
-    assert hist == [] and lab.runs[-1]["status"] == "diverged"
+    rec = lab.fit(epochs=1, lr=10, wd=100)
+    assert rec["history"] == [] and rec["status"] == "diverged" and rec is lab.runs[-1]
     assert "Loss became" in lab.error and "restored" in lab.error
     assert any("too high" in str(w.message) for w in recwarn.list)
     assert all(torch.isfinite(p).all() for p in lab.model.parameters())

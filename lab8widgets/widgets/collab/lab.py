@@ -448,17 +448,18 @@ class CollabLab(LabBase):
         fresh: bool = True,
         metadata: bool = False,
         wait: bool = True,
-    ) -> list[dict]:
+    ) -> RunRecord | None:
         """Train the book's DotProductBias (or CollabNN with ``use_nn``) with fit_one_cycle's recipe.
 
         ``y_range="auto"`` is the book's (0, 5.5) on a 5-star scale; ``bs=None`` picks a batch size
         for the data (512 on MovieLens). ``fresh=False`` keeps training ``lab.model``.
         ``metadata``: add a learned embedding per genre (the lab needs ``metadata=``). Blocks
-        until done unless ``wait=False``; returns the run's per-epoch history.
+        until done unless ``wait=False``; returns the run's record, as CNNLab and EntityLab do
+        (``rec["history"]`` per epoch, ``rec["valid_mse"]`` the last; None with ``wait=False``).
         """
         s, yr = self._check(epochs, lr, wd, n_factors, y_range, bias, use_nn, n_act, bs, metadata)
         rec = self._start(lambda task: self._run_ours(task, s, yr, seed, fresh), s, wait)
-        return RunBook.outcome(rec, stacklevel=4)["history"] if wait else []
+        return RunBook.outcome(rec, stacklevel=4) if wait else None
 
     def _start(self, fn, s: CollabSettings, wait: bool):
         self._show(s)
@@ -539,15 +540,16 @@ class CollabLab(LabBase):
         bs: int | None = None,
         seed: int | None = None,
         wait: bool = True,
-    ) -> list[dict]:
-        """Train fastai's ``collab_learner`` on the same split and settings; its per-epoch history.
+    ) -> RunRecord | None:
+        """Train fastai's ``collab_learner`` on the same split and settings; returns the run's
+        record (None with ``wait=False``).
 
         ``bs=None`` uses the lab's batch size (pass 64 for the book's recipe). fastai's learner is
         kept in ``lab.fastai_learner``; both curves share the chart.
         """
         s, yr = self._check(epochs, lr, wd, n_factors, y_range, True, use_nn, n_act, bs, False)
         rec = self._start(lambda task: self._run_fastai(task, s, yr, seed), s, wait)
-        return RunBook.outcome(rec, stacklevel=4)["history"] if wait else []
+        return RunBook.outcome(rec, stacklevel=4) if wait else None
 
     def _run_fastai(self, task, s: CollabSettings, yr, seed) -> RunRecord:
         rec = self._record("fastai", s, yr)
