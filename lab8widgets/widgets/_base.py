@@ -270,6 +270,7 @@ class LabBase(W.VBox):
         self.busy_row.layout.visibility = "visible" if self.busy else "hidden"
         self._progress_bar.value = self.progress
         self._status_label.value = self.status
+        self._status_label.tooltip = self.status  # the whole text on hover where the row cuts it
 
     # --- errors -------------------------------------------------------------------------------
     def fail(self, message: str) -> None:

@@ -60,6 +60,9 @@ def test_background_task_reports_progress_and_stops():
     assert task.result == "stopped" and 0 < len(steps) < 1000
     assert not lab.busy and lab.busy_row.layout.visibility == "hidden"
     assert 0 < lab.progress < 1
+    # the row is fixed-width: a long status is cut on screen, so the whole text is its tooltip
+    status = lab.busy_row.children[-1]
+    assert status.value == lab.status and status.tooltip == lab.status
 
 
 def test_background_task_error_lands_in_banner():
