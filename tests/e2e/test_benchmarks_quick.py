@@ -32,6 +32,7 @@ KEYS = {
     "entity_speed.py": {"ours_s", "ours_valid_loss", "fastai_s", "fastai_valid_loss", "ratio"},
     "classroom.py": {"kernel_mb", "pss_mb_per_learner"},  # first_widget_p95_s: a dict per round
     "roundtrip_jupyterlab.py": {"jupyterlab_stock_p50_ms", "jupyterlab_nodelay_p50_ms"},
+    "feedback_speed.py": {"ours_s", "truth_s", "fastai_s", "ratio"},
 }
 
 

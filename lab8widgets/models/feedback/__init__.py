@@ -9,11 +9,12 @@ feedback loop), in plain torch and numpy, no widgets:
 """
 
 from .interventions import cap_ratings, explore, user_weights
-from .loop import FeedbackLoop, FeedbackSettings, rate_chance, weighted_mse
+from .loop import FIRST_EPOCHS, FeedbackLoop, FeedbackSettings, rate_chance, weighted_mse
 from .metrics import coverage, exposure, genre_share, gini
 from .truth import GROUP_DISLIKE, GroundTruth, TruthSettings, ground_truth, group_taste
 
 __all__ = [
+    "FIRST_EPOCHS",
     "GROUP_DISLIKE",
     "FeedbackLoop",
     "FeedbackSettings",
