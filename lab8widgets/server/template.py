@@ -27,6 +27,8 @@ import signal
 import sys
 import time
 
+from .logs import skip_unlogged_records
+
 LAUNCHER = ["-m", "ipykernel_launcher"]  # what a kernel spec's argv must say for us to fork it
 
 
@@ -132,6 +134,7 @@ def become_kernel(req: dict) -> None:
 
     app = kernelapp.IPKernelApp.instance()
     app.initialize(args)
+    skip_unlogged_records(app.log, app.log_level)
     import_time_hooks()
     app.start()
 
