@@ -92,6 +92,7 @@ WATCH = """() => {
 
 
 LEARNER_TIMEOUT = 300  # seconds one learner may take in all (its widget, then its drag steps)
+WARM_STEPS = 3  # a drag's first steps, reported apart from the rest (``first_steps_...``)
 ACK_TIMEOUT = 30  # seconds a light client waits for one drag step's answer before counting it lost
 PROTOCOL = "v1.kernel.websocket.jupyter.org"  # what JupyterLab's and Voila's pages speak
 CONTROL_TARGET = "jupyter.widget.control"  # ipywidgets 8's comm for every widget's state at once
@@ -672,6 +673,11 @@ async def round_for(
                 rts = [x for r in rs for x in r["rt_ms"]]
                 row[f"{pre}{kind}roundtrip_p50_ms"] = round(pct(rts, 0.5), 1)
                 row[f"{pre}{kind}roundtrip_p95_ms"] = round(pct(rts, 0.95), 1)
+            # the first steps of a drag against the rest: a class's first drags all land at once
+            head = [x for r in done for x in r["rt_ms"][:WARM_STEPS]]
+            rest = [x for r in done for x in r["rt_ms"][WARM_STEPS:]]
+            row[f"{pre}first_steps_roundtrip_p95_ms"] = round(pct(head, 0.95), 1)
+            row[f"{pre}later_steps_roundtrip_p95_ms"] = round(pct(rest, 0.95), 1)
             row[f"{pre}edits"] = sum(r["edits"] for r in done)
             row[f"{pre}lost"] = sum(r.get("lost", 0) for r in done)  # light clients' unanswered
             row[f"{pre}repaints_timed"] = sum(len(r["rt_ms"]) for r in done)
@@ -933,14 +939,22 @@ def main() -> None:
         "class's machine pays; bench = this process (light clients, Playwright client); browsers "
         "= Chromium and Playwright's driver (on learners' machines in a real class)"
     )
+    print(
+        f"and each phase's round trip p95 over every learner's first {WARM_STEPS} steps and over "
+        "the later ones (ms)"
+    )
     head = ("learners", "mode", "phase", "steps", "server", "kernels", "refill", "srv side")
-    head += ("bench", "browsers")
+    head += ("bench", "browsers", "rt95", f"first{WARM_STEPS}", "later")
     print("".join(f"{h:>10}" for h in head))
     for r in rows:
-        for name, c in (r.get("cpu_ms_per_step") or {}).items():
+        for i, (name, c) in enumerate((r.get("cpu_ms_per_step") or {}).items()):
+            pre = "" if i == 0 else f"{name}_"
             if c:
                 vals = (r["learners"], r["mode"], name, c["steps"], c["server"], c["kernels"])
                 vals += (c["refill"], c["server_side"], c["bench"], c["browsers"])
+                vals += (r.get(f"{pre}roundtrip_p95_ms"),)
+                vals += (r.get(f"{pre}first_steps_roundtrip_p95_ms"),)
+                vals += (r.get(f"{pre}later_steps_roundtrip_p95_ms"),)
                 print("".join(f"{v:>10}" for v in vals))
     main_mode = "fork" if any(r["mode"] == "fork" for r in rows) else "preheat"
 

@@ -129,6 +129,10 @@ def become_kernel(req: dict) -> None:
     parent = os.environ.get("JPY_PARENT_PID", "")
     if parent.isdigit():  # ipykernel read it at import, in the template: give it the kernel's
         args.append(f"--IPKernelApp.parent_handle={parent}")
+    from .outstream import OUTSTREAM_CLASS
+
+    if not any("outstream_class" in a for a in args):
+        args.append(f"--IPKernelApp.outstream_class={OUTSTREAM_CLASS}")
     sys.argv = [req["argv"][0], *args]
     from ipykernel import kernelapp
 

@@ -106,6 +106,18 @@ def test_stdout_and_stderr_reach_the_client(kernels, mode):
         assert os.readlink(f"/proc/{pid}/fd/{fd}") == os.readlink(f"/proc/{ppid}/fd/{fd}")
 
 
+def test_a_forked_kernels_streams_skip_empty_flushes(kernels):
+    """The forked kernel's stdout and stderr are ``PromptOutStream`` (ipykernel's, whose flush
+    skips the IOPub thread when nothing is pending); a print without a newline still arrives, and
+    after the cell's flush nothing is pending."""
+    _, kc = kernels["forked"]
+    names = "(type(__import__('sys').stdout).__name__, type(__import__('sys').stderr).__name__)"
+    assert value(kc, names) == ("PromptOutStream", "PromptOutStream")
+    content, seen = run(kc, "import sys; sys.stdout.write('no newline'); sys.stdout.flush()")
+    assert content["status"] == "ok"
+    assert [m["content"]["text"] for m in seen if m["msg_type"] == "stream"] == ["no newline"]
+
+
 def test_a_forked_kernel_builds_no_record_for_dropped_debug_lines(kernels):
     """ipykernel logs three debug lines per message at a logger traitlets keeps at DEBUG; the
     forked kernel's logger stands at its handler's level (warnings), so none is built, and what
