@@ -12,13 +12,23 @@ which is which. The JSON line carries ``max_learners_p95_50ms``, ``first_widget_
 It prints an estimate of its run time first. For each N (``--rounds``, 1,5,10,20,30 by default,
 capped by the memory a kernel needs) a fresh ``serve conv`` starts and fills its preheated-kernel
 pool; then N learners open the page (at once, or spread over ``--arrive-within`` seconds), and once
-every one has its widget they all drag a layer-1 kernel cell together, step by step (one 4-px step
-= one new value, every 150 ms), and we time
+every one has its widget they all drag a layer-1 kernel cell in the same seconds, step by step (one
+4-px step = one new value, every 150 ms), in two phases one after the other (``--phases``):
+``random``, each learner at its own phase of the 150 ms cadence (a seeded offset in [0, 150 ms),
+``--seed``), as real learners drag, which gives the row's round trip; then ``aligned``, every
+learner's step in the same instant (the worst case, a burst no real class makes; ``--aligned``
+runs only that one). And we time
 
 - time to first widget: navigation start -> ConvLab's kernel grid on screen;
 - round trip under load: the grid's edit message (``performance.mark('lab8-edit')``) -> conv1's
   repaint with the model's new output (browser -> kernel -> torch -> browser);
-- memory: resident set of every kernel process of the server (per kernel and in total).
+- memory: resident set of every kernel process of the server (per kernel and in total);
+- CPU per drag step, per phase (user + system time from ``/proc``): the server (Voila /
+  jupyter_server), the kernels, refills (the template and kernels started meanwhile), this process
+  (the light clients, which parse only each frame's header and the chain's own ``comm_msg``), and
+  the browsers (Chromium, Playwright's driver). The server side must fit the machine; the learners'
+  side runs here only because the benchmark has one box, so it runs ``--learners-nice`` (10) steps
+  nicer than the server and gets the CPU the server side leaves.
 
 Each N runs twice, with preheated kernels (``serve``'s default) and with ``--no-preheat``, so the
 two modes meet the same load (``--modes ... no-bundle`` adds a third: preheated, but without the
@@ -34,7 +44,9 @@ and the rows).
 
     python benchmarks/classroom.py [--rounds 1,5,10,20,30] [--browsers 3] [--steps 40] [--repeat 3]
     python benchmarks/classroom.py --rounds 1,5,10,20,30 --repeat 1 --arrive-within 10  # issue 22
+    python benchmarks/classroom.py --rounds 10,20,30 --repeat 1 --arrive-within 10 --modes fork
     python benchmarks/classroom.py --rounds 5 --repeat 1    # a small round
+    python benchmarks/classroom.py --rounds 30 --modes fork --aligned --learners-nice 0  # as before
     python benchmarks/classroom.py --pool n    # a pool as large as the class (serve --pool N)
     python benchmarks/classroom.py --modes preheat      # only one mode (or: --no-preheat)
     python benchmarks/classroom.py --learners 1 --repeat 5 --modes preheat no-bundle no-preheat
@@ -592,11 +604,14 @@ async def round_for(
                 windows: dict[str, tuple[dict, dict]] = {}
 
                 async def watch_cpu():
+                    # in a thread: reading /proc (~10 ms) must not hold up the learners' loop
+                    # just as their drag starts
                     for name, g in zip(phases, groups, strict=True):
                         await g.go.wait()
-                        a = cpu_snapshot(server.proc.pid)
+                        a = await asyncio.to_thread(cpu_snapshot, server.proc.pid)
                         await g.done.wait()
-                        windows[name] = (a, cpu_snapshot(server.proc.pid))
+                        b = await asyncio.to_thread(cpu_snapshot, server.proc.pid)
+                        windows[name] = (a, b)
 
                 watcher = asyncio.ensure_future(watch_cpu())
                 # arrival slots: the measured browsers spread among the light clients

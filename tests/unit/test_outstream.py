@@ -31,8 +31,8 @@ def stream():
     schedule = thread.schedule
     thread.schedule = lambda f: (handed.append(f), schedule(f))[1]
     yield out, handed, sub, session
-    out.close()
     thread.stop()
+    out.close()
     thread.close()
     sub.close(linger=0)
     ctx.term()
