@@ -411,6 +411,25 @@ def learners_side(nice: int) -> None:
         print(f"could not set this process's niceness to {BASE_NICE + nice}: {e}", flush=True)
 
 
+def renice_learners(server_pid: int, nice: int) -> None:
+    """Every thread of the learners' side (Playwright's driver, Chromium) ``nice`` steps nicer than
+    the run started. Chromium run as root sets its own thread priorities (its browser, GPU and
+    compositor threads at -8, above the server), so inheriting the niceness is not enough: this
+    runs again every second of a round."""
+    procs = processes()
+    for pid in descendants(os.getpid(), procs) - descendants(server_pid, procs) - {os.getpid()}:
+        try:
+            tids = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                if os.getpriority(os.PRIO_PROCESS, tid) != BASE_NICE + nice:
+                    os.setpriority(os.PRIO_PROCESS, tid, BASE_NICE + nice)
+            except OSError:
+                pass  # a thread that ended meanwhile
+
+
 def wait_preheated(server: Server, timeout: float = 300) -> None:
     """Wait until ``serve``'s preheated-kernel pool is filled and has run the notebook (its
     kernels' CPU goes quiet), so the first learner meets a ready kernel."""
@@ -586,9 +605,8 @@ async def round_for(
             wait_preheated(server)
         idle_kernels = kernel_pids(server.proc.pid)
         n_browsers = min(browsers, n)
-        learners_side(
-            learners_nice
-        )  # Playwright's driver and Chromium start below: they inherit it
+        # Playwright's driver and Chromium start below and inherit it (see renice_learners)
+        learners_side(learners_nice)
         async with async_playwright() as pw:
             browser = await launch_chromium(pw) if n_browsers else None
             try:
@@ -614,6 +632,13 @@ async def round_for(
                         windows[name] = (a, b)
 
                 watcher = asyncio.ensure_future(watch_cpu())
+
+                async def keep_learners_nice():
+                    while learners_nice:
+                        await asyncio.to_thread(renice_learners, server.proc.pid, learners_nice)
+                        await asyncio.sleep(1)
+
+                nicer = asyncio.ensure_future(keep_learners_nice())
                 # arrival slots: the measured browsers spread among the light clients
                 slots = [i * n // n_browsers for i in range(n_browsers)]
                 slots += [k for k in range(n) if k not in slots]
@@ -639,6 +664,7 @@ async def round_for(
                 for line in failed:
                     print(f"N={n} {mode}: a learner failed: {line}", file=sys.stderr, flush=True)
                 await asyncio.wait_for(watcher, 10)
+                nicer.cancel()
             finally:
                 if browser is not None:
                     await browser.close()
