@@ -9,7 +9,7 @@ from pathlib import Path
 from .chunks import CHUNKS_URL, chunk_files, chunks_argv, chunks_bundle, chunks_handler
 from .fork import FORK_SETTING, registered
 from .kernels import CULL_IDLE, CULL_INTERVAL, KERNEL_MANAGER_CLASS
-from .logs import quiet_logs
+from .logs import quiet_logs, skip_unlogged_records
 from .network import exposure_warning, kernel_settings
 from .places import TEMPLATE, extension_argv, resolve_lab, use_templates
 from .preheat import preheat_argv
@@ -114,6 +114,7 @@ def make_app_class():
         def initialize(self, argv=None):
             super().initialize(argv)
             quiet_logs(self.log, self.root_dir)
+            skip_unlogged_records(self.log, self.log_level)
 
         def init_handlers(self):
             handlers = [

@@ -36,3 +36,11 @@ def quiet_logs(app_log: logging.Logger, root_dir: str) -> None:
     for logger in (app_log, logging.getLogger("tornado.general")):
         if not any(isinstance(f, QuietFilter) for f in logger.filters):
             logger.addFilter(QuietFilter(own))
+
+
+def skip_unlogged_records(log: logging.Logger, level: int | str) -> None:
+    """Set ``log``'s own level to the level its handlers log at. A traitlets application keeps its
+    logger at DEBUG and filters in the handler, so every ``log.debug`` call (jupyter_server makes
+    one per kernel message, ipykernel three) builds a record, with a walk up the stack, that the
+    handler then drops: at a class's 200 drag steps a second, CPU for nothing."""
+    log.setLevel(logging.getLevelName(level) if isinstance(level, str) else level)

@@ -27,6 +27,8 @@ import signal
 import sys
 import time
 
+from .logs import skip_unlogged_records
+
 LAUNCHER = ["-m", "ipykernel_launcher"]  # what a kernel spec's argv must say for us to fork it
 
 
@@ -127,11 +129,16 @@ def become_kernel(req: dict) -> None:
     parent = os.environ.get("JPY_PARENT_PID", "")
     if parent.isdigit():  # ipykernel read it at import, in the template: give it the kernel's
         args.append(f"--IPKernelApp.parent_handle={parent}")
+    from .outstream import OUTSTREAM_CLASS
+
+    if not any("outstream_class" in a for a in args):
+        args.append(f"--IPKernelApp.outstream_class={OUTSTREAM_CLASS}")
     sys.argv = [req["argv"][0], *args]
     from ipykernel import kernelapp
 
     app = kernelapp.IPKernelApp.instance()
     app.initialize(args)
+    skip_unlogged_records(app.log, app.log_level)
     import_time_hooks()
     app.start()
 

@@ -106,6 +106,33 @@ def test_stdout_and_stderr_reach_the_client(kernels, mode):
         assert os.readlink(f"/proc/{pid}/fd/{fd}") == os.readlink(f"/proc/{ppid}/fd/{fd}")
 
 
+def test_a_forked_kernels_streams_skip_empty_flushes(kernels):
+    """The forked kernel's stdout and stderr are ``PromptOutStream`` (ipykernel's, whose flush
+    skips the IOPub thread when nothing is pending); a print without a newline still arrives, and
+    after the cell's flush nothing is pending."""
+    _, kc = kernels["forked"]
+    names = "(type(__import__('sys').stdout).__name__, type(__import__('sys').stderr).__name__)"
+    assert value(kc, names) == ("PromptOutStream", "PromptOutStream")
+    content, seen = run(kc, "import sys; sys.stdout.write('no newline'); sys.stdout.flush()")
+    assert content["status"] == "ok"
+    assert [m["content"]["text"] for m in seen if m["msg_type"] == "stream"] == ["no newline"]
+
+
+def test_a_forked_kernel_builds_no_record_for_dropped_debug_lines(kernels):
+    """ipykernel logs three debug lines per message at a logger traitlets keeps at DEBUG; the
+    forked kernel's logger stands at its handler's level (warnings), so none is built, and what
+    reaches the terminal is unchanged (the handler's level is the launched kernel's)."""
+    app = "__import__('ipykernel.kernelapp').kernelapp.IPKernelApp.instance()"
+    got = {
+        mode: value(kc, f"({app}.log.isEnabledFor(10), {app}.log.isEnabledFor(30), "
+                        f"[h.level for h in {app}.log.handlers])")
+        for mode, (_km, kc) in kernels.items()
+    }  # fmt: skip
+    assert got["forked"][:2] == (False, True)
+    assert got["launched"][:2] == (True, True)  # ipykernel's own default: built, then dropped
+    assert got["forked"][2] == got["launched"][2]
+
+
 THREADS = (
     "(__import__('torch').get_num_threads(), "
     "[p['num_threads'] for p in __import__('threadpoolctl').threadpool_info() "
