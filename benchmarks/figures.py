@@ -193,10 +193,82 @@ def classroom_table(records: dict) -> str:
     return "\n".join(lines)
 
 
+def _class_rows(rec: dict) -> list[tuple[int, dict | None, dict | None]]:
+    """(learners, forked row, launched row) per round of a ``classroom.py --rounds`` record."""
+    rows = rec["figures"]["rows"]
+    out = []
+    for n in rec["figures"].get("rounds") or sorted({r["learners"] for r in rows}):
+        fork = next((r for r in rows if r["learners"] == n and r["mode"] == "fork"), None)
+        launched = next((r for r in rows if r["learners"] == n and r["mode"] == "preheat"), None)
+        out.append((n, fork, launched))
+    return out
+
+
+def _cpu(row: dict) -> str:
+    """The server side's CPU per drag step in the row's first (measured) phase."""
+    phases = row.get("cpu_ms_per_step") or {}
+    first = next(iter(phases.values()), None) if phases else None
+    return f"{first['server_side']:.1f} ms" if first else "—"
+
+
+NOT_RUN = "not run: that many launched kernels (~0.7 GB each) need more memory than was free"
+
+
+def class_table(records: dict) -> str:
+    """``classroom.py --rounds``'s rows: a class of N arriving within seconds, forked kernels
+    (``serve --class-size N``) beside launched ones (``serve``'s preheat pool), from one run."""
+    rec = records["classroom_fork"]
+    f = rec["figures"]
+    lines = [
+        f"| learners arriving within {f['arrive_within_s']:g} s | kernels | first widget p95: "
+        "Chromium pages / light clients | drag round trip p50 / p95 | p95, every step in the same "
+        "instant | memory per learner (PSS) | server CPU per drag step |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for n, fork, launched in _class_rows(rec):
+        for kind, r in (("forked (`--class-size N`)", fork), ("launched (pool 1)", launched)):
+            if r is None:
+                lines.append(f"| {n} | {kind} | {NOT_RUN} | | | | |")
+                continue
+            failed = f" ({len(r['failed'])} never got a widget)" if r.get("failed") else ""
+            aligned = r.get("aligned_roundtrip_p95_ms")
+            light = r.get("light_first_widget_p95_s")
+            light = "—" if light is None or light != light else f"{light:g} s"  # NaN: none
+            lines.append(
+                f"| {n} | {kind}{failed} | {r['browser_first_widget_p95_s']:g} s / {light} "
+                f"| {r['roundtrip_p50_ms']:g} / "
+                f"{r['roundtrip_p95_ms']:g} ms | {'—' if aligned is None else f'{aligned:g} ms'} "
+                f"| {r['pss_mb_per_learner']} MB | {_cpu(r)} |"
+            )
+    return "\n".join(lines)
+
+
+def class_table_short(records: dict) -> str:
+    """The README's version: first widget and drag round trip p95, forked against launched."""
+    rec = records["classroom_fork"]
+    lines = [
+        "| learners at once | forked: first widget / drag round trip (p95) | launched: the same "
+        "| memory per learner, forked |",
+        "| --- | --- | --- | --- |",
+    ]
+    for n, fork, launched in _class_rows(rec):
+
+        def pair(r: dict | None) -> str:
+            if r is None:
+                return "not run (memory)"
+            return f"{r['first_widget_p95_s']:g} s / {r['roundtrip_p95_ms']:g} ms"
+
+        mem = f"{fork['pss_mb_per_learner']} MB" if fork else "—"
+        lines.append(f"| {n} | {pair(fork)} | {pair(launched)} | {mem} |")
+    return "\n".join(lines)
+
+
 TABLES = {
     "performance": (PERFORMANCE, performance_table),
     "jupyterlab": (ROOT / "docs" / "jupyter.md", jupyterlab_table),
     "classroom": (ROOT / "docs" / "classroom.md", classroom_table),
+    "class": (ROOT / "docs" / "classroom.md", class_table),
+    "class_readme": (ROOT / "README.md", class_table_short),
 }
 
 
