@@ -130,19 +130,22 @@ def cell(template: str, figures: dict) -> str:
     return out + rest
 
 
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    """A Markdown table: the header, its rule and one line per row of cells."""
+    lines = [header, ["---"] * len(header), *rows]
+    return "\n".join("| " + " | ".join(cells) + " |" for cells in lines)
+
+
 def performance_table(records: dict) -> str:
     """The performance table, one row per ``ROWS`` entry, from the recorded figures."""
-    lines = [
-        "| what | ours | peer | ratio | load | recorded |",
-        "| --- | --- | --- | --- | --- | --- |",
-    ]
+    rows = []
     for row in ROWS:
         rec = records[row.key]
         figs = rec["figures"]
         cells = [cell(t, figs) for t in (row.what, row.ours, row.peer, row.ratio)]
         cells += [str(rec.get("load", "not recorded")), f"{rec['recorded']} ({rec['source']})"]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        rows.append(cells)
+    return markdown_table(["what", "ours", "peer", "ratio", "load", "recorded"], rows)
 
 
 JUPYTERLAB_ROWS = (
@@ -158,39 +161,50 @@ def jupyterlab_table(records: dict) -> str:
     """``roundtrip_jupyterlab.py``'s rows: p50, p95 and the page's own work per round trip."""
     rec = records["roundtrip_jupyterlab"]
     f = rec["figures"]
-    lines = [
-        f"| JupyterLab, probe notebook, {f['n']} round trips each (load {rec['load']}, "
-        f"{rec['recorded']}) | p50 | p95 | page per round trip |",
-        "| --- | --- | --- | --- |",
+    header = [
+        f"JupyterLab, probe notebook, {f['n']} round trips each (load {rec['load']}, "
+        f"{rec['recorded']})",
+        "p50",
+        "p95",
+        "page per round trip",
     ]
-    for key, label in JUPYTERLAB_ROWS:
-        lines.append(
-            f"| {label} | {f[key + '_p50_ms']:.1f} ms | {f[key + '_p95_ms']:.1f} ms "
-            f"| {f[key + '_page_ms_per_rt']:.1f} ms |"
-        )
-    return "\n".join(lines)
+    rows = [
+        [
+            label,
+            f"{f[key + '_p50_ms']:.1f} ms",
+            f"{f[key + '_p95_ms']:.1f} ms",
+            f"{f[key + '_page_ms_per_rt']:.1f} ms",
+        ]
+        for key, label in JUPYTERLAB_ROWS
+    ]
+    return markdown_table(header, rows)
 
 
 def classroom_table(records: dict) -> str:
     """``classroom.py``'s rows: N learners at once against one ``serve conv``."""
     rec = records["classroom"]
-    lines = [
-        "| learners at once | kernels ready | first widget p50 / p95 | page scripts loaded / "
-        "kernel websocket open (p50) | round trip p50 / p95 | memory per kernel | total |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
-    ]
+    header = ["learners at once", "kernels ready", "first widget p50 / p95"]
+    header += ["page scripts loaded / kernel websocket open (p50)", "round trip p50 / p95"]
+    header += ["memory per kernel", "total"]
+    rows = []
     for r in rec["figures"]["rows"]:
         ready = {"no-preheat": "none", "no-bundle": f"{r['pool']}, chunk bundle off"}.get(
             r["mode"], str(r["pool"])
         )
         split = r.get("split_p50_s") or {}
         scripts = f"{split['scripts']:g} s / {split['ws']:g} s" if "scripts" in split else "—"
-        lines.append(
-            f"| {r['learners']} | {ready}{r.get('note', '')} | {r['first_widget_p50_s']:g} s / "
-            f"{r['first_widget_p95_s']:g} s | {scripts} | {r['roundtrip_p50_ms']:g} / "
-            f"{r['roundtrip_p95_ms']:g} ms | {r['kernel_mb']} MB | {r['total_mb'] / 1000:.1f} GB |"
+        rows.append(
+            [
+                str(r["learners"]),
+                f"{ready}{r.get('note', '')}",
+                f"{r['first_widget_p50_s']:g} s / {r['first_widget_p95_s']:g} s",
+                scripts,
+                f"{r['roundtrip_p50_ms']:g} / {r['roundtrip_p95_ms']:g} ms",
+                f"{r['kernel_mb']} MB",
+                f"{r['total_mb'] / 1000:.1f} GB",
+            ]
         )
-    return "\n".join(lines)
+    return markdown_table(header, rows)
 
 
 def _class_rows(rec: dict) -> list[tuple[int, dict | None, dict | None]]:
@@ -219,48 +233,55 @@ def class_table(records: dict) -> str:
     (``serve --class-size N``) beside launched ones (``serve``'s preheat pool), from one run."""
     rec = records["classroom_fork"]
     f = rec["figures"]
-    lines = [
-        f"| learners arriving within {f['arrive_within_s']:g} s | kernels | first widget p95: "
-        "Chromium pages / light clients | drag round trip p50 / p95 | p95, every step in the same "
-        "instant | memory per learner (PSS) | server CPU per drag step |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
-    ]
+    header = [f"learners arriving within {f['arrive_within_s']:g} s", "kernels"]
+    header += ["first widget p95: Chromium pages / light clients", "drag round trip p50 / p95"]
+    header += ["p95, every step in the same instant", "memory per learner (PSS)"]
+    header += ["server CPU per drag step"]
+    rows = []
     for n, fork, launched in _class_rows(rec):
         for kind, r in (("forked (`--class-size N`)", fork), ("launched (pool 1)", launched)):
             if r is None:
-                lines.append(f"| {n} | {kind} | {NOT_RUN} | | | | |")
+                rows.append([str(n), kind, NOT_RUN, "", "", "", ""])
                 continue
             failed = f" ({len(r['failed'])} never got a widget)" if r.get("failed") else ""
             aligned = r.get("aligned_roundtrip_p95_ms")
             light = r.get("light_first_widget_p95_s")
             light = "—" if light is None or light != light else f"{light:g} s"  # NaN: none
-            lines.append(
-                f"| {n} | {kind}{failed} | {r['browser_first_widget_p95_s']:g} s / {light} "
-                f"| {r['roundtrip_p50_ms']:g} / "
-                f"{r['roundtrip_p95_ms']:g} ms | {'—' if aligned is None else f'{aligned:g} ms'} "
-                f"| {r['pss_mb_per_learner']} MB | {_cpu(r)} |"
+            rows.append(
+                [
+                    str(n),
+                    f"{kind}{failed}",
+                    f"{r['browser_first_widget_p95_s']:g} s / {light}",
+                    f"{r['roundtrip_p50_ms']:g} / {r['roundtrip_p95_ms']:g} ms",
+                    "—" if aligned is None else f"{aligned:g} ms",
+                    f"{r['pss_mb_per_learner']} MB",
+                    _cpu(r),
+                ]
             )
-    return "\n".join(lines)
+    return markdown_table(header, rows)
+
+
+def _first_widget_and_drag(r: dict | None) -> str:
+    """A README cell: one kind of kernels' first widget and drag round trip p95."""
+    if r is None:
+        return "not run (memory)"
+    return f"{r['first_widget_p95_s']:g} s / {r['roundtrip_p95_ms']:g} ms"
 
 
 def class_table_short(records: dict) -> str:
     """The README's version: first widget and drag round trip p95, forked against launched."""
-    rec = records["classroom_fork"]
-    lines = [
-        "| learners at once | forked: first widget / drag round trip (p95) | launched: the same "
-        "| memory per learner, forked |",
-        "| --- | --- | --- | --- |",
+    header = ["learners at once", "forked: first widget / drag round trip (p95)"]
+    header += ["launched: the same", "memory per learner, forked"]
+    rows = [
+        [
+            str(n),
+            _first_widget_and_drag(fork),
+            _first_widget_and_drag(launched),
+            f"{fork['pss_mb_per_learner']} MB" if fork else "—",
+        ]
+        for n, fork, launched in _class_rows(records["classroom_fork"])
     ]
-    for n, fork, launched in _class_rows(rec):
-
-        def pair(r: dict | None) -> str:
-            if r is None:
-                return "not run (memory)"
-            return f"{r['first_widget_p95_s']:g} s / {r['roundtrip_p95_ms']:g} ms"
-
-        mem = f"{fork['pss_mb_per_learner']} MB" if fork else "—"
-        lines.append(f"| {n} | {pair(fork)} | {pair(launched)} | {mem} |")
-    return "\n".join(lines)
+    return markdown_table(header, rows)
 
 
 TABLES = {
