@@ -225,6 +225,17 @@ class LabPage:
         box.fill(str(text))
         box.press("Enter")
 
+    def refuses(self, selector: str, text, says: str, keeps: str, timeout: float = 10) -> None:
+        """Enter ``text`` in the field ``selector`` and wait until the lab's banner says ``says``
+        and the field shows ``keeps`` again (its last good value): bad input refused, nothing lost."""
+        self.enter(selector, text)
+        self.page.wait_for_selector(f".lab8-error:has-text({says!r})", timeout=timeout * 1000)
+        self.page.wait_for_function(
+            "([sel, v]) => document.querySelector(sel).value === v",
+            arg=[f"{selector} input", keeps],
+            timeout=timeout * 1000,
+        )
+
     def click_button(self, label: str, within: str = "body") -> None:
         """Click the button (ipywidgets Button or ToggleButtons option) whose text is ``label``."""
         buttons = self.page.locator(within).get_by_role("button", name=label, exact=True)

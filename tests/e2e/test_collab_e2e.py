@@ -245,13 +245,7 @@ def test_typed_numbers_are_used_exactly_or_refused_with_the_range(open_lab):
         ("lab8-setting-epochs", "0", "epochs must be an integer from 1 to 1000, got 0", "5"),
     ]
     for cls, typed, says, back in cases:
-        lab.enter(f".{cls}", typed)
-        page.wait_for_selector(f".lab8-error:has-text({says!r})", timeout=10_000)
-        page.wait_for_function(
-            "([sel, v]) => document.querySelector(sel).value === v",
-            arg=[f".{cls} input", back],
-            timeout=10_000,
-        )
+        lab.refuses(f".{cls}", typed, says, back)
     settings = "(lab.settings.lr, lab.settings.wd, lab.settings.n_factors, lab.settings.epochs)"
     assert lab.kernel(settings) == (0.005, 0.1, 50, 5)  # the last good values
     # a valid value is used exactly, and the banner clears

@@ -344,13 +344,7 @@ def test_typed_fields_refuse_with_field_value_and_range(open_lab):
         ("lab8-nb-min", "1309", "min ratings must be an integer from 1 to", floor),
     ]
     for cls, typed, says, back in cases:
-        lab.enter(f".{cls}", typed)
-        page.wait_for_selector(f".lab8-error:has-text({says!r})", timeout=10_000)
-        page.wait_for_function(
-            "([sel, v]) => document.querySelector(sel).value === v",
-            arg=[f".{cls} input", back],
-            timeout=10_000,
-        )
+        lab.refuses(f".{cls}", typed, says, back)
     assert lab.kernel("(explorer.n_top, explorer.pc_y.value)") == (1000, 1)
     assert lab.kernel("len(explorer.pca.all_keys)") == n_keys
     lab.enter(".lab8-ntop", "50")  # a good value is used exactly, and the banner clears
