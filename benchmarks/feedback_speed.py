@@ -86,11 +86,11 @@ def main() -> None:
     a = ap.parse_args()
     if a.quick:
         a.rounds, a.users = 2, 60
+    import torch
+
     from lab8widgets.models.feedback import FeedbackLoop, FeedbackSettings, ground_truth
 
     if a.one_thread:
-        import torch
-
         torch.set_num_threads(1)
     where = machine("torch", "fastai")
     frame = ratings(a.quick, a.latest_small)
@@ -134,7 +134,7 @@ def main() -> None:
         "ours_s": round(loop_s, 2),
         "ours_round_s": [round(x, 3) for x in ours],
         "target_s": TARGET_S,
-        "threads": __import__("torch").get_num_threads(),
+        "threads": torch.get_num_threads(),
         "quick": a.quick,
     }
     if theirs:
