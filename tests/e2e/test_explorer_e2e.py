@@ -233,7 +233,17 @@ def test_brush_on_the_map_fills_the_table_and_selected(open_lab):
         timeout=10_000,
     )
     last = lab.kernel("explorer.pca.all_keys[-1]")
-    dot = page.locator(".lab8-pca g[clip-path] .dot").last.bounding_box()
+    # hover where the point is now: the earlier steps scrolled the map above the fold, and the
+    # large view may redraw its marks just after the mode change (the dot moves): wait until still
+    page.locator(".lab8-pca").scroll_into_view_if_needed()
+    mark = page.locator(".lab8-pca g[clip-path] .dot").last
+    dot, before = mark.bounding_box(), None
+    for _ in range(40):  # 10 s at most
+        if dot == before:
+            break
+        page.wait_for_timeout(250)
+        before, dot = dot, mark.bounding_box()
+    assert dot == before, f"the last point never stopped moving: {before} then {dot}"
     page.mouse.move(dot["x"] + dot["width"] / 2, dot["y"] + dot["height"] / 2)
     page.wait_for_function(
         """(name) => Array.from(document.querySelectorAll('.bqplot_tooltip_div'))
